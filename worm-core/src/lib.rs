@@ -1,0 +1,40 @@
+//! # worm-core
+//!
+//! The heart of `worm`: immutable (write once, read many) storage for structured JSON
+//! audit logs. This crate holds the pieces every backend and front end share:
+//!
+//! - [`AuditRecord`]: the audit record schema, one JSON object per line;
+//! - [`WormSink`]: the write-once storage contract (put once, get, list, capabilities);
+//! - [`batch`]: the `worm-batch/1` object format, sealed and hash-chained;
+//! - [`sign`]: Ed25519 seal signatures;
+//! - [`key`]: object key layouts;
+//! - [`testing`] (feature `testing`): the conformance suite every provider runs.
+//!
+//! ```
+//! use worm_core::{AuditRecord, Level};
+//! let line = AuditRecord::new(Level::Info, "user logged in")
+//!     .service("auth_service")
+//!     .user_id("user123")
+//!     .action("login")
+//!     .to_json_line();
+//! assert!(line.contains(r#""service_name":"auth_service","user_id":"user123","action":"login""#));
+//! ```
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod error;
+pub mod hash;
+pub mod key;
+pub mod record;
+pub mod sign;
+pub mod sink;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use hash::Sha256Hex;
+pub use record::{AuditRecord, Level};
+pub use sink::{
+    Capabilities, Immutability, ObjectInfo, PutOptions, PutReceipt, Retention, RetentionMode,
+    StoredObject, WormSink, WormSinkExt,
+};

@@ -1,0 +1,337 @@
+//! The audit record: the original system's JSON schema, with a stable field order.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Severity of an audit record, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Level {
+    /// Very detailed diagnostics.
+    Trace,
+    /// Diagnostics.
+    Debug,
+    /// Normal audit events.
+    #[default]
+    Info,
+    /// Something unusual.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+impl Level {
+    /// The canonical upper-case name (`INFO`, `WARN`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = Error;
+
+    /// Case-insensitive; also takes Python's names (`WARNING`, `CRITICAL`, `FATAL`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "TRACE" => Ok(Level::Trace),
+            "DEBUG" => Ok(Level::Debug),
+            "INFO" => Ok(Level::Info),
+            "WARN" | "WARNING" => Ok(Level::Warn),
+            "ERROR" | "CRITICAL" | "FATAL" => Ok(Level::Error),
+            _ => Err(Error::invalid(
+                format!("level '{s}'"),
+                "expected one of TRACE, DEBUG, INFO, WARN, ERROR",
+            )),
+        }
+    }
+}
+
+impl Serialize for Level {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<tracing::Level> for Level {
+    fn from(l: tracing::Level) -> Self {
+        match l {
+            tracing::Level::TRACE => Level::Trace,
+            tracing::Level::DEBUG => Level::Debug,
+            tracing::Level::INFO => Level::Info,
+            tracing::Level::WARN => Level::Warn,
+            tracing::Level::ERROR => Level::Error,
+        }
+    }
+}
+
+impl From<log::Level> for Level {
+    fn from(l: log::Level) -> Self {
+        match l {
+            log::Level::Trace => Level::Trace,
+            log::Level::Debug => Level::Debug,
+            log::Level::Info => Level::Info,
+            log::Level::Warn => Level::Warn,
+            log::Level::Error => Level::Error,
+        }
+    }
+}
+
+/// Timestamps are written as RFC 3339 UTC with millisecond precision and `Z`.
+pub mod timestamp {
+    use super::*;
+
+    /// Format a time the way every record and header stores it.
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    /// Parse any RFC 3339 time (any offset) and normalise it to UTC, truncated to
+    /// milliseconds so that a round trip is exact.
+    pub fn parse(s: &str) -> Result<DateTime<Utc>> {
+        let t = DateTime::parse_from_rfc3339(s)
+            .map_err(|e| Error::invalid(format!("timestamp '{s}'"), format!("not RFC 3339: {e}")))?;
+        Ok(truncate_millis(t.with_timezone(&Utc)))
+    }
+
+    /// Drop sub-millisecond precision.
+    pub fn truncate_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+    }
+
+    /// Current time at millisecond precision.
+    pub fn now() -> DateTime<Utc> {
+        truncate_millis(Utc::now())
+    }
+
+    pub(crate) fn serialize<S: Serializer>(
+        t: &DateTime<Utc>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<DateTime<Utc>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One structured audit record.
+///
+/// Field order is the original schema's and is stable on the wire; absent optional fields
+/// are omitted rather than written as `null`; anything else lands in `extra`, flattened.
+///
+/// ```
+/// use worm_core::{AuditRecord, Level};
+/// let rec = AuditRecord::new(Level::Info, "Motion detected in camera cam001")
+///     .service("camera_service")
+///     .request_id("req-12345")
+///     .action("motion_detected")
+///     .field("camera_id", "cam001")
+///     .field("confidence", 0.92);
+/// let line = rec.to_json_line();
+/// assert!(line.contains(r#""action":"motion_detected","message":"Motion detected"#));
+/// assert_eq!(worm_core::AuditRecord::from_json(&line).unwrap(), rec);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When it happened (UTC, millisecond precision).
+    #[serde(with = "timestamp")]
+    pub timestamp: DateTime<Utc>,
+    /// Severity.
+    #[serde(default)]
+    pub level: Level,
+    /// The emitting service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Correlation id of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The acting user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// What was done (`motion_detected`, `login`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Human-readable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Logger (or tracing target) that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger_name: Option<String>,
+    /// Source module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// Source function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// Source line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Every other field, e.g. `camera_id`, `confidence`, `detection_count`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl AuditRecord {
+    /// A record stamped now with the given level and message.
+    pub fn new(level: Level, message: impl Into<String>) -> Self {
+        AuditRecord {
+            timestamp: timestamp::now(),
+            level,
+            service_name: None,
+            request_id: None,
+            user_id: None,
+            action: None,
+            message: Some(message.into()),
+            logger_name: None,
+            module: None,
+            function: None,
+            line: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// Set the service name.
+    pub fn service(mut self, v: impl Into<String>) -> Self {
+        self.service_name = Some(v.into());
+        self
+    }
+    /// Set the request id.
+    pub fn request_id(mut self, v: impl Into<String>) -> Self {
+        self.request_id = Some(v.into());
+        self
+    }
+    /// Set the user id.
+    pub fn user_id(mut self, v: impl Into<String>) -> Self {
+        self.user_id = Some(v.into());
+        self
+    }
+    /// Set the action.
+    pub fn action(mut self, v: impl Into<String>) -> Self {
+        self.action = Some(v.into());
+        self
+    }
+    /// Set the timestamp (truncated to milliseconds).
+    pub fn at(mut self, t: DateTime<Utc>) -> Self {
+        self.timestamp = timestamp::truncate_millis(t);
+        self
+    }
+    /// Add an extra field.
+    pub fn field(mut self, name: impl Into<String>, v: impl Into<Value>) -> Self {
+        self.extra.insert(name.into(), v.into());
+        self
+    }
+
+    /// One line of JSON, no trailing newline. JSON escapes every control character, so
+    /// the line never contains a raw newline.
+    pub fn to_json_line(&self) -> String {
+        // Serialising plain strings, numbers and a JSON map cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"timestamp":"{}","level":"ERROR","message":"unserialisable record: {e}"}}"#,
+                timestamp::format(&self.timestamp))
+        })
+    }
+
+    /// Append the JSON line (no newline) to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            out.extend_from_slice(self.to_json_line().as_bytes());
+        }
+    }
+
+    /// Parse one JSON object into a record. `timestamp` defaults to now and `level` to INFO
+    /// when absent, so that minimal producer lines are accepted.
+    pub fn from_json(line: &str) -> Result<Self> {
+        let mut v: Value = serde_json::from_str(line)
+            .map_err(|e| Error::invalid("record", format!("not valid JSON: {e}")))?;
+        Self::from_value(&mut v)
+    }
+
+    /// Build a record from a parsed JSON value (consumed in place).
+    pub fn from_value(v: &mut Value) -> Result<Self> {
+        let obj = v
+            .as_object_mut()
+            .ok_or_else(|| Error::invalid("record", "expected a JSON object"))?;
+        if !obj.contains_key("timestamp") {
+            obj.insert("timestamp".into(), Value::String(timestamp::format(&timestamp::now())));
+        }
+        serde_json::from_value(Value::Object(std::mem::take(obj)))
+            .map_err(|e| Error::invalid("record", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_order_is_stable_and_absent_fields_omitted() {
+        let t = timestamp::parse("2025-06-12T10:30:00.123456+02:00").unwrap();
+        let mut r = AuditRecord::new(Level::Info, "Motion detected in camera cam001")
+            .at(t)
+            .service("camera_service")
+            .request_id("req-12345-abcde")
+            .user_id("user123")
+            .action("motion_detected")
+            .field("camera_id", "cam001")
+            .field("confidence", 0.92)
+            .field("detection_count", 3);
+        r.logger_name = Some("camera_service".into());
+        r.module = Some("motion_detector".into());
+        r.function = Some("process_frame".into());
+        r.line = Some(245);
+        assert_eq!(
+            r.to_json_line(),
+            r#"{"timestamp":"2025-06-12T08:30:00.123Z","level":"INFO","service_name":"camera_service","request_id":"req-12345-abcde","user_id":"user123","action":"motion_detected","message":"Motion detected in camera cam001","logger_name":"camera_service","module":"motion_detector","function":"process_frame","line":245,"camera_id":"cam001","confidence":0.92,"detection_count":3}"#
+        );
+        assert_eq!(AuditRecord::from_json(&r.to_json_line()).unwrap(), r);
+        let bare = AuditRecord::new(Level::Warn, "x").at(t);
+        assert_eq!(bare.to_json_line(), r#"{"timestamp":"2025-06-12T08:30:00.123Z","level":"WARN","message":"x"}"#);
+    }
+
+    #[test]
+    fn no_raw_newlines_and_levels_parse() {
+        let r = AuditRecord::new(Level::Error, "a\nb\u{0}c\u{2028}");
+        assert!(!r.to_json_line().contains('\n'));
+        assert_eq!("warning".parse::<Level>().unwrap(), Level::Warn);
+        assert_eq!("CRITICAL".parse::<Level>().unwrap(), Level::Error);
+        assert!("loud".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn minimal_and_bad_lines() {
+        let r = AuditRecord::from_json(r#"{"message":"hi","camera_id":"c1"}"#).unwrap();
+        assert_eq!(r.level, Level::Info);
+        assert_eq!(r.extra["camera_id"], "c1");
+        assert!(AuditRecord::from_json("[1]").is_err());
+        assert!(AuditRecord::from_json(r#"{"timestamp":"yesterday"}"#).unwrap_err().to_string().contains("yesterday"));
+        assert!(AuditRecord::from_json(r#"{"line":"x"}"#).is_err());
+    }
+}
