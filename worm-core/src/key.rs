@@ -50,7 +50,7 @@ pub struct KeyParts<'a> {
 ///     service: "camera_service",
 ///     batch, stream: batch, seq: 0, ext: ".json",
 /// });
-/// assert_eq!(key, "audit-logs/2025/06/12/_.._etc_passwd-00000000-0000-0000-0000-000000000000.json");
+/// assert_eq!(key, "audit-logs/2025/06/12/_.__._etc_passwd-00000000-0000-0000-0000-000000000000.json");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyTemplate {
