@@ -102,6 +102,16 @@ pub enum Error {
     /// The writer was closed; no further records are accepted.
     #[error("the audit log writer is closed; records can no longer be accepted")]
     Closed,
+    /// The queue was full and the `DropNewest` overflow policy dropped the record. The drop
+    /// is counted in the writer's stats and recorded in the stream as a gap record.
+    #[error(
+        "audit queue full (capacity {capacity}): record dropped by overflow policy DropNewest; \
+         the drop is counted and recorded in the stream"
+    )]
+    Overflow {
+        /// Queue capacity in records.
+        capacity: usize,
+    },
     /// A deadline passed before the operation finished.
     #[error("{what} did not finish within {seconds:.1}s: {left}")]
     Timeout {
@@ -132,6 +142,26 @@ impl Error {
                     | io::ErrorKind::QuotaExceeded
             ),
             _ => false,
+        }
+    }
+
+    /// A copy for a second recipient (errors are not `Clone` because `io::Error` is not):
+    /// same variant and message, I/O sources rebuilt from their kind and text.
+    pub fn clone_lossy(&self) -> Error {
+        match self {
+            Error::AlreadyExists { key, target } => Error::AlreadyExists { key: key.clone(), target: target.clone() },
+            Error::Conflict { key, stored, ours } => Error::Conflict { key: key.clone(), stored: stored.clone(), ours: ours.clone() },
+            Error::NotFound { key, target } => Error::NotFound { key: key.clone(), target: target.clone() },
+            Error::Unauthenticated { target, message } => Error::Unauthenticated { target: target.clone(), message: message.clone() },
+            Error::PermissionDenied { target, message } => Error::PermissionDenied { target: target.clone(), message: message.clone() },
+            Error::NotWorm { target, reason } => Error::NotWorm { target: target.clone(), reason: reason.clone() },
+            Error::InvalidInput { what, reason } => Error::InvalidInput { what: what.clone(), reason: reason.clone() },
+            Error::Io { context, source } => Error::Io { context: context.clone(), source: io::Error::new(source.kind(), source.to_string()) },
+            Error::Transient { context, message } => Error::Transient { context: context.clone(), message: message.clone() },
+            Error::Backend { context, message } => Error::Backend { context: context.clone(), message: message.clone() },
+            Error::Closed => Error::Closed,
+            Error::Overflow { capacity } => Error::Overflow { capacity: *capacity },
+            Error::Timeout { what, seconds, left } => Error::Timeout { what: what.clone(), seconds: *seconds, left: left.clone() },
         }
     }
 

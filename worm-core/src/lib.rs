@@ -24,7 +24,9 @@
 pub mod batch;
 pub mod error;
 pub mod hash;
+pub mod integrate;
 pub mod key;
+pub mod pipeline;
 pub mod record;
 pub mod sign;
 pub mod sink;
@@ -33,6 +35,7 @@ pub mod testing;
 
 pub use error::{Error, Result};
 pub use hash::Sha256Hex;
+pub use pipeline::{AuditLog, AuditLogBuilder, Config, Overflow, Stats, WriterGuard};
 pub use record::{AuditRecord, Level};
 pub use sink::{
     Capabilities, Immutability, ObjectInfo, PutOptions, PutReceipt, Retention, RetentionMode,

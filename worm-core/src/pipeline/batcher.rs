@@ -1,0 +1,191 @@
+//! Batching rules and sealing, kept apart from the worker that drives uploads.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::config::Config;
+use crate::batch::{self, CONTENT_TYPE, Header};
+use crate::hash::Sha256Hex;
+use crate::key::KeyParts;
+use crate::record::{Level, timestamp};
+use crate::sink::{PutOptions, Retention};
+
+/// Version written into each object's `worm_handler_version` metadata.
+pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One accepted record, already serialised on the caller's thread.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The record's JSON line, without newline.
+    pub line: Vec<u8>,
+    /// Record time.
+    pub ts: DateTime<Utc>,
+    /// Record level.
+    pub level: Level,
+    /// Request id, used in the key when this record opens a batch.
+    pub request_id: Option<Box<str>>,
+    /// Whether the writer made this record itself (gap records); not counted as accepted.
+    pub synthetic: bool,
+}
+
+/// The batch being filled.
+#[derive(Debug)]
+pub(crate) struct OpenBatch {
+    body: Vec<u8>,
+    records: u64,
+    synthetic: u64,
+    first: Option<(DateTime<Utc>, Option<Box<str>>)>,
+    last_ts: Option<DateTime<Utc>>,
+    max_level: Level,
+    pub opened_at: Option<Instant>,
+}
+
+/// A sealed batch: its key and bytes are fixed, so every retry is the same PUT.
+#[derive(Debug, Clone)]
+pub(crate) struct Sealed {
+    pub seq: u64,
+    pub key: String,
+    pub body: Bytes,
+    /// sha256 of the stored bytes (compressed, when compressed).
+    pub sha256: Sha256Hex,
+    /// sha256 of the uncompressed body: what the next batch's `prev` names.
+    pub chain: Sha256Hex,
+    /// Records from callers (excludes gap records).
+    pub user_records: u64,
+    pub opts: PutOptions,
+    pub opened_at: Instant,
+    /// Failed rounds so far.
+    pub rounds: u32,
+}
+
+impl OpenBatch {
+    pub fn new() -> Self {
+        OpenBatch {
+            body: Vec::new(),
+            records: 0,
+            synthetic: 0,
+            first: None,
+            last_ts: None,
+            max_level: Level::Trace,
+            opened_at: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    pub fn push(&mut self, e: Entry) {
+        if self.first.is_none() {
+            self.first = Some((e.ts, e.request_id));
+            self.opened_at = Some(Instant::now());
+        }
+        self.last_ts = Some(e.ts);
+        self.max_level = self.max_level.max(e.level);
+        self.body.extend_from_slice(&e.line);
+        self.body.push(b'\n');
+        self.records += 1;
+        self.synthetic += u64::from(e.synthetic);
+    }
+
+    /// Whether adding a record of `next_len` bytes would pass a limit.
+    pub fn is_full(&self, cfg: &Config) -> bool {
+        self.records as usize >= cfg.max_records || self.body.len() >= cfg.max_bytes
+    }
+
+    /// Whether adding `next_len` more bytes would pass the byte budget.
+    pub fn would_overflow(&self, cfg: &Config, next_len: usize) -> bool {
+        !self.is_empty() && self.body.len() + next_len + 1 > cfg.max_bytes
+    }
+
+    /// When the batch must be cut by age.
+    pub fn deadline(&self, cfg: &Config) -> Option<Instant> {
+        self.opened_at.map(|t| t + cfg.max_age)
+    }
+
+    /// Seal into the `worm-batch/1` format and reset for the next batch.
+    pub fn seal(
+        &mut self,
+        cfg: &Config,
+        stream: Uuid,
+        seq: u64,
+        prev: Option<Sha256Hex>,
+        is_final: bool,
+    ) -> Sealed {
+        let batch_id = Uuid::now_v7();
+        let now = timestamp::now();
+        let (first_ts, request_id) = self.first.take().unwrap_or((now, None));
+        let last_ts = self.last_ts.take().unwrap_or(first_ts);
+        let header = Header {
+            v: batch::VERSION,
+            stream,
+            batch: batch_id,
+            service: cfg.service.clone(),
+            seq,
+            prev,
+            records: self.records,
+            first_ts: (self.records > 0).then(|| timestamp::format(&first_ts)),
+            last_ts: (self.records > 0).then(|| timestamp::format(&last_ts)),
+        };
+        let (plain, chain) = batch::encode(&header, &self.body, is_final, cfg.signer.as_ref());
+        let (stored, compression) = match cfg.compression.compress(&plain) {
+            Ok(z) => (z, cfg.compression),
+            Err(e) => {
+                // Compressing bytes in memory does not fail in practice; if it ever does,
+                // the batch is stored uncompressed rather than lost.
+                tracing::error!(target: "worm", error = %e, seq, "compression failed; storing batch uncompressed");
+                (plain, crate::batch::Compression::None)
+            }
+        };
+        let sha256 = Sha256Hex::of(&stored);
+        let key = cfg.keys.render(&KeyParts {
+            time: first_ts,
+            request_id: request_id.as_deref(),
+            service: &cfg.service,
+            batch: batch_id,
+            stream,
+            seq,
+            ext: compression.ext(),
+        });
+        let level = if self.records > 0 { self.max_level } else { Level::Info };
+        let mut metadata = BTreeMap::new();
+        metadata.insert("service_name".into(), cfg.service.clone());
+        metadata.insert(
+            "request_id".into(),
+            crate::key::sanitize_part(request_id.as_deref()),
+        );
+        metadata.insert("log_level".into(), level.as_str().into());
+        metadata.insert("timestamp".into(), timestamp::format(&first_ts));
+        metadata.insert("worm_handler_version".into(), HANDLER_VERSION.into());
+        metadata.insert("worm-stream".into(), stream.to_string());
+        metadata.insert("worm-seq".into(), seq.to_string());
+        metadata.insert("worm-sha256".into(), sha256.to_hex());
+        let opts = PutOptions {
+            content_type: Some(CONTENT_TYPE.into()),
+            content_encoding: compression.content_encoding().map(Into::into),
+            metadata,
+            retention: cfg.retention.map(|(mode, days)| Retention::days_from_now(mode, days)),
+            legal_hold: cfg.legal_hold,
+        };
+        let sealed = Sealed {
+            seq,
+            key,
+            body: Bytes::from(stored),
+            sha256,
+            chain,
+            user_records: self.records - self.synthetic,
+            opts,
+            opened_at: self.opened_at.take().unwrap_or_else(Instant::now),
+            rounds: 0,
+        };
+        self.body.clear();
+        self.records = 0;
+        self.synthetic = 0;
+        self.max_level = Level::Trace;
+        sealed
+    }
+}

@@ -1,0 +1,244 @@
+//! Building a writer.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::config::{Config, Overflow, RetryConfig};
+use super::handle::{AuditLog, Shared, WriterGuard};
+use super::stats::Counters;
+use super::worker::{StreamPos, Worker};
+use crate::batch::Compression;
+use crate::error::{Error, Result};
+use crate::key::KeyTemplate;
+use crate::record::Level;
+use crate::sign::Signer;
+use crate::sink::{RetentionMode, WormSink};
+
+/// Builds an [`AuditLog`] and its [`WriterGuard`].
+///
+/// ```
+/// # use worm_core::pipeline::AuditLogBuilder;
+/// # fn demo(sink: std::sync::Arc<dyn worm_core::WormSink>) -> worm_core::Result<()> {
+/// let (log, guard) = AuditLogBuilder::new(sink, "camera_service")
+///     .max_records(100)
+///     .max_age(std::time::Duration::from_secs(5))
+///     .retention(worm_core::RetentionMode::Governance, 2557)
+///     .build()?;
+/// log.log(worm_core::AuditRecord::new(worm_core::Level::Info, "camera online"))?;
+/// guard.close_blocking()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct AuditLogBuilder {
+    sink: Arc<dyn WormSink>,
+    cfg: Config,
+}
+
+impl AuditLogBuilder {
+    /// Plain settings (see [`Config::new`]).
+    pub fn new(sink: Arc<dyn WormSink>, service: impl Into<String>) -> Self {
+        AuditLogBuilder {
+            sink,
+            cfg: Config::new(service),
+        }
+    }
+
+    /// Start from a full configuration, e.g. [`Config::compliance`].
+    pub fn with_config(sink: Arc<dyn WormSink>, cfg: Config) -> Self {
+        AuditLogBuilder { sink, cfg }
+    }
+
+    /// Apply the `compliance` preset, keeping the service name.
+    pub fn compliance(mut self) -> Self {
+        self.cfg = Config::compliance(self.cfg.service);
+        self
+    }
+
+    /// Apply the `high_volume` preset, keeping the service name.
+    pub fn high_volume(mut self) -> Self {
+        self.cfg = Config::high_volume(self.cfg.service);
+        self
+    }
+
+    /// Records per batch.
+    pub fn max_records(mut self, n: usize) -> Self {
+        self.cfg.max_records = n.max(1);
+        self
+    }
+
+    /// Byte budget per batch.
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_bytes = n.max(1);
+        self
+    }
+
+    /// Longest time a record waits in an open batch.
+    pub fn max_age(mut self, d: Duration) -> Self {
+        self.cfg.max_age = d;
+        self
+    }
+
+    /// Concurrent uploads.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.cfg.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Queue capacity in records.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.cfg.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Largest record accepted, in bytes of JSON.
+    pub fn max_record_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_record_bytes = n;
+        self
+    }
+
+    /// Overflow policy.
+    pub fn overflow(mut self, o: Overflow) -> Self {
+        self.cfg.overflow = o;
+        self
+    }
+
+    /// Retry policy.
+    pub fn retry(mut self, r: RetryConfig) -> Self {
+        self.cfg.retry = r;
+        self
+    }
+
+    /// Object Lock retention for each batch.
+    pub fn retention(mut self, mode: RetentionMode, days: u32) -> Self {
+        self.cfg.retention = Some((mode, days));
+        self
+    }
+
+    /// No per-object retention (the bucket's default applies).
+    pub fn no_retention(mut self) -> Self {
+        self.cfg.retention = None;
+        self
+    }
+
+    /// Legal hold on each batch.
+    pub fn legal_hold(mut self, on: bool) -> Self {
+        self.cfg.legal_hold = on;
+        self
+    }
+
+    /// Whole-object compression.
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.cfg.compression = c;
+        self
+    }
+
+    /// Key layout.
+    pub fn keys(mut self, t: KeyTemplate) -> Self {
+        self.cfg.keys = t;
+        self
+    }
+
+    /// Sign every seal with this key.
+    pub fn signer(mut self, s: Signer) -> Self {
+        self.cfg.signer = Some(s);
+        self
+    }
+
+    /// Minimum level stored.
+    pub fn min_level(mut self, l: Level) -> Self {
+        self.cfg.min_level = l;
+        self
+    }
+
+    /// How long closing waits for the last uploads.
+    pub fn close_deadline(mut self, d: Duration) -> Self {
+        self.cfg.close_deadline = d;
+        self
+    }
+
+    /// Skip the sink's WORM preflight (not recommended outside tests).
+    pub fn skip_preflight(mut self) -> Self {
+        self.cfg.preflight = false;
+        self
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Start the worker thread (after the sink's preflight) and return the handle and its
+    /// guard.
+    pub fn build(self) -> Result<(AuditLog, WriterGuard)> {
+        let pos = StreamPos {
+            stream: Uuid::now_v7(),
+            next_seq: 0,
+            prev: None,
+        };
+        start(self.sink, self.cfg, pos)
+    }
+}
+
+pub(crate) fn start(
+    sink: Arc<dyn WormSink>,
+    cfg: Config,
+    pos: StreamPos,
+) -> Result<(AuditLog, WriterGuard)> {
+    if cfg.service.is_empty() {
+        return Err(Error::invalid("service name", "must not be empty"));
+    }
+    let cfg = Arc::new(cfg);
+    let counters = Arc::new(Counters::new(pos.stream));
+    let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+    let worker_cfg = cfg.clone();
+    let worker_counters = counters.clone();
+    let thread = std::thread::Builder::new()
+        .name("worm-writer".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(Error::io("starting the worm writer runtime", e)));
+                    return;
+                }
+            };
+            crate::integrate::mark_worker_thread();
+            rt.block_on(async move {
+                if worker_cfg.preflight {
+                    if let Err(e) = sink.preflight().await {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                }
+                let _ = ready_tx.send(Ok(()));
+                Worker::new(worker_cfg, sink, worker_counters, rx, pos).run().await;
+            });
+        })
+        .map_err(|e| Error::io("spawning the worm writer thread", e))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = thread.join();
+            return Err(Error::Closed);
+        }
+    }
+    let log = AuditLog {
+        shared: Arc::new(Shared {
+            tx,
+            cfg,
+            counters,
+            closed: AtomicBool::new(false),
+            thread: Mutex::new(Some(thread)),
+        }),
+    };
+    Ok((log.clone(), WriterGuard { log }))
+}

@@ -1,0 +1,269 @@
+//! The caller-facing handle and the guard that closes the stream.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::batcher::Entry;
+use super::config::{Config, Overflow};
+use super::stats::{Counters, Stats, lock};
+use super::worker::{CloseReport, Msg, Reply};
+use crate::error::{Error, Result};
+use crate::record::{AuditRecord, timestamp};
+
+pub(crate) struct Shared {
+    pub tx: mpsc::Sender<Msg>,
+    pub cfg: Arc<Config>,
+    pub counters: Arc<Counters>,
+    pub closed: AtomicBool,
+    pub thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A cheap, cloneable handle for logging audit records.
+///
+/// Records are serialised on the calling thread and queued for the background worker,
+/// which batches, seals and stores them. See the [module docs](super) for guarantees.
+#[derive(Clone)]
+pub struct AuditLog {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("service", &self.shared.cfg.service)
+            .field("stream", &self.shared.counters.stream)
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Queue a record. With [`Overflow::Block`] this waits for room in the queue (it never
+    /// drops); with [`Overflow::DropNewest`] it returns [`Error::Overflow`] when full, and the
+    /// drop is counted and written into the stream.
+    ///
+    /// Records below the configured minimum level are counted as filtered and not stored.
+    /// A record whose JSON exceeds `max_record_bytes` is refused with
+    /// [`Error::InvalidInput`].
+    pub fn log(&self, record: AuditRecord) -> Result<()> {
+        let Some(entry) = self.prepare(record)? else {
+            return Ok(());
+        };
+        let msg = Msg::Record(entry);
+        match self.shared.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Closed(_)) => return Err(Error::Closed),
+            Err(TrySendError::Full(msg)) => match self.shared.cfg.overflow {
+                Overflow::DropNewest => {
+                    self.shared.counters.record_drop(timestamp::now());
+                    return Err(Error::Overflow {
+                        capacity: self.shared.cfg.queue_capacity,
+                    });
+                }
+                // Blocking a thread of an async runtime is what `Block` asks for; the worker
+                // runs on its own thread, so it keeps draining meanwhile.
+                Overflow::Block => futures::executor::block_on(self.shared.tx.send(msg))
+                    .map_err(|_| Error::Closed)?,
+            },
+        }
+        self.shared.counters.accepted.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Queue a record, waiting asynchronously for room whatever the overflow policy.
+    pub async fn log_async(&self, record: AuditRecord) -> Result<()> {
+        let Some(entry) = self.prepare(record)? else {
+            return Ok(());
+        };
+        self.shared
+            .tx
+            .send(Msg::Record(entry))
+            .await
+            .map_err(|_| Error::Closed)?;
+        self.shared.counters.accepted.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    fn prepare(&self, mut record: AuditRecord) -> Result<Option<Entry>> {
+        let cfg = &self.shared.cfg;
+        if self.shared.closed.load(Relaxed) {
+            return Err(Error::Closed);
+        }
+        if record.level < cfg.min_level {
+            self.shared.counters.filtered.fetch_add(1, Relaxed);
+            return Ok(None);
+        }
+        if record.service_name.is_none() {
+            record.service_name = Some(cfg.service.clone());
+        }
+        let mut line = Vec::with_capacity(256);
+        record.write_json(&mut line);
+        if line.len() > cfg.max_record_bytes {
+            return Err(Error::invalid(
+                format!(
+                    "record (action {:?}, request_id {:?})",
+                    record.action.as_deref().unwrap_or("-"),
+                    record.request_id.as_deref().unwrap_or("-")
+                ),
+                format!(
+                    "{} bytes of JSON exceeds max_record_bytes ({})",
+                    line.len(),
+                    cfg.max_record_bytes
+                ),
+            ));
+        }
+        Ok(Some(Entry {
+            line,
+            ts: record.timestamp,
+            level: record.level,
+            request_id: record.request_id.map(String::into_boxed_str),
+            synthetic: false,
+        }))
+    }
+
+    /// Wait until every record accepted before this call is stored, or return the error
+    /// that prevents it. Batches earlier refused with a permanent error are tried again.
+    pub async fn flush(&self) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reply: Reply<Result<()>> = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.shared
+            .tx
+            .send(Msg::Flush(reply))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Blocking [`flush`](Self::flush) with an optional timeout, for sync code.
+    pub fn flush_blocking(&self, timeout: Option<Duration>) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let reply: Reply<Result<()>> = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        futures::executor::block_on(self.shared.tx.send(Msg::Flush(reply)))
+            .map_err(|_| Error::Closed)?;
+        wait(rx, timeout, "flushing the audit log", || self.stats())
+    }
+
+    /// Flush, write the stream's final batch and stop the worker. Waits up to the
+    /// configured close deadline; what could not be stored by then is named in the error.
+    pub async fn close(&self) -> Result<CloseReport> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send_close(Box::new(move |r| {
+            let _ = tx.send(r);
+        }))
+        .await?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Blocking [`close`](Self::close).
+    pub fn close_blocking(&self) -> Result<CloseReport> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<CloseReport>>(1);
+        futures::executor::block_on(self.send_close(Box::new(move |r| {
+            let _ = tx.send(r);
+        })))?;
+        let res = wait(rx, None, "closing the audit log", || self.stats());
+        if let Some(t) = lock(&self.shared.thread).take() {
+            let _ = t.join();
+        }
+        res
+    }
+
+    async fn send_close(&self, reply: Reply<Result<CloseReport>>) -> Result<()> {
+        if self.shared.closed.swap(true, Relaxed) {
+            return Err(Error::Closed);
+        }
+        self.shared
+            .tx
+            .send(Msg::Close(reply))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// A snapshot of the writer's counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The settings this writer runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.cfg
+    }
+}
+
+fn wait<T>(
+    rx: std::sync::mpsc::Receiver<Result<T>>,
+    timeout: Option<Duration>,
+    what: &str,
+    stats: impl Fn() -> Stats,
+) -> Result<T> {
+    match timeout {
+        None => rx.recv().map_err(|_| Error::Closed)?,
+        Some(t) => match rx.recv_timeout(t) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let s = stats();
+                Err(Error::Timeout {
+                    what: what.into(),
+                    seconds: t.as_secs_f64(),
+                    left: format!("{} records pending", s.pending),
+                })
+            }
+            Err(_) => Err(Error::Closed),
+        },
+    }
+}
+
+/// Closes the stream when dropped: flushes, writes the final batch, and waits up to the
+/// configured deadline. Prefer [`WriterGuard::close`] to see the outcome; on drop, what
+/// could not be stored is reported through `tracing` (target `worm`) and stderr.
+#[must_use = "dropping the guard closes the audit log; keep it alive for the writer's lifetime"]
+pub struct WriterGuard {
+    pub(crate) log: AuditLog,
+}
+
+impl std::fmt::Debug for WriterGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterGuard").field("log", &self.log).finish()
+    }
+}
+
+impl WriterGuard {
+    /// Close explicitly and get the outcome.
+    pub async fn close(self) -> Result<CloseReport> {
+        self.log.close().await
+    }
+
+    /// Blocking close for sync code.
+    pub fn close_blocking(self) -> Result<CloseReport> {
+        self.log.close_blocking()
+    }
+
+    /// The handle this guard closes.
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if self.log.shared.closed.load(Relaxed) {
+            // Closed explicitly; just wait for the worker thread to end.
+            if let Some(t) = lock(&self.log.shared.thread).take() {
+                let _ = t.join();
+            }
+            return;
+        }
+        if let Err(e) = self.log.close_blocking() {
+            tracing::error!(target: "worm", error = %e, "audit log closed with records not stored");
+            eprintln!("worm: audit log closed with records not stored: {e}");
+        }
+    }
+}

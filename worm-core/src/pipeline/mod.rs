@@ -1,0 +1,35 @@
+//! The writer pipeline: from `log(record)` to sealed, hash-chained batches stored once.
+//!
+//! ```text
+//! callers ──log()──▶ bounded queue ──▶ worker thread ──seal──▶ uploads (max_in_flight)
+//!                                       batches by max_records / max_bytes / max_age
+//! ```
+//!
+//! Guarantees:
+//! - `flush()` returns only when every record accepted before it is stored, or returns
+//!   the error that prevents it.
+//! - Transient upload errors are retried (backoff with jitter, `max_retries` per round,
+//!   then capped backoff between rounds); a batch is never given up on. Permanent errors
+//!   stop the batch, are reported by `flush`/`close`, and are retried on the next
+//!   `flush`/`close`.
+//! - A batch's key and bytes are fixed when it is sealed: a retry of a PUT that in fact
+//!   succeeded finds its key taken with the same sha256 and counts as stored.
+//! - The only way a record is not stored is the explicit `DropNewest` policy, and every
+//!   drop is counted and written into the stream as a `worm.records_dropped` record — or a
+//!   close deadline passing with the store unreachable, which `close` reports as an error
+//!   naming what is left (use a spool to keep those records on disk).
+
+mod batcher;
+mod builder;
+mod config;
+mod handle;
+mod stats;
+mod upload;
+mod worker;
+
+pub use batcher::{Entry, HANDLER_VERSION};
+pub use builder::AuditLogBuilder;
+pub use config::{Config, Overflow, RetryConfig};
+pub use handle::{AuditLog, WriterGuard};
+pub use stats::Stats;
+pub use worker::CloseReport;

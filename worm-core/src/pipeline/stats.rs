@@ -1,0 +1,128 @@
+//! Counters a writer exposes through [`AuditLog::stats`](super::AuditLog::stats).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::hash::Sha256Hex;
+
+/// A snapshot of a writer's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// The writer's stream id.
+    pub stream: Uuid,
+    /// Records accepted by `log`/`log_async`.
+    pub accepted: u64,
+    /// Records stored in the sink.
+    pub stored: u64,
+    /// Batches stored in the sink.
+    pub batches_stored: u64,
+    /// Records accepted but not yet stored.
+    pub pending: u64,
+    /// Upload attempts that were retries.
+    pub retries: u64,
+    /// Failed upload rounds (transient, retried later) and permanent failures.
+    pub failures: u64,
+    /// Records dropped by the `DropNewest` overflow policy (each drop is also recorded in
+    /// the stream as a `worm.records_dropped` record).
+    pub dropped: u64,
+    /// Records below the configured minimum level, not stored by configuration.
+    pub filtered: u64,
+    /// Age of the oldest record not yet stored.
+    #[serde(with = "opt_secs")]
+    pub oldest_pending_age: Option<Duration>,
+    /// Seq and hash of the newest sealed batch.
+    pub chain_head: Option<(u64, Sha256Hex)>,
+}
+
+mod opt_secs {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Shared live counters.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    pub stream: Uuid,
+    pub accepted: AtomicU64,
+    pub stored: AtomicU64,
+    pub batches_stored: AtomicU64,
+    pub retries: AtomicU64,
+    pub failures: AtomicU64,
+    pub dropped: AtomicU64,
+    pub filtered: AtomicU64,
+    /// Drops not yet written into the stream: count, first and last time.
+    pub unreported_drops: Mutex<Option<DropSpan>>,
+    pub oldest_pending: Mutex<Option<Instant>>,
+    pub chain_head: Mutex<Option<(u64, Sha256Hex)>>,
+}
+
+/// Records dropped since the last gap record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DropSpan {
+    pub count: u64,
+    pub first: chrono::DateTime<chrono::Utc>,
+    pub last: chrono::DateTime<chrono::Utc>,
+}
+
+impl Counters {
+    pub fn new(stream: Uuid) -> Self {
+        Counters {
+            stream,
+            accepted: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            batches_stored: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            filtered: AtomicU64::new(0),
+            unreported_drops: Mutex::new(None),
+            oldest_pending: Mutex::new(None),
+            chain_head: Mutex::new(None),
+        }
+    }
+
+    pub fn record_drop(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.dropped.fetch_add(1, Relaxed);
+        let mut g = lock(&self.unreported_drops);
+        match g.as_mut() {
+            Some(span) => {
+                span.count += 1;
+                span.last = at;
+            }
+            None => *g = Some(DropSpan { count: 1, first: at, last: at }),
+        }
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        let accepted = self.accepted.load(Relaxed);
+        let stored = self.stored.load(Relaxed);
+        Stats {
+            stream: self.stream,
+            accepted,
+            stored,
+            batches_stored: self.batches_stored.load(Relaxed),
+            pending: accepted.saturating_sub(stored),
+            retries: self.retries.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            filtered: self.filtered.load(Relaxed),
+            oldest_pending_age: lock(&self.oldest_pending).map(|t| t.elapsed()),
+            chain_head: *lock(&self.chain_head),
+        }
+    }
+}
+
+/// Lock a mutex, recovering the data if a panicking thread poisoned it: every value
+/// guarded here is a plain counter snapshot, valid at any point.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,54 @@
+//! One upload round of a sealed batch: the first attempt plus up to `max_retries`
+//! retries with jittered backoff. Retry lives here, never inside a provider.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::batcher::Sealed;
+use super::config::RetryConfig;
+use super::stats::Counters;
+use crate::error::{Error, Result};
+use crate::sink::WormSink;
+
+/// Store `batch` once. A PUT that finds its key taken compares the stored sha256 with
+/// ours: equal means an earlier attempt (whose reply was lost) succeeded; different is a
+/// conflict naming both hashes. Transient errors are retried within the round; the caller
+/// decides what happens after a failed round.
+pub(crate) async fn upload_round(
+    sink: &Arc<dyn WormSink>,
+    batch: &Sealed,
+    retry: &RetryConfig,
+    counters: &Counters,
+    rng: &mut fastrand::Rng,
+) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        let res = match sink.put(&batch.key, batch.body.clone(), &batch.opts).await {
+            Ok(_) => Ok(()),
+            Err(Error::AlreadyExists { key, .. }) => match sink.stored_sha256(&key).await {
+                Ok(stored) if stored == batch.sha256 => {
+                    tracing::debug!(target: "worm", key = %key, "batch already stored by an earlier attempt");
+                    Ok(())
+                }
+                Ok(stored) => Err(Error::Conflict {
+                    key,
+                    stored: stored.to_hex(),
+                    ours: batch.sha256.to_hex(),
+                }),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() && attempt < retry.max_retries => {
+                attempt += 1;
+                counters.retries.fetch_add(1, Relaxed);
+                let wait = retry.backoff(attempt, rng);
+                tracing::warn!(target: "worm", key = %batch.key, attempt, error = %e, wait_ms = wait.as_millis() as u64, "upload failed, retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
