@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod env;
 pub mod error;
 pub mod hash;
 pub mod integrate;
