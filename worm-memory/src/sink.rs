@@ -1,0 +1,334 @@
+//! `MemorySink`: the map, its WORM rules and the fault-injection switches.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use worm_core::key::validate_key;
+use worm_core::{
+    Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Retention,
+    RetentionMode, Sha256Hex, StoredObject, WormSink,
+};
+
+use crate::faults::{Calls, Failure, Faults, Op, lock};
+
+/// What [`MemorySink::describe`](WormSink::describe) returns and errors name.
+const TARGET: &str = "memory:";
+
+/// One stored object.
+#[derive(Debug, Clone)]
+struct Entry {
+    body: Bytes,
+    sha256: Sha256Hex,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    metadata: BTreeMap<String, String>,
+    retention: Option<Retention>,
+    legal_hold: bool,
+    version_id: String,
+    last_modified: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    objects: Mutex<BTreeMap<String, Entry>>,
+    next_version: AtomicU64,
+    faults: Faults,
+}
+
+/// An in-memory [`WormSink`] that enforces the WORM rules: a put never overwrites, and
+/// [`delete`](MemorySink::delete) is refused while retention or a legal hold holds.
+///
+/// Clones share the same objects and fault switches. See the [crate docs](crate) for
+/// fault injection.
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for MemorySink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemorySink")
+            .field("objects", &lock(&self.inner.objects).len())
+            .field("calls", &self.inner.faults.calls())
+            .finish()
+    }
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of stored objects.
+    pub fn len(&self) -> usize {
+        lock(&self.inner.objects).len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All stored keys, in key order.
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.inner.objects).keys().cloned().collect()
+    }
+
+    /// Delete `key`, as an administrator would. Refused with
+    /// [`Error::PermissionDenied`] while a legal hold is on, while COMPLIANCE retention
+    /// holds, or while GOVERNANCE retention holds unless `bypass_governance` is set
+    /// (like S3's `x-amz-bypass-governance-retention`). [`Error::NotFound`] if absent.
+    pub fn delete(&self, key: &str, bypass_governance: bool) -> Result<()> {
+        validate_key(key)?;
+        let mut objects = lock(&self.inner.objects);
+        let entry = objects.get(key).ok_or_else(|| not_found(key))?;
+        let refuse = |why: String| {
+            Err(Error::PermissionDenied {
+                target: TARGET.to_string(),
+                message: format!("deleting '{key}' is refused: {why}"),
+            })
+        };
+        if entry.legal_hold {
+            return refuse("a legal hold is on; release it first with set_legal_hold".into());
+        }
+        if let Some(r) = entry.retention.filter(|r| r.holds_at(Utc::now())) {
+            match r.mode {
+                RetentionMode::Compliance => {
+                    return refuse(format!("COMPLIANCE retention holds until {}", r.retain_until));
+                }
+                RetentionMode::Governance if !bypass_governance => {
+                    return refuse(format!(
+                        "GOVERNANCE retention holds until {}; pass bypass_governance to override",
+                        r.retain_until
+                    ));
+                }
+                RetentionMode::Governance => {}
+            }
+        }
+        objects.remove(key);
+        Ok(())
+    }
+
+    /// Replace the bytes of `key` in place. Always refused with
+    /// [`Error::PermissionDenied`]: WORM objects are never changed. It exists so tests can
+    /// show that the raw path is closed too.
+    pub fn overwrite(&self, key: &str, _body: Bytes) -> Result<()> {
+        validate_key(key)?;
+        Err(Error::PermissionDenied {
+            target: TARGET.to_string(),
+            message: format!("overwriting '{key}' is refused: WORM objects are never changed"),
+        })
+    }
+
+    /// Turn the legal hold of `key` on or off (an administrator's operation).
+    pub fn set_legal_hold(&self, key: &str, on: bool) -> Result<()> {
+        validate_key(key)?;
+        let mut objects = lock(&self.inner.objects);
+        let entry = objects.get_mut(key).ok_or_else(|| not_found(key))?;
+        entry.legal_hold = on;
+        Ok(())
+    }
+
+    // ---- fault injection -------------------------------------------------------------
+
+    /// Fail the next `n` calls of `op` (or of every call, with [`Op::Any`]) with
+    /// `failure`, before they touch the map. Repeated calls queue up.
+    pub fn fail_next(&self, op: Op, n: u32, failure: Failure) -> &Self {
+        self.inner.faults.fail_next(op, n, failure);
+        self
+    }
+
+    /// Fail the next `n` puts with `failure`; shorthand for [`fail_next`](Self::fail_next).
+    pub fn fail_next_puts(&self, n: u32, failure: Failure) -> &Self {
+        self.fail_next(Op::Put, n, failure)
+    }
+
+    /// Let the next `n` puts store their object and then report a transient failure, as
+    /// when a response is lost after the server committed. A retry then meets
+    /// [`Error::AlreadyExists`]; the object exists once.
+    pub fn store_then_fail_next_puts(&self, n: u32) -> &Self {
+        self.inner.faults.store_then_fail_next_puts(n);
+        self
+    }
+
+    /// Add `latency` before every call (zero turns it off). Uses `tokio::time`, so paused
+    /// test clocks apply.
+    pub fn set_latency(&self, latency: Duration) -> &Self {
+        self.inner.faults.set_latency(latency);
+        self
+    }
+
+    /// Make every put wait, before storing, until [`release_puts`](Self::release_puts):
+    /// a full, unresponsive backend for back-pressure tests.
+    pub fn stall_puts(&self) -> &Self {
+        self.inner.faults.set_stalled(true);
+        self
+    }
+
+    /// Let stalled and future puts proceed.
+    pub fn release_puts(&self) -> &Self {
+        self.inner.faults.set_stalled(false);
+        self
+    }
+
+    /// How many puts are waiting in a stall right now.
+    pub fn stalled_puts(&self) -> usize {
+        self.inner.faults.stalled_now()
+    }
+
+    /// Wait until at least `n` puts are waiting in a stall.
+    pub async fn wait_until_stalled(&self, n: usize) {
+        self.inner.faults.wait_until_stalled(n).await;
+    }
+
+    /// Switch every fault off: pending failures, latency, stall (counters stay).
+    pub fn clear_faults(&self) -> &Self {
+        self.inner.faults.clear();
+        self
+    }
+
+    /// Calls received so far, failed ones included.
+    pub fn calls(&self) -> Calls {
+        self.inner.faults.calls()
+    }
+
+    /// `put` calls received so far, failed ones included.
+    pub fn put_calls(&self) -> u64 {
+        self.calls().put
+    }
+}
+
+fn not_found(key: &str) -> Error {
+    Error::NotFound {
+        key: key.to_string(),
+        target: TARGET.to_string(),
+    }
+}
+
+#[async_trait]
+impl WormSink for MemorySink {
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        let faults = &self.inner.faults;
+        faults
+            .before(Op::Put, || format!("put '{key}' to {TARGET}"))
+            .await?;
+        validate_key(key)?;
+        let sha256 = Sha256Hex::of(&body);
+        let size = body.len() as u64;
+        let version_id = {
+            let mut objects = lock(&self.inner.objects);
+            if objects.contains_key(key) {
+                return Err(Error::AlreadyExists {
+                    key: key.to_string(),
+                    target: TARGET.to_string(),
+                });
+            }
+            let n = self.inner.next_version.fetch_add(1, Ordering::SeqCst) + 1;
+            let version_id = format!("v{n}");
+            objects.insert(
+                key.to_string(),
+                Entry {
+                    body,
+                    sha256,
+                    content_type: opts.content_type.clone(),
+                    content_encoding: opts.content_encoding.clone(),
+                    metadata: opts.metadata.clone(),
+                    retention: opts.retention,
+                    legal_hold: opts.legal_hold,
+                    version_id: version_id.clone(),
+                    last_modified: Utc::now(),
+                },
+            );
+            version_id
+        };
+        if faults.take_store_then_fail() {
+            return Err(Failure::Transient.to_error(format!(
+                "put '{key}' to {TARGET} (stored, response injected as lost)"
+            )));
+        }
+        Ok(PutReceipt {
+            key: key.to_string(),
+            version_id: Some(version_id),
+            sha256,
+            size,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<StoredObject> {
+        self.inner
+            .faults
+            .before(Op::Get, || format!("get '{key}' from {TARGET}"))
+            .await?;
+        validate_key(key)?;
+        let e = lock(&self.inner.objects)
+            .get(key)
+            .cloned()
+            .ok_or_else(|| not_found(key))?;
+        Ok(StoredObject {
+            key: key.to_string(),
+            body: e.body,
+            content_type: e.content_type,
+            content_encoding: e.content_encoding,
+            metadata: e.metadata,
+            retention: e.retention,
+            legal_hold: Some(e.legal_hold),
+            version_id: Some(e.version_id),
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
+        let snapshot = async move {
+            self.inner
+                .faults
+                .before(Op::List, || format!("list '{prefix}' in {TARGET}"))
+                .await?;
+            let objects = lock(&self.inner.objects);
+            let infos: Vec<Result<ObjectInfo>> = objects
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, e)| {
+                    Ok(ObjectInfo {
+                        key: k.clone(),
+                        size: e.body.len() as u64,
+                        last_modified: Some(e.last_modified),
+                    })
+                })
+                .collect();
+            Ok(stream::iter(infos))
+        };
+        stream::once(snapshot).try_flatten().boxed()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            immutability: Immutability::Memory,
+            retention: true,
+            legal_hold: true,
+            metadata: true,
+        }
+    }
+
+    fn describe(&self) -> String {
+        TARGET.to_string()
+    }
+
+    async fn stored_sha256(&self, key: &str) -> Result<Sha256Hex> {
+        self.inner
+            .faults
+            .before(Op::Get, || format!("get '{key}' from {TARGET}"))
+            .await?;
+        validate_key(key)?;
+        lock(&self.inner.objects)
+            .get(key)
+            .map(|e| e.sha256)
+            .ok_or_else(|| not_found(key))
+    }
+}
