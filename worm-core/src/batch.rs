@@ -13,6 +13,7 @@
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -228,13 +229,18 @@ pub fn parse(body: &[u8]) -> Result<Parsed> {
         .map_err(|e| Error::invalid("batch seal", e.to_string()))?;
     let records = first_nl + 1..seal_start;
     let record_lines = body[records.clone()].iter().filter(|&&b| b == b'\n').count() as u64;
+    // One pass over the body gives both digests: the seal's is a prefix of the chain's.
+    let mut hasher = Sha256::new();
+    hasher.update(&body[..seal_start]);
+    let computed_sha256 = Sha256Hex(hasher.clone().finalize().into());
+    hasher.update(&body[seal_start..]);
     Ok(Parsed {
         header: header.worm,
         seal: seal.worm_seal,
         records,
         record_lines,
-        computed_sha256: Sha256Hex::of(&body[..seal_start]),
-        chain_hash: Sha256Hex::of(body),
+        computed_sha256,
+        chain_hash: Sha256Hex(hasher.finalize().into()),
     })
 }
 

@@ -28,11 +28,13 @@ pub mod hash;
 pub mod integrate;
 pub mod key;
 pub mod pipeline;
+pub mod query;
 pub mod record;
 pub mod sign;
 pub mod sink;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use hash::Sha256Hex;
@@ -42,3 +44,4 @@ pub use sink::{
     Capabilities, Immutability, ObjectInfo, PutOptions, PutReceipt, Retention, RetentionMode,
     StoredObject, WormSink, WormSinkExt,
 };
+pub use verify::{Report, Verifier};

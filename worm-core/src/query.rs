@@ -1,0 +1,426 @@
+//! Reading records back: every record of a store that matches a [`Filter`], stream by
+//! stream in seq order, each tied to the batch key and seq it came from.
+//!
+//! ```no_run
+//! # async fn run(sink: &dyn worm_core::WormSink) {
+//! use futures::StreamExt;
+//! use worm_core::query::{Filter, Query};
+//! let query = Query::new(Filter { request_id: Some("req-12345".into()), ..Filter::default() })
+//!     .prefix("audit-logs/");
+//! let mut hits = query.records(sink);
+//! while let Some(hit) = hits.next().await {
+//!     match hit {
+//!         Ok(h) => println!("{} (from {} seq {})", h.raw, h.key, h.seq),
+//!         Err(e) => eprintln!("skipped: {e}"),
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! The store is read in two passes so that memory stays small however large it is: the
+//! first reads every object and keeps, per batch that holds at least one match, its key,
+//! stream, seq and first timestamp; the second reads those batches again in stream and
+//! seq order and yields their matching records. A batch that cannot be read, or whose
+//! content does not match its seal, is skipped and reported as an `Err` item (run the
+//! verifier for the full picture). Streams come in the order of their first timestamp.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use uuid::Uuid;
+
+use crate::batch;
+use crate::error::{Error, Result};
+use crate::record::{AuditRecord, Level};
+use crate::sink::WormSink;
+use crate::verify::fetch;
+
+/// Which records to return. Every set field must match; an empty filter matches all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Records at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Records before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Service name (the record's, or its batch's when the record names none).
+    pub service: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// User id.
+    pub user_id: Option<String>,
+    /// Minimum level.
+    pub min_level: Option<Level>,
+    /// Action.
+    pub action: Option<String>,
+}
+
+impl Filter {
+    /// Whether `record`, stored in a batch of `batch_service`, matches.
+    pub fn matches(&self, record: &AuditRecord, batch_service: &str) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| Some(w) == have)
+        };
+        self.since.is_none_or(|t| record.timestamp >= t)
+            && self.until.is_none_or(|t| record.timestamp < t)
+            && self.min_level.is_none_or(|l| record.level >= l)
+            && eq(
+                &self.service,
+                Some(record.service_name.as_deref().unwrap_or(batch_service)),
+            )
+            && eq(&self.request_id, record.request_id.as_deref())
+            && eq(&self.user_id, record.user_id.as_deref())
+            && eq(&self.action, record.action.as_deref())
+    }
+}
+
+/// One matching record and where it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The record.
+    pub record: AuditRecord,
+    /// The record's line exactly as stored (no newline).
+    pub raw: String,
+    /// Key of the batch object holding it.
+    pub key: String,
+    /// Stream id.
+    pub stream: Uuid,
+    /// The batch's seq in its stream.
+    pub seq: u64,
+    /// Position of the record in its batch, from 0.
+    pub line: u64,
+}
+
+/// A record query over a store.
+#[derive(Debug, Clone)]
+pub struct Query {
+    filter: Arc<Filter>,
+    prefix: String,
+    concurrency: usize,
+    max_object_bytes: u64,
+}
+
+/// What the first pass keeps of a batch with matches.
+#[derive(Debug)]
+struct Entry {
+    key: String,
+    stream: Uuid,
+    seq: u64,
+    first_ts: Option<String>,
+}
+
+impl Query {
+    /// A query for the records matching `filter`, over the whole store.
+    pub fn new(filter: Filter) -> Self {
+        Query {
+            filter: Arc::new(filter),
+            prefix: String::new(),
+            concurrency: crate::verify::DEFAULT_CONCURRENCY,
+            max_object_bytes: fetch::DEFAULT_MAX_OBJECT_BYTES,
+        }
+    }
+
+    /// Only objects whose key starts with `prefix`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Objects fetched at once (default 8, at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Largest decompressed object accepted (default 1 GiB).
+    pub fn max_object_bytes(mut self, n: u64) -> Self {
+        self.max_object_bytes = n;
+        self
+    }
+
+    /// The matching records. `Err` items are batches that were skipped (and a listing
+    /// failure, which ends the stream).
+    pub fn records<'a>(&'a self, sink: &'a dyn WormSink) -> BoxStream<'a, Result<Hit>> {
+        stream::once(self.index(sink))
+            .flat_map(move |res| match res {
+                Err(e) => stream::iter(vec![Err(e)]).boxed(),
+                Ok((errors, entries)) => stream::iter(errors.into_iter().map(Err))
+                    .chain(self.read_in_order(sink, entries))
+                    .boxed(),
+            })
+            .boxed()
+    }
+
+    /// First pass: which batches hold a match.
+    async fn index(&self, sink: &dyn WormSink) -> Result<(Vec<Error>, Vec<Entry>)> {
+        let mut errors = Vec::new();
+        let mut entries = Vec::new();
+        let mut scanned = sink
+            .list(&self.prefix)
+            .map_ok(|info| async move {
+                Ok::<_, Error>(self.scan(sink, info.key, Mode::FirstMatch).await)
+            })
+            .try_buffered(self.concurrency);
+        while let Some(item) = scanned.try_next().await? {
+            match item {
+                Err(e) => errors.push(e),
+                Ok(s) if s.hits.is_empty() => {}
+                Ok(s) => entries.push(Entry {
+                    key: s.key,
+                    stream: s.header.stream,
+                    seq: s.header.seq,
+                    first_ts: s.header.first_ts,
+                }),
+            }
+        }
+        Ok((errors, entries))
+    }
+
+    /// Second pass: matching records, stream by stream (by first timestamp), seq order.
+    fn read_in_order<'a>(
+        &'a self,
+        sink: &'a dyn WormSink,
+        mut entries: Vec<Entry>,
+    ) -> BoxStream<'a, Result<Hit>> {
+        let mut stream_start: HashMap<Uuid, Option<String>> = HashMap::new();
+        for e in &entries {
+            let start = stream_start
+                .entry(e.stream)
+                .or_insert_with(|| e.first_ts.clone());
+            if e.first_ts.is_some() && (start.is_none() || e.first_ts < *start) {
+                *start = e.first_ts.clone();
+            }
+        }
+        entries.sort_by(|a, b| {
+            (&stream_start[&a.stream], a.stream, a.seq, &a.key).cmp(&(
+                &stream_start[&b.stream],
+                b.stream,
+                b.seq,
+                &b.key,
+            ))
+        });
+        stream::iter(entries)
+            .map(move |e| self.scan(sink, e.key, Mode::All))
+            .buffered(self.concurrency)
+            .flat_map(|res| match res {
+                Ok(s) => stream::iter(s.hits).boxed(),
+                Err(e) => stream::iter(vec![Err(e)]).boxed(),
+            })
+            .boxed()
+    }
+
+    /// Read one batch and return its matching records (or only the first).
+    async fn scan(&self, sink: &dyn WormSink, key: String, mode: Mode) -> Result<Scanned> {
+        let obj = sink.get(&key).await?;
+        let filter = self.filter.clone();
+        let limit = self.max_object_bytes;
+        let job = tokio::task::spawn_blocking(move || {
+            scan_body(
+                key,
+                obj.body,
+                obj.content_encoding.as_deref(),
+                limit,
+                &filter,
+                mode,
+            )
+        });
+        job.await.map_err(|e| Error::Backend {
+            context: "reading a batch".into(),
+            message: e.to_string(),
+        })?
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    FirstMatch,
+    All,
+}
+
+#[derive(Debug)]
+struct Scanned {
+    key: String,
+    header: batch::Header,
+    hits: Vec<Result<Hit>>,
+}
+
+fn scan_body(
+    key: String,
+    stored: Bytes,
+    encoding: Option<&str>,
+    limit: u64,
+    filter: &Filter,
+    mode: Mode,
+) -> Result<Scanned> {
+    let what = || format!("batch '{key}'");
+    let body = fetch::decode(stored, encoding, &key, limit)
+        .map_err(|e| Error::invalid(what(), e.to_string()))?;
+    let p = batch::parse(&body).map_err(|e| Error::invalid(what(), e.to_string()))?;
+    if p.seal.sha256 != p.computed_sha256 {
+        return Err(Error::invalid(
+            what(),
+            "content does not match its seal; skipped (run `worm verify` to see what changed)",
+        ));
+    }
+    let h = &p.header;
+    let mut hits = Vec::new();
+    let lines = body[p.records.clone()]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty());
+    for (i, line) in lines.enumerate() {
+        let record: AuditRecord = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                hits.push(Err(Error::invalid(
+                    format!("record {i} of {}", what()),
+                    e.to_string(),
+                )));
+                continue;
+            }
+        };
+        if !filter.matches(&record, &h.service) {
+            continue;
+        }
+        hits.push(Ok(Hit {
+            record,
+            raw: String::from_utf8_lossy(line).into_owned(),
+            key: key.clone(),
+            stream: h.stream,
+            seq: h.seq,
+            line: i as u64,
+        }));
+        if mode == Mode::FirstMatch {
+            break;
+        }
+    }
+    Ok(Scanned {
+        key,
+        header: p.header,
+        hits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::timestamp;
+
+    fn rec(ts: &str, level: Level, rid: &str) -> AuditRecord {
+        AuditRecord::new(level, "m")
+            .at(timestamp::parse(ts).unwrap())
+            .request_id(rid)
+            .user_id("u1")
+            .action("login")
+    }
+
+    #[test]
+    fn filter_fields() {
+        let r = rec("2025-06-12T10:00:00Z", Level::Warn, "r1");
+        assert!(Filter::default().matches(&r, "svc"));
+        let f = Filter {
+            service: Some("svc".into()),
+            min_level: Some(Level::Warn),
+            ..Filter::default()
+        };
+        assert!(f.matches(&r, "svc"));
+        assert!(!f.matches(&r, "other"));
+        assert!(
+            !Filter {
+                min_level: Some(Level::Error),
+                ..Filter::default()
+            }
+            .matches(&r, "svc")
+        );
+        let t = timestamp::parse("2025-06-12T10:00:00Z").unwrap();
+        assert!(
+            Filter {
+                since: Some(t),
+                ..Filter::default()
+            }
+            .matches(&r, "s")
+        );
+        assert!(
+            !Filter {
+                until: Some(t),
+                ..Filter::default()
+            }
+            .matches(&r, "s")
+        );
+        assert!(
+            !Filter {
+                request_id: Some("r2".into()),
+                ..Filter::default()
+            }
+            .matches(&r, "s")
+        );
+        assert!(
+            Filter {
+                user_id: Some("u1".into()),
+                action: Some("login".into()),
+                ..Filter::default()
+            }
+            .matches(&r, "s")
+        );
+    }
+
+    #[test]
+    fn scan_returns_matches_with_their_place_and_refuses_modified_batches() {
+        let mut recs = Vec::new();
+        for (i, lvl) in [Level::Info, Level::Error, Level::Error]
+            .into_iter()
+            .enumerate()
+        {
+            recs.extend_from_slice(
+                rec(&format!("2025-06-12T10:00:0{i}Z"), lvl, "r")
+                    .to_json_line()
+                    .as_bytes(),
+            );
+            recs.push(b'\n');
+        }
+        let h = batch::Header {
+            v: 1,
+            stream: Uuid::now_v7(),
+            batch: Uuid::now_v7(),
+            service: "svc".into(),
+            seq: 4,
+            prev: None,
+            records: 3,
+            first_ts: None,
+            last_ts: None,
+        };
+        let (body, _) = batch::encode(&h, &recs, false, None);
+        let f = Filter {
+            min_level: Some(Level::Error),
+            ..Filter::default()
+        };
+        let z = batch::Compression::Zstd.compress(&body).unwrap();
+        let s = scan_body("k.json.zst".into(), z.into(), None, 1 << 20, &f, Mode::All).unwrap();
+        let hits: Vec<Hit> = s.hits.into_iter().map(Result::unwrap).collect();
+        assert_eq!(hits.iter().map(|h| h.line).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            (hits[0].seq, hits[0].stream, hits[0].key.as_str()),
+            (4, h.stream, "k.json.zst")
+        );
+        assert!(hits[0].raw.contains("\"level\":\"ERROR\""));
+        let s = scan_body(
+            "k".into(),
+            body.clone().into(),
+            None,
+            1 << 20,
+            &f,
+            Mode::FirstMatch,
+        )
+        .unwrap();
+        assert_eq!(s.hits.len(), 1);
+        let mut bad = body;
+        let i = bad.windows(5).position(|w| w == b"ERROR").unwrap();
+        bad[i] = b'X';
+        let e = scan_body("k".into(), bad.into(), None, 1 << 20, &f, Mode::All).unwrap_err();
+        assert!(
+            e.to_string().contains("batch 'k'") && e.to_string().contains("seal"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! The offline verifier: proves, from the stored objects alone, that a store of
+//! `worm-batch/1` batches is what its writers wrote.
+//!
+//! It works on any [`WormSink`]: a live S3 bucket, a directory through worm-fs (also a
+//! plain download or `aws s3 sync` copy of a bucket), or memory. It lists every object
+//! under a prefix, reads each one (gzip/zstd recognised by their magic bytes, falling back
+//! to `Content-Encoding` and the key extension, with an expansion limit), keeps a few
+//! dozen bytes of metadata per batch and drops the body, then checks each stream.
+//!
+//! ```no_run
+//! # async fn run(sink: &dyn worm_core::WormSink) -> worm_core::Result<()> {
+//! use worm_core::sign::PublicKey;
+//! use worm_core::verify::Verifier;
+//! let key = PublicKey::from_file("audit.pub".as_ref())?;
+//! let report = Verifier::new().prefix("audit-logs/").public_key(key).verify(sink).await?;
+//! for p in &report.problems {
+//!     eprintln!("{p}");
+//! }
+//! assert!(report.is_intact());
+//! # Ok(()) }
+//! ```
+//!
+//! # What is checked
+//!
+//! Per object: that it is readable and parses as a batch (else `unreadable`, or `inserted`
+//! for a foreign object); that the content hashes to its seal (`modified`); that the
+//! header's record count and `first_ts`/`last_ts` agree with the records (`modified`);
+//! that the key carries the batch id (`misplaced`); that the Ed25519 signature over
+//! [`batch::signed_message`](crate::batch::signed_message) verifies with an expected key
+//! (`bad_signature`), and that there is one when keys are given (`unsigned`).
+//!
+//! Per stream (batches grouped by the stream id in their header, ordered by seq): one
+//! batch per seq (identical copies are a benign `duplicate`; a different second batch at a
+//! taken seq is `inserted`, the genuine one being the validly signed one, else the one the
+//! chain links); no gaps (`missing`, or `truncated` when the gap ends at the final batch);
+//! every `prev` names the chain hash of the batch before (`reordered` when it names
+//! another batch of the stream, else the batch whose content changed is `modified`);
+//! nothing after the final batch (`inserted`); a final batch at all (`open`, a warning, or
+//! `truncated` with [`Verifier::require_closed`]). With a [`VersionSource`] (S3), shadowed
+//! versions (`duplicate` when identical, `modified` when not) and delete markers
+//! (`delete_marker`) are reported too.
+//!
+//! # What a clean report proves
+//!
+//! With a public key: every batch present was written by a holder of the signing key, no
+//! batch was changed, and within each stream no batch between its first present batch and
+//! its last was removed, added or moved. For a closed stream (final batch present), no
+//! batch was removed at all: the signature covers the `final` flag, so a truncated stream
+//! cannot be re-marked as closed without the key.
+//!
+//! # What it cannot prove
+//!
+//! - **A key holder can rewrite history.** Whoever holds the signing key can rebuild and
+//!   re-sign any chain; signatures prove authorship, not that the author was honest. Keep
+//!   the key with the writer only, and rely on WORM storage (Object Lock COMPLIANCE) to
+//!   stop the rewrite from being stored.
+//! - **Without signatures the chain only proves internal consistency.** Someone who can
+//!   write to the store can replace a batch and recompute every hash after it (or forge a
+//!   whole stream); the result verifies clean. Only `unsigned` (when a key is given) or
+//!   the storage's own immutability stop this.
+//! - **A whole stream can vanish.** Streams do not reference each other, so deleting every
+//!   batch of a stream leaves no trace. Likewise a stream whose first batches were deleted
+//!   shows the gap (`missing`), but one whose every batch is gone does not exist to us.
+//! - **The tail of an open stream.** A stream without a final batch is `open`; whether its
+//!   writer is still running, crashed, or someone deleted its last batches (final one
+//!   included) cannot be told from the objects. `require_closed` turns every open stream
+//!   into an error for stores whose writers have all stopped.
+//! - **Time.** Timestamps are what the writer's clock said; they are checked for
+//!   consistency between header and records, not for truth.
+//! - **Which of two conflicting unsigned batches is genuine** when no chain link decides
+//!   (e.g. at the tail of an open stream): both are reported.
+
+mod check;
+pub(crate) mod fetch;
+mod report;
+mod stream;
+mod versions;
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+
+use crate::error::{Error, Result};
+use crate::sign::PublicKey;
+use crate::sink::{ObjectInfo, WormSink};
+
+pub use fetch::DEFAULT_MAX_OBJECT_BYTES;
+pub use report::{Kind, Problem, Report, Severity, Signed, StreamSummary};
+pub use versions::{ObjectVersion, VersionSource};
+
+use check::{CheckOptions, Checked};
+use stream::{StreamRules, Streams};
+
+/// Progress after each object, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectProgress<'a> {
+    /// The object just checked.
+    pub key: &'a str,
+    /// Its stored size.
+    pub size: u64,
+    /// Objects checked so far, this one included.
+    pub objects_done: u64,
+    /// Stored bytes read so far.
+    pub bytes_done: u64,
+}
+
+/// Progress callback, called once per object in listing order.
+pub type ProgressFn = Box<dyn Fn(&ObjectProgress<'_>) + Send + Sync>;
+
+/// Default number of objects fetched at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Verifies a store. Built with setters, run with [`Verifier::verify`].
+pub struct Verifier {
+    prefix: String,
+    keys: Vec<PublicKey>,
+    concurrency: usize,
+    max_object_bytes: u64,
+    require_closed: bool,
+    on_object: Option<ProgressFn>,
+    versions: Option<Arc<dyn VersionSource>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("prefix", &self.prefix)
+            .field(
+                "keys",
+                &self.keys.iter().map(PublicKey::key_id).collect::<Vec<_>>(),
+            )
+            .field("concurrency", &self.concurrency)
+            .field("max_object_bytes", &self.max_object_bytes)
+            .field("require_closed", &self.require_closed)
+            .field("versions", &self.versions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier {
+            prefix: String::new(),
+            keys: Vec::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            require_closed: false,
+            on_object: None,
+            versions: None,
+        }
+    }
+}
+
+impl Verifier {
+    /// A verifier of every object in the store, without signature checks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only objects whose key starts with `prefix` (e.g. `audit-logs/`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Expect seals signed by this key (may be called more than once, e.g. after a key
+    /// rotation). Once a key is given, unsigned batches are errors.
+    pub fn public_key(mut self, key: PublicKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Objects fetched at once (default 8, at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Largest decompressed object accepted (default 1 GiB); larger ones are `unreadable`.
+    pub fn max_object_bytes(mut self, n: u64) -> Self {
+        self.max_object_bytes = n;
+        self
+    }
+
+    /// Treat a stream without a final batch as `truncated` (an error) rather than `open`
+    /// (a warning): for archives whose writers have all been closed.
+    pub fn require_closed(mut self, yes: bool) -> Self {
+        self.require_closed = yes;
+        self
+    }
+
+    /// Call `f` after each object.
+    pub fn on_object(mut self, f: impl Fn(&ObjectProgress<'_>) + Send + Sync + 'static) -> Self {
+        self.on_object = Some(Box::new(f));
+        self
+    }
+
+    /// Also examine every object version and delete marker (S3).
+    pub fn versions(mut self, source: Arc<dyn VersionSource>) -> Self {
+        self.versions = Some(source);
+        self
+    }
+
+    /// Verify the store. `Err` only when the store cannot be listed; everything wrong
+    /// with the objects themselves is in the [`Report`].
+    pub async fn verify(&self, sink: &dyn WormSink) -> Result<Report> {
+        let opts = Arc::new(CheckOptions {
+            keys: self.keys.clone(),
+            max_object_bytes: self.max_object_bytes,
+        });
+        let mut report = Report {
+            store: sink.describe(),
+            prefix: self.prefix.clone(),
+            objects: 0,
+            bytes: 0,
+            batches: 0,
+            records: 0,
+            signatures_checked: !self.keys.is_empty(),
+            versions_checked: self.versions.is_some(),
+            streams: Vec::new(),
+            problems: Vec::new(),
+        };
+        let mut streams = Streams::default();
+        let mut checked = sink
+            .list(&self.prefix)
+            .map_err(|e| list_error(sink, &self.prefix, e))
+            .map_ok(|info| check_one(sink, info, opts.clone()))
+            .try_buffered(self.concurrency);
+        while let Some((info, c)) = checked.try_next().await? {
+            report.objects += 1;
+            report.bytes += info.size;
+            if let Some(m) = &c.meta {
+                report.batches += 1;
+                report.records += m.records;
+            }
+            if let Some(f) = &self.on_object {
+                f(&ObjectProgress {
+                    key: &info.key,
+                    size: info.size,
+                    objects_done: report.objects,
+                    bytes_done: report.bytes,
+                });
+            }
+            report.problems.extend(c.problems.iter().cloned());
+            streams.add(c);
+        }
+        drop(checked);
+        let rules = StreamRules {
+            keys_expected: !self.keys.is_empty(),
+            require_closed: self.require_closed,
+        };
+        report.streams = streams.finish(rules, &mut report.problems);
+        if let Some(src) = &self.versions {
+            versions::check_versions(src.as_ref(), &self.prefix, &mut report.problems).await?;
+        }
+        report
+            .problems
+            .sort_by(|a, b| (b.severity, &a.key, a.kind).cmp(&(a.severity, &b.key, b.kind)));
+        Ok(report)
+    }
+}
+
+/// Verify every object under `prefix` without signature checks.
+pub async fn verify(sink: &dyn WormSink, prefix: &str) -> Result<Report> {
+    Verifier::new().prefix(prefix).verify(sink).await
+}
+
+fn list_error(sink: &dyn WormSink, prefix: &str, e: Error) -> Error {
+    Error::Backend {
+        context: format!("listing '{prefix}' in {} for verification", sink.describe()),
+        message: e.to_string(),
+    }
+}
+
+async fn check_one(
+    sink: &dyn WormSink,
+    info: ObjectInfo,
+    opts: Arc<CheckOptions>,
+) -> Result<(ObjectInfo, Checked)> {
+    let obj = match sink.get(&info.key).await {
+        Ok(o) => o,
+        Err(Error::NotFound { .. }) => {
+            let c = Checked::failed(
+                &info.key,
+                Kind::Missing,
+                "listed, but gone when read".to_string(),
+            );
+            return Ok((info, c));
+        }
+        Err(e) => {
+            let c = Checked::failed(&info.key, Kind::Unreadable, format!("cannot read: {e}"));
+            return Ok((info, c));
+        }
+    };
+    let key = info.key.clone();
+    // Hashing, decompressing and signature checks are CPU work: off the async threads,
+    // so that several objects are checked in parallel.
+    let job = tokio::task::spawn_blocking(move || {
+        check::check_object(&key, obj.body, obj.content_encoding.as_deref(), &opts)
+    });
+    let c = match job.await {
+        Ok(c) => c,
+        Err(e) => Checked::failed(&info.key, Kind::Unreadable, format!("checking failed: {e}")),
+    };
+    Ok((info, c))
+}
+
+#[cfg(test)]
+mod tests;
