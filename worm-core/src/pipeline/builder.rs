@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::config::{Config, Overflow, RetryConfig};
 use super::handle::{AuditLog, Shared, WriterGuard};
 use super::stats::Counters;
-use super::worker::{StreamPos, Worker};
+use super::worker::{Inbox, StreamPos, Worker};
 use crate::batch::Compression;
 use crate::error::{Error, Result};
 use crate::key::KeyTemplate;
@@ -91,6 +91,12 @@ impl AuditLogBuilder {
     /// Queue capacity in records.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.cfg.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Bytes of sealed batches awaiting storage before the worker stops taking records.
+    pub fn max_pending_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_pending_bytes = n.max(1);
         self
     }
 
@@ -193,14 +199,18 @@ pub(crate) fn start(
     }
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::new(pos.stream));
-    let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+    let (tx, records) = mpsc::channel(cfg.queue_capacity);
+    let (control_tx, control) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
     let worker_cfg = cfg.clone();
     let worker_counters = counters.clone();
     let thread = std::thread::Builder::new()
         .name("worm-writer".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = ready_tx.send(Err(Error::io("starting the worm writer runtime", e)));
@@ -216,7 +226,15 @@ pub(crate) fn start(
                     }
                 }
                 let _ = ready_tx.send(Ok(()));
-                Worker::new(worker_cfg, sink, worker_counters, rx, pos).run().await;
+                Worker::new(
+                    worker_cfg,
+                    sink,
+                    worker_counters,
+                    Inbox { records, control },
+                    pos,
+                )
+                .run()
+                .await;
             });
         })
         .map_err(|e| Error::io("spawning the worm writer thread", e))?;
@@ -234,6 +252,7 @@ pub(crate) fn start(
     let log = AuditLog {
         shared: Arc::new(Shared {
             tx,
+            control: control_tx,
             cfg,
             counters,
             closed: AtomicBool::new(false),

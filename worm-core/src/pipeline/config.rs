@@ -83,6 +83,10 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Records the queue between callers and the worker holds.
     pub queue_capacity: usize,
+    /// Bytes of sealed batches awaiting storage at which the worker stops taking records,
+    /// so that the queue fills and the overflow policy applies (bounded memory during an
+    /// outage).
+    pub max_pending_bytes: usize,
     /// Largest accepted record line in bytes.
     pub max_record_bytes: usize,
     /// What to do when the queue is full.
@@ -118,6 +122,7 @@ impl Config {
             max_age: Duration::from_secs(5),
             max_in_flight: 2,
             queue_capacity: 100_000,
+            max_pending_bytes: 64 << 20,
             max_record_bytes: 1 << 20,
             overflow: Overflow::Block,
             retry: RetryConfig::default(),
@@ -181,7 +186,10 @@ mod tests {
         assert_eq!((c.max_records, c.max_age.as_secs()), (5, 15));
         assert_eq!(c.retention, Some((RetentionMode::Governance, 2557)));
         let h = Config::high_volume("s");
-        assert_eq!((h.max_records, h.max_age.as_secs(), h.min_level), (50, 60, Level::Warn));
+        assert_eq!(
+            (h.max_records, h.max_age.as_secs(), h.min_level),
+            (50, 60, Level::Warn)
+        );
         assert_eq!(h.compression, Compression::Zstd);
     }
 }

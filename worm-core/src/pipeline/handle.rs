@@ -1,7 +1,7 @@
 //! The caller-facing handle and the guard that closes the stream.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,12 +12,13 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::batcher::Entry;
 use super::config::{Config, Overflow};
 use super::stats::{Counters, Stats, lock};
-use super::worker::{CloseReport, Msg, Reply};
+use super::worker::{CloseReport, Control, Reply};
 use crate::error::{Error, Result};
 use crate::record::{AuditRecord, timestamp};
 
 pub(crate) struct Shared {
-    pub tx: mpsc::Sender<Msg>,
+    pub tx: mpsc::Sender<Entry>,
+    pub control: mpsc::UnboundedSender<Control>,
     pub cfg: Arc<Config>,
     pub counters: Arc<Counters>,
     pub closed: AtomicBool,
@@ -54,25 +55,28 @@ impl AuditLog {
         let Some(entry) = self.prepare(record)? else {
             return Ok(());
         };
-        let msg = Msg::Record(entry);
-        match self.shared.tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Closed(_)) => return Err(Error::Closed),
-            Err(TrySendError::Full(msg)) => match self.shared.cfg.overflow {
+        let counters = &self.shared.counters;
+        // Counted before sending: a flush waits until the worker has seen this many
+        // records (or learnt that a send failed), which orders it after every record
+        // whose `log` returned before the flush began.
+        counters.sent.fetch_add(1, Relaxed);
+        let res = match self.shared.tx.try_send(entry) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(TrySendError::Full(entry)) => match self.shared.cfg.overflow {
                 Overflow::DropNewest => {
-                    self.shared.counters.record_drop(timestamp::now());
-                    return Err(Error::Overflow {
+                    counters.record_drop(timestamp::now());
+                    Err(Error::Overflow {
                         capacity: self.shared.cfg.queue_capacity,
-                    });
+                    })
                 }
                 // Blocking a thread of an async runtime is what `Block` asks for; the worker
                 // runs on its own thread, so it keeps draining meanwhile.
-                Overflow::Block => futures::executor::block_on(self.shared.tx.send(msg))
-                    .map_err(|_| Error::Closed)?,
+                Overflow::Block => futures::executor::block_on(self.shared.tx.send(entry))
+                    .map_err(|_| Error::Closed),
             },
-        }
-        self.shared.counters.accepted.fetch_add(1, Relaxed);
-        Ok(())
+        };
+        self.settle(res)
     }
 
     /// Queue a record, waiting asynchronously for room whatever the overflow policy.
@@ -80,13 +84,23 @@ impl AuditLog {
         let Some(entry) = self.prepare(record)? else {
             return Ok(());
         };
-        self.shared
-            .tx
-            .send(Msg::Record(entry))
-            .await
-            .map_err(|_| Error::Closed)?;
-        self.shared.counters.accepted.fetch_add(1, Relaxed);
-        Ok(())
+        self.shared.counters.sent.fetch_add(1, Relaxed);
+        let res = self.shared.tx.send(entry).await.map_err(|_| Error::Closed);
+        self.settle(res)
+    }
+
+    fn settle(&self, res: Result<()>) -> Result<()> {
+        let counters = &self.shared.counters;
+        match res {
+            Ok(()) => {
+                counters.accepted.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                counters.record_unsent();
+                Err(e)
+            }
+        }
     }
 
     fn prepare(&self, mut record: AuditRecord) -> Result<Option<Entry>> {
@@ -130,26 +144,27 @@ impl AuditLog {
     /// that prevents it. Batches earlier refused with a permanent error are tried again.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let reply: Reply<Result<()>> = Box::new(move |r| {
+        self.send_flush(Box::new(move |r| {
             let _ = tx.send(r);
-        });
-        self.shared
-            .tx
-            .send(Msg::Flush(reply))
-            .await
-            .map_err(|_| Error::Closed)?;
+        }))?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Blocking [`flush`](Self::flush) with an optional timeout, for sync code.
     pub fn flush_blocking(&self, timeout: Option<Duration>) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let reply: Reply<Result<()>> = Box::new(move |r| {
+        self.send_flush(Box::new(move |r| {
             let _ = tx.send(r);
-        });
-        futures::executor::block_on(self.shared.tx.send(Msg::Flush(reply)))
-            .map_err(|_| Error::Closed)?;
+        }))?;
         wait(rx, timeout, "flushing the audit log", || self.stats())
+    }
+
+    fn send_flush(&self, reply: Reply<Result<()>>) -> Result<()> {
+        let upto = self.shared.counters.sent.load(Relaxed);
+        self.shared
+            .control
+            .send(Control::Flush { upto, reply })
+            .map_err(|_| Error::Closed)
     }
 
     /// Flush, write the stream's final batch and stop the worker. Waits up to the
@@ -158,17 +173,16 @@ impl AuditLog {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send_close(Box::new(move |r| {
             let _ = tx.send(r);
-        }))
-        .await?;
+        }))?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// Blocking [`close`](Self::close).
+    /// Blocking [`close`](Self::close): also waits for the worker thread to end.
     pub fn close_blocking(&self) -> Result<CloseReport> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<CloseReport>>(1);
-        futures::executor::block_on(self.send_close(Box::new(move |r| {
+        self.send_close(Box::new(move |r| {
             let _ = tx.send(r);
-        })))?;
+        }))?;
         let res = wait(rx, None, "closing the audit log", || self.stats());
         if let Some(t) = lock(&self.shared.thread).take() {
             let _ = t.join();
@@ -176,14 +190,14 @@ impl AuditLog {
         res
     }
 
-    async fn send_close(&self, reply: Reply<Result<CloseReport>>) -> Result<()> {
+    fn send_close(&self, reply: Reply<Result<CloseReport>>) -> Result<()> {
         if self.shared.closed.swap(true, Relaxed) {
             return Err(Error::Closed);
         }
+        let upto = self.shared.counters.sent.load(Relaxed);
         self.shared
-            .tx
-            .send(Msg::Close(reply))
-            .await
+            .control
+            .send(Control::Close { upto, reply })
             .map_err(|_| Error::Closed)
     }
 
@@ -231,7 +245,9 @@ pub struct WriterGuard {
 
 impl std::fmt::Debug for WriterGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriterGuard").field("log", &self.log).finish()
+        f.debug_struct("WriterGuard")
+            .field("log", &self.log)
+            .finish()
     }
 }
 

@@ -59,6 +59,13 @@ pub(crate) struct Counters {
     pub failures: AtomicU64,
     pub dropped: AtomicU64,
     pub filtered: AtomicU64,
+    /// Records whose send to the worker began (counted before sending, for flush
+    /// ordering).
+    pub sent: AtomicU64,
+    /// Sends that failed (dropped by policy, or refused after close).
+    pub unsent: AtomicU64,
+    /// Wakes the worker when `unsent` grows.
+    pub unsent_changed: tokio::sync::Notify,
     /// Drops not yet written into the stream: count, first and last time.
     pub unreported_drops: Mutex<Option<DropSpan>>,
     pub oldest_pending: Mutex<Option<Instant>>,
@@ -84,10 +91,19 @@ impl Counters {
             failures: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            unsent: AtomicU64::new(0),
+            unsent_changed: tokio::sync::Notify::new(),
             unreported_drops: Mutex::new(None),
             oldest_pending: Mutex::new(None),
             chain_head: Mutex::new(None),
         }
+    }
+
+    /// A send that began failed: the worker must not wait for it.
+    pub fn record_unsent(&self) {
+        self.unsent.fetch_add(1, Relaxed);
+        self.unsent_changed.notify_one();
     }
 
     pub fn record_drop(&self, at: chrono::DateTime<chrono::Utc>) {
@@ -98,7 +114,13 @@ impl Counters {
                 span.count += 1;
                 span.last = at;
             }
-            None => *g = Some(DropSpan { count: 1, first: at, last: at }),
+            None => {
+                *g = Some(DropSpan {
+                    count: 1,
+                    first: at,
+                    last: at,
+                })
+            }
         }
     }
 

@@ -27,12 +27,18 @@ use crate::sink::WormSink;
 /// How a flush or close is answered.
 pub(crate) type Reply<T> = Box<dyn FnOnce(T) + Send>;
 
-/// Messages from handles to the worker, in one FIFO queue so that a flush is ordered
-/// after every record accepted before it.
-pub(crate) enum Msg {
-    Record(Entry),
-    Flush(Reply<Result<()>>),
-    Close(Reply<Result<CloseReport>>),
+/// Control messages travel apart from records, so a flush or close is heard even when
+/// the record queue is full. Ordering comes from counting: `upto` is the number of
+/// records whose send had begun when the call was made (see [`super::handle`]).
+pub(crate) enum Control {
+    Flush {
+        upto: u64,
+        reply: Reply<Result<()>>,
+    },
+    Close {
+        upto: u64,
+        reply: Reply<Result<CloseReport>>,
+    },
 }
 
 /// What `close` achieved.
@@ -58,13 +64,38 @@ pub(crate) struct StreamPos {
 
 type Upload = BoxFuture<'static, (Sealed, Result<()>)>;
 
+/// Channels and counters shared with the handles.
+pub(crate) struct Inbox {
+    pub records: mpsc::Receiver<Entry>,
+    pub control: mpsc::UnboundedReceiver<Control>,
+}
+
+enum Waiter {
+    /// Waiting for the records sent before the call to arrive.
+    Receiving { upto: u64, reply: Reply<Result<()>> },
+    /// Waiting for every batch below `bound` to be stored.
+    Storing {
+        bound: u64,
+        reply: Reply<Result<()>>,
+    },
+}
+
+struct Closing {
+    upto: u64,
+    reply: Option<Reply<Result<CloseReport>>>,
+    deadline: Instant,
+    final_seq: Option<u64>,
+}
+
 pub(crate) struct Worker {
     cfg: Arc<Config>,
     sink: Arc<dyn WormSink>,
     counters: Arc<Counters>,
-    rx: mpsc::Receiver<Msg>,
+    inbox: Inbox,
     pos: StreamPos,
     open: OpenBatch,
+    /// Records received from handles (gap records excluded).
+    received: u64,
     /// Sealed batches waiting for an upload slot, with the time they may start.
     ready: VecDeque<(Instant, Sealed)>,
     /// Batches stopped by a permanent error, retried only on an explicit flush or close.
@@ -73,8 +104,10 @@ pub(crate) struct Worker {
     /// Sealed and not yet stored: seq -> when its first record arrived.
     unstored: BTreeMap<u64, Instant>,
     parked_seqs: BTreeSet<u64>,
-    waiters: Vec<(u64, Reply<Result<()>>)>,
-    closing: Option<(Reply<Result<CloseReport>>, Instant, u64)>,
+    /// Bytes of sealed batches not yet stored.
+    backlog_bytes: usize,
+    waiters: Vec<Waiter>,
+    closing: Option<Closing>,
     drops_reported: u64,
     rng: fastrand::Rng,
 }
@@ -84,7 +117,7 @@ impl Worker {
         cfg: Arc<Config>,
         sink: Arc<dyn WormSink>,
         counters: Arc<Counters>,
-        rx: mpsc::Receiver<Msg>,
+        inbox: Inbox,
         pos: StreamPos,
     ) -> Self {
         let rng = match cfg.retry.jitter_seed {
@@ -95,14 +128,16 @@ impl Worker {
             cfg,
             sink,
             counters,
-            rx,
+            inbox,
             pos,
             open: OpenBatch::new(),
+            received: 0,
             ready: VecDeque::new(),
             parked: Vec::new(),
             inflight: FuturesUnordered::new(),
             unstored: BTreeMap::new(),
             parked_seqs: BTreeSet::new(),
+            backlog_bytes: 0,
             waiters: Vec::new(),
             closing: None,
             drops_reported: 0,
@@ -110,41 +145,65 @@ impl Worker {
         }
     }
 
+    /// Sealed batches awaiting storage hold `max_pending_bytes` or more: stop taking
+    /// records so the bounded queue fills and the overflow policy applies.
+    fn backlogged(&self) -> bool {
+        self.backlog_bytes >= self.cfg.max_pending_bytes
+    }
+
     pub async fn run(mut self) {
-        let mut rx_open = true;
+        let mut records_open = true;
+        let mut control_open = true;
         loop {
             self.report_drops();
+            self.progress_close();
             self.start_uploads();
             self.answer_waiters();
             self.publish_oldest();
-            if let Some((_, deadline, _)) = &self.closing {
-                if self.unstored.is_empty() || Instant::now() >= *deadline {
+            if let Some(c) = &self.closing {
+                if c.final_seq.is_some()
+                    && (self.unstored.is_empty() || Instant::now() >= c.deadline)
+                {
                     break;
                 }
-            } else if !rx_open {
+            } else if !control_open {
                 // Every handle is gone without close(): behave as close() would.
-                self.begin_close(Box::new(|_| {}));
+                let upto = self.counters.sent.load(Relaxed);
+                self.begin_close(upto, None);
                 continue;
             }
+            let take_records = records_open && (self.closing.is_some() || !self.backlogged());
             let wake = self.next_wakeup();
             tokio::select! {
                 biased;
+                ctl = self.inbox.control.recv(), if control_open => match ctl {
+                    Some(Control::Flush { upto, reply }) => {
+                        self.unpark();
+                        self.waiters.push(Waiter::Receiving { upto, reply });
+                    }
+                    Some(Control::Close { upto, reply }) => self.begin_close(upto, Some(reply)),
+                    None => control_open = false,
+                },
                 Some((batch, res)) = self.inflight.next(), if !self.inflight.is_empty() => {
                     self.on_uploaded(batch, res);
                 }
-                msg = self.rx.recv(), if rx_open && self.closing.is_none() => match msg {
-                    Some(msg) => {
-                        self.handle(msg);
+                rec = self.inbox.records.recv(), if take_records => match rec {
+                    Some(e) => {
+                        self.take(e);
                         // Drain what is already queued so batching falls out of the loop.
                         for _ in 0..4096 {
-                            match self.rx.try_recv() {
-                                Ok(msg) => self.handle(msg),
+                            if self.backlogged() && self.closing.is_none() {
+                                break;
+                            }
+                            match self.inbox.records.try_recv() {
+                                Ok(e) => self.take(e),
                                 Err(_) => break,
                             }
                         }
                     }
-                    None => rx_open = false,
+                    None => records_open = false,
                 },
+                _ = self.counters.unsent_changed.notified() => {}
                 _ = sleep_until(wake) => {
                     if self.open.deadline(&self.cfg).is_some_and(|d| d <= Instant::now()) {
                         self.cut(false);
@@ -155,6 +214,17 @@ impl Worker {
         self.finish();
     }
 
+    /// Records accounted for: received, or whose send failed (dropped, or refused after
+    /// close).
+    fn accounted(&self) -> u64 {
+        self.received + self.counters.unsent.load(Relaxed)
+    }
+
+    fn take(&mut self, e: Entry) {
+        self.received += 1;
+        self.push(e);
+    }
+
     fn next_wakeup(&self) -> Option<Instant> {
         let mut wake = self.open.deadline(&self.cfg);
         let mut consider = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
@@ -163,53 +233,52 @@ impl Worker {
                 consider(t);
             }
         }
-        if let Some((_, deadline, _)) = &self.closing {
-            consider(*deadline);
+        if let Some(c) = &self.closing {
+            consider(c.deadline);
         }
         wake
     }
 
-    fn handle(&mut self, msg: Msg) {
-        match msg {
-            Msg::Record(e) => self.push(e),
-            Msg::Flush(reply) => {
-                self.report_drops();
-                if !self.open.is_empty() {
-                    self.cut(false);
-                }
-                self.unpark();
-                self.waiters.push((self.pos.next_seq, reply));
+    fn begin_close(&mut self, upto: u64, reply: Option<Reply<Result<CloseReport>>>) {
+        if let Some(c) = &mut self.closing {
+            // A second close: answer it with the first one's outcome.
+            if let Some(r) = reply {
+                let first = c.reply.take();
+                c.reply = Some(Box::new(move |res: Result<CloseReport>| {
+                    r(res.as_ref().map(Clone::clone).map_err(Error::clone_lossy));
+                    if let Some(f) = first {
+                        f(res);
+                    }
+                }));
             }
-            Msg::Close(reply) => self.begin_close(reply),
+            return;
         }
+        self.unpark();
+        self.closing = Some(Closing {
+            upto,
+            reply,
+            deadline: Instant::now() + self.cfg.close_deadline,
+            final_seq: None,
+        });
     }
 
-    fn begin_close(&mut self, reply: Reply<Result<CloseReport>>) {
-        // No new sends succeed from here; what is already queued still belongs to us.
-        self.rx.close();
-        let mut extra_closes = Vec::new();
-        while let Ok(msg) = self.rx.try_recv() {
-            match msg {
-                Msg::Close(r) => extra_closes.push(r),
-                other => self.handle(other),
-            }
+    /// Once every record sent before close has arrived, refuse new ones, take what is
+    /// still queued, and seal the final batch.
+    fn progress_close(&mut self) {
+        let Some(c) = &self.closing else { return };
+        if c.final_seq.is_some() || self.accounted() < c.upto {
+            return;
+        }
+        self.inbox.records.close();
+        while let Ok(e) = self.inbox.records.try_recv() {
+            self.take(e);
         }
         self.report_drops();
         let final_seq = self.pos.next_seq;
         self.cut(true);
-        self.unpark();
-        let deadline = Instant::now() + self.cfg.close_deadline;
-        let reply: Reply<Result<CloseReport>> = if extra_closes.is_empty() {
-            reply
-        } else {
-            Box::new(move |r: Result<CloseReport>| {
-                for other in extra_closes {
-                    other(r.as_ref().map(Clone::clone).map_err(Error::clone_lossy));
-                }
-                reply(r);
-            })
-        };
-        self.closing = Some((reply, deadline, final_seq));
+        if let Some(c) = &mut self.closing {
+            c.final_seq = Some(final_seq);
+        }
     }
 
     fn push(&mut self, e: Entry) {
@@ -258,11 +327,14 @@ impl Worker {
 
     fn cut(&mut self, is_final: bool) {
         let seq = self.pos.next_seq;
-        let sealed = self.open.seal(&self.cfg, self.pos.stream, seq, self.pos.prev, is_final);
+        let sealed = self
+            .open
+            .seal(&self.cfg, self.pos.stream, seq, self.pos.prev, is_final);
         self.pos.next_seq += 1;
         self.pos.prev = Some(sealed.chain);
         *lock(&self.counters.chain_head) = Some((seq, sealed.chain));
         self.unstored.insert(seq, sealed.opened_at);
+        self.backlog_bytes += sealed.body.len();
         tracing::debug!(target: "worm", seq, key = %sealed.key, records = sealed.user_records, is_final, "batch sealed");
         self.ready.push_back((Instant::now(), sealed));
     }
@@ -298,6 +370,7 @@ impl Worker {
         match res {
             Ok(()) => {
                 self.unstored.remove(&batch.seq);
+                self.backlog_bytes -= batch.body.len();
                 self.counters.stored.fetch_add(batch.user_records, Relaxed);
                 self.counters.batches_stored.fetch_add(1, Relaxed);
                 tracing::debug!(target: "worm", seq = batch.seq, key = %batch.key, "batch stored");
@@ -320,26 +393,54 @@ impl Worker {
         }
     }
 
+    /// Whether nothing can move without outside help: the backlog is full and every batch
+    /// in it was refused permanently.
+    fn stuck(&self) -> bool {
+        self.backlogged() && self.ready.is_empty() && self.inflight.is_empty()
+    }
+
     fn answer_waiters(&mut self) {
         if self.waiters.is_empty() {
             return;
         }
+        let accounted = self.accounted();
+        let stuck = self.stuck();
         let mut i = 0;
         while i < self.waiters.len() {
-            let bound = self.waiters[i].0;
-            let mut below = self.unstored.range(..bound).map(|(s, _)| *s);
-            let outcome = match below.next() {
-                None => Some(Ok(())),
-                Some(first) => {
-                    let all_parked = std::iter::once(first)
-                        .chain(below)
-                        .all(|s| self.parked_seqs.contains(&s));
-                    all_parked.then(|| Err(self.parked_error(bound)))
+            // Promote waiters whose records have all arrived: cut the open batch.
+            if let Waiter::Receiving { upto, .. } = &self.waiters[i] {
+                if accounted >= *upto {
+                    if !self.open.is_empty() {
+                        self.cut(false);
+                        self.start_uploads();
+                    }
+                    let Waiter::Receiving { reply, .. } = self.waiters.swap_remove(i) else {
+                        unreachable!("matched above")
+                    };
+                    self.waiters.push(Waiter::Storing {
+                        bound: self.pos.next_seq,
+                        reply,
+                    });
+                    continue;
+                }
+            }
+            let outcome = match &self.waiters[i] {
+                Waiter::Receiving { .. } => stuck.then(|| Err(self.parked_error(u64::MAX))),
+                Waiter::Storing { bound, .. } => {
+                    let mut below = self.unstored.range(..*bound).map(|(s, _)| *s).peekable();
+                    if below.peek().is_none() {
+                        Some(Ok(()))
+                    } else if below.all(|s| self.parked_seqs.contains(&s)) {
+                        Some(Err(self.parked_error(*bound)))
+                    } else {
+                        None
+                    }
                 }
             };
             match outcome {
                 Some(r) => {
-                    let (_, reply) = self.waiters.swap_remove(i);
+                    let (Waiter::Receiving { reply, .. } | Waiter::Storing { reply, .. }) =
+                        self.waiters.swap_remove(i);
                     reply(r);
                 }
                 None => i += 1,
@@ -373,14 +474,14 @@ impl Worker {
     }
 
     fn finish(mut self) {
-        let Some((reply, _, final_seq)) = self.closing.take() else {
+        let Some(mut closing) = self.closing.take() else {
             return;
         };
         let stats = self.counters.snapshot();
         let result = if self.unstored.is_empty() {
             Ok(CloseReport {
                 stream: self.pos.stream,
-                final_seq,
+                final_seq: closing.final_seq.unwrap_or(self.pos.next_seq),
                 batches_stored: stats.batches_stored,
                 records_stored: stats.stored,
             })
@@ -394,13 +495,13 @@ impl Worker {
                 .take(5)
                 .collect();
             let left = format!(
-                "{} batches with {} records not stored (e.g. {}); {}",
+                "{} batches with {} records not stored (e.g. {}){}",
                 self.unstored.len(),
                 stats.pending,
                 keys.join(", "),
                 self.parked
                     .first()
-                    .map_or(String::new(), |(_, e)| format!("last error: {e}"))
+                    .map_or(String::new(), |(_, e)| format!("; last error: {e}"))
             );
             tracing::error!(target: "worm", %left, "closing with audit records not stored");
             Err(Error::Timeout {
@@ -409,10 +510,13 @@ impl Worker {
                 left,
             })
         };
-        for (_, w) in self.waiters.drain(..) {
-            w(Err(Error::Closed));
+        for w in self.waiters.drain(..) {
+            let (Waiter::Receiving { reply, .. } | Waiter::Storing { reply, .. }) = w;
+            reply(Err(Error::Closed));
         }
-        reply(result);
+        if let Some(reply) = closing.reply.take() {
+            reply(result);
+        }
     }
 }
 

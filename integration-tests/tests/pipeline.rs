@@ -1,0 +1,303 @@
+//! The writer pipeline against the memory and fs sinks: nothing lost, nothing twice,
+//! chains intact, failures retried or reported.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration_tests::readback::{assert_chain, read_streams};
+use serde_json::Value;
+use worm::memory::{Failure, MemorySink};
+use worm::pipeline::RetryConfig;
+use worm::{AuditLogBuilder, AuditRecord, Error, Level, Overflow, WormSink};
+
+fn fast_retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        max_round_backoff: Duration::from_millis(20),
+        jitter_seed: Some(1),
+    }
+}
+
+fn rec(thread: u64, n: u64) -> AuditRecord {
+    AuditRecord::new(Level::Info, format!("event {n} from thread {thread}"))
+        .request_id(format!("req-{thread}-{n}"))
+        .user_id(format!("user{thread}"))
+        .action("motion_detected")
+        .field("thread", thread)
+        .field("n", n)
+}
+
+/// 100,000 records from 8 threads, then flush: each stored exactly once, in order per
+/// thread, seq gap-free, chain links correct.
+async fn many_threads(sink: Arc<dyn WormSink>) {
+    const THREADS: u64 = 8;
+    const PER: u64 = 12_500;
+    let (log, guard) = AuditLogBuilder::new(sink.clone(), "camera_service")
+        .max_records(1000)
+        .queue_capacity(10_000)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for n in 0..PER {
+                    log.log(rec(t, n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    log.flush().await.unwrap();
+    let stats = log.stats();
+    assert_eq!((stats.accepted, stats.stored, stats.pending), (THREADS * PER, THREADS * PER, 0));
+    let report = guard.close().await.unwrap();
+    assert_eq!(report.records_stored, THREADS * PER);
+
+    let streams = read_streams(sink.as_ref(), "audit-logs/").await;
+    assert_eq!(streams.len(), 1);
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    let mut next = vec![0u64; THREADS as usize];
+    for r in batches.iter().flat_map(|b| &b.records) {
+        assert_eq!(r["service_name"], "camera_service");
+        let t = r["thread"].as_u64().unwrap() as usize;
+        let n = r["n"].as_u64().unwrap();
+        assert_eq!(n, next[t], "thread {t}: record out of order or duplicated");
+        next[t] += 1;
+    }
+    assert_eq!(next, vec![PER; THREADS as usize], "every record exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_100k_records_8_threads() {
+    many_threads(Arc::new(MemorySink::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_100k_records_8_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = worm::fs::FsSink::builder(dir.path()).build().unwrap();
+    many_threads(Arc::new(sink)).await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_nothing_is_lost() {
+    let mem = MemorySink::new();
+    mem.fail_next_puts(7, Failure::Transient);
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(10)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    for n in 0..50 {
+        log.log(rec(0, n)).unwrap();
+    }
+    log.flush().await.unwrap();
+    let s = log.stats();
+    assert_eq!(s.stored, 50);
+    assert!(s.retries >= 5, "retries counted: {s:?}");
+    assert!(s.failures >= 1, "a round of 4 attempts failed at least once: {s:?}");
+    guard.close().await.unwrap();
+    let streams = read_streams(&mem, "").await;
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    assert_eq!(batches.iter().map(|b| b.records.len()).sum::<usize>(), 50);
+}
+
+#[tokio::test]
+async fn permanent_error_is_returned_by_flush_and_nothing_counts_as_stored() {
+    let mem = MemorySink::new();
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(10)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    mem.fail_next_puts(1, Failure::Permanent);
+    for n in 0..10 {
+        log.log(rec(0, n)).unwrap();
+    }
+    let err = log.flush().await.unwrap_err();
+    assert!(err.to_string().contains("injected permanent failure"), "{err}");
+    assert!(err.to_string().contains("audit-logs/"), "error names the key: {err}");
+    let s = log.stats();
+    assert_eq!((s.stored, s.pending), (0, 10));
+    assert_eq!(mem.put_calls(), 1, "a permanent error is not retried");
+    assert!(mem.is_empty());
+    // The next flush tries again; the fault is gone, so it lands.
+    log.flush().await.unwrap();
+    assert_eq!(log.stats().stored, 10);
+    guard.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn retried_put_that_had_succeeded_yields_one_object() {
+    let mem = MemorySink::new();
+    mem.store_then_fail_next_puts(1);
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(5)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    for n in 0..5 {
+        log.log(rec(0, n)).unwrap();
+    }
+    log.flush().await.unwrap();
+    assert_eq!(mem.len(), 1, "one object, not two");
+    assert_eq!(mem.put_calls(), 2);
+    assert_eq!(log.stats().retries, 1);
+    guard.close().await.unwrap();
+    assert_eq!(mem.len(), 2, "plus the final batch");
+}
+
+#[test]
+fn dropping_the_guard_stores_everything_and_writes_the_final_batch() {
+    let mem = MemorySink::new();
+    {
+        let (log, _guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+            .max_records(10)
+            .max_age(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for n in 0..25 {
+            log.log(rec(0, n)).unwrap();
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let streams = rt.block_on(read_streams(&mem, ""));
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    assert_eq!(batches.iter().map(|b| b.records.len()).sum::<usize>(), 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_newest_counts_drops_and_writes_a_gap_record() {
+    let mem = MemorySink::new();
+    mem.stall_puts();
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(5)
+        .queue_capacity(10)
+        .max_pending_bytes(1)
+        .max_in_flight(1)
+        .overflow(Overflow::DropNewest)
+        .build()
+        .unwrap();
+    let mut refused = 0;
+    for n in 0..200 {
+        match log.log(rec(0, n)) {
+            Ok(()) => {}
+            Err(Error::Overflow { capacity: 10 }) => refused += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    mem.wait_until_stalled(1).await;
+    let s = log.stats();
+    assert!(refused > 0, "a stalled sink fills the queue");
+    assert_eq!(s.dropped, refused);
+    mem.release_puts();
+    log.flush().await.unwrap();
+    let s = log.stats();
+    assert_eq!(s.stored + s.dropped, 200);
+    guard.close().await.unwrap();
+
+    let streams = read_streams(&mem, "").await;
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    let records: Vec<&Value> = batches.iter().flat_map(|b| &b.records).collect();
+    let gaps: Vec<&&Value> = records
+        .iter()
+        .filter(|r| r["action"] == "worm.records_dropped")
+        .collect();
+    assert!(!gaps.is_empty());
+    let recorded: u64 = gaps.iter().map(|g| g["dropped_count"].as_u64().unwrap()).sum();
+    assert_eq!(recorded, refused, "every drop is written into the stream");
+    assert!(gaps[0]["first_dropped_at"].is_string() && gaps[0]["last_dropped_at"].is_string());
+    assert_eq!(records.len() as u64 - gaps.len() as u64, 200 - refused);
+}
+
+#[test]
+fn block_policy_waits_instead_of_dropping() {
+    let mem = MemorySink::new();
+    mem.set_latency(Duration::from_millis(2));
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(2)
+        .queue_capacity(2)
+        .max_pending_bytes(1)
+        .build()
+        .unwrap();
+    for n in 0..100 {
+        log.log(rec(0, n)).unwrap();
+    }
+    let report = guard.close_blocking().unwrap();
+    assert_eq!(report.records_stored, 100);
+    assert_eq!(log.stats().dropped, 0);
+}
+
+#[test]
+fn works_from_inside_a_current_thread_runtime() {
+    let mem = MemorySink::new();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc").build().unwrap();
+        log.log(rec(0, 0)).unwrap();
+        log.log_async(rec(0, 1)).await.unwrap();
+        log.flush().await.unwrap();
+        log.flush_blocking(Some(Duration::from_secs(10))).unwrap();
+        drop(guard); // blocking close inside a runtime must not panic
+        assert!(matches!(log.log(rec(0, 2)), Err(Error::Closed)));
+    });
+    assert_eq!(mem.len(), 2);
+}
+
+#[tokio::test]
+async fn close_with_the_sink_down_reports_what_is_left() {
+    let mem = MemorySink::new();
+    mem.fail_next_puts(u32::MAX, Failure::Transient);
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .retry(fast_retry())
+        .close_deadline(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        log.log(rec(0, n)).unwrap();
+    }
+    let err = guard.close().await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("1 batches with 3 records not stored"), "{msg}");
+    assert!(log.stats().pending == 3);
+}
+
+#[tokio::test]
+async fn level_filter_and_metadata() {
+    let mem = MemorySink::new();
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "camera_service")
+        .high_volume()
+        .max_records(2)
+        .build()
+        .unwrap();
+    log.log(AuditRecord::new(Level::Info, "not audited at this level")).unwrap();
+    log.log(AuditRecord::new(Level::Warn, "w").request_id("req-9")).unwrap();
+    log.log(AuditRecord::new(Level::Error, "e")).unwrap();
+    log.flush().await.unwrap();
+    assert_eq!(log.stats().filtered, 1);
+    let key = mem.keys().into_iter().next().unwrap();
+    assert!(key.starts_with("audit-logs/") && key.contains("/req-9-") && key.ends_with(".json.zst"), "{key}");
+    let obj = mem.get(&key).await.unwrap();
+    assert_eq!(obj.metadata["service_name"], "camera_service");
+    assert_eq!(obj.metadata["request_id"], "req-9");
+    assert_eq!(obj.metadata["log_level"], "ERROR");
+    assert!(obj.metadata.contains_key("timestamp"));
+    assert!(obj.metadata.contains_key("worm_handler_version"));
+    assert_eq!(obj.metadata["worm-seq"], "0");
+    assert_eq!(obj.metadata["worm-sha256"], worm::Sha256Hex::of(&obj.body).to_hex());
+    assert_eq!(obj.content_encoding.as_deref(), Some("zstd"));
+    let ret = obj.retention.unwrap();
+    assert_eq!(ret.mode, worm::RetentionMode::Governance);
+    let days = (ret.retain_until - chrono::Utc::now()).num_days();
+    assert!((2555..=2557).contains(&days), "{days}");
+    guard.close().await.unwrap();
+}
