@@ -1,0 +1,253 @@
+//! `FsSink`: one file per object under a root directory.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use worm_core::{
+    Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Sha256Hex,
+    StoredObject, WormSink,
+};
+
+use crate::builder::{FsSinkBuilder, probe};
+use crate::immutable;
+use crate::list::{list, walk};
+use crate::path::{check_key, existing_path, symlink_refused};
+use crate::write::{Target, no_fault, write_once};
+
+/// A [`WormSink`] storing each object as a read-only file `root/<key>`, written once
+/// without clobbering, optionally with the Linux immutable attribute.
+///
+/// It keeps only the bytes: content type, encoding, user metadata, retention and legal
+/// hold are accepted but not stored (batch bodies are self-describing, and a plain file
+/// system cannot enforce retention), which [`capabilities`](WormSink::capabilities) says.
+/// Clones share the same root.
+#[derive(Debug, Clone)]
+pub struct FsSink {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    shown: String,
+    immutability: Immutability,
+}
+
+impl FsSink {
+    /// A builder for a store rooted at `root`.
+    pub fn builder(root: impl Into<PathBuf>) -> FsSinkBuilder {
+        FsSinkBuilder::new(root.into())
+    }
+
+    /// A store of read-only files under `root` (created if missing); shorthand for
+    /// `FsSink::builder(root).build()`.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::builder(root).build()
+    }
+
+    pub(crate) fn from_parts(root: PathBuf, immutability: Immutability) -> Self {
+        let shown = root.display().to_string();
+        FsSink {
+            inner: Arc::new(Inner {
+                root,
+                shown,
+                immutability,
+            }),
+        }
+    }
+
+    /// The root directory (canonical).
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The file that holds `key`.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(crate::path::key_path(&self.inner.root, key))
+    }
+
+    /// Whether the file of `key` carries the Linux immutable attribute. Blocking.
+    pub fn is_immutable(&self, key: &str) -> Result<bool> {
+        let path = self.object_path(key)?;
+        immutable::is_immutable(&path).map_err(|e| self.io_err(key, "read the attributes of", &path, e))
+    }
+
+    /// **Administrator operation**: clear the immutable attribute of `key`'s file, so that
+    /// root can delete it (e.g. when a retention period you enforce elsewhere has ended,
+    /// or to clean up after tests). Needs `CAP_LINUX_IMMUTABLE`. The file stays 0444.
+    /// Blocking.
+    pub fn clear_immutable(&self, key: &str) -> Result<()> {
+        let path = self.object_path(key)?;
+        immutable::set_immutable(&path, false)
+            .map_err(|e| self.io_err(key, "clear the immutable attribute of", &path, e))
+    }
+
+    /// **Administrator operation**: clear the immutable attribute of every object under
+    /// the root, so the tree can be removed. Returns how many files had it. Blocking.
+    pub fn clear_immutable_all(&self) -> Result<usize> {
+        let mut found = Vec::new();
+        walk(&self.inner.root, "", "", &mut found)
+            .map_err(|(p, e)| Error::io(format!("clear immutable attributes: read directory {}", p.display()), e))?;
+        let mut cleared = 0;
+        for f in found {
+            let ctx = |e| Error::io(format!("clear the immutable attribute of {}", f.path.display()), e);
+            if immutable::is_immutable(&f.path).map_err(ctx)? {
+                immutable::set_immutable(&f.path, false).map_err(ctx)?;
+                cleared += 1;
+            }
+        }
+        Ok(cleared)
+    }
+
+    /// The checked path of an existing object (no symbolic links on the way).
+    fn object_path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        existing_path(&self.inner.root, key, &self.inner.shown)
+    }
+
+    fn io_err(&self, key: &str, what: &str, path: &Path, e: io::Error) -> Error {
+        if e.kind() == io::ErrorKind::NotFound {
+            return Error::NotFound {
+                key: key.to_string(),
+                target: self.inner.shown.clone(),
+            };
+        }
+        Error::io(format!("'{key}': {what} {}", path.display()), e)
+    }
+
+    /// Read an object's bytes without following a symbolic link at its name.
+    fn read(&self, key: &str) -> Result<Bytes> {
+        let path = self.object_path(key)?;
+        let not_found = || Error::NotFound {
+            key: key.to_string(),
+            target: self.inner.shown.clone(),
+        };
+        let mut file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(symlink_refused(&self.inner.root, key, &path));
+            }
+            Err(e) => return Err(self.io_err(key, "open", &path, e)),
+        };
+        let meta = file.metadata().map_err(|e| self.io_err(key, "inspect", &path, e))?;
+        if !meta.is_file() {
+            return Err(not_found());
+        }
+        let mut body = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut body)
+            .map_err(|e| self.io_err(key, "read", &path, e))?;
+        Ok(Bytes::from(body))
+    }
+}
+
+/// Run blocking file work off the async threads; a panic there is passed on.
+async fn blocking<T: Send + 'static>(
+    what: String,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::Backend {
+            context: what,
+            message: "the blocking task was cancelled because the runtime is shutting down".into(),
+        }),
+    }
+}
+
+#[async_trait]
+impl WormSink for FsSink {
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        check_key(key)?;
+        if opts.retention.is_some() || opts.legal_hold {
+            tracing::debug!(target: "worm", key, "fs store: retention and legal hold are not enforced by a plain file system");
+        }
+        let this = self.clone();
+        let owned_key = key.to_string();
+        let what = format!("put '{key}' in {}", self.inner.shown);
+        let (sha256, size) = blocking(what, move || {
+            let target = Target {
+                root: &this.inner.root,
+                immutable: this.inner.immutability == Immutability::ImmutableFiles,
+            };
+            write_once(&target, &owned_key, &body, &no_fault)?;
+            Ok((Sha256Hex::of(&body), body.len() as u64))
+        })
+        .await?;
+        Ok(PutReceipt {
+            key: key.to_string(),
+            version_id: None,
+            sha256,
+            size,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<StoredObject> {
+        check_key(key)?;
+        let this = self.clone();
+        let owned_key = key.to_string();
+        let body = blocking(format!("get '{key}' from {}", self.inner.shown), move || this.read(&owned_key)).await?;
+        Ok(StoredObject {
+            key: key.to_string(),
+            body,
+            content_type: None,
+            content_encoding: None,
+            metadata: Default::default(),
+            retention: None,
+            legal_hold: None,
+            version_id: None,
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
+        let root = self.inner.root.clone();
+        let owned_prefix = prefix.to_string();
+        let what = format!("list '{prefix}' in {}", self.inner.shown);
+        let infos = blocking(what, move || list(&root, &owned_prefix));
+        stream::once(infos)
+            .map_ok(|v| stream::iter(v.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            immutability: self.inner.immutability,
+            retention: false,
+            legal_hold: false,
+            metadata: false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.inner.shown.clone()
+    }
+
+    async fn preflight(&self) -> Result<()> {
+        let this = self.clone();
+        blocking(format!("check the store root {}", self.inner.shown), move || {
+            let root = &this.inner.root;
+            let meta = fs::metadata(root)
+                .map_err(|e| Error::io(format!("the store root {} is not usable", root.display()), e))?;
+            if !meta.is_dir() {
+                return Err(Error::invalid(format!("store root {}", root.display()), "is not a directory"));
+            }
+            if this.inner.immutability == Immutability::ImmutableFiles {
+                probe(root)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
