@@ -250,6 +250,7 @@ impl Verifier {
             require_closed: self.require_closed,
         };
         report.streams = streams.finish(rules, &mut report.problems);
+        explain_gaps(&mut report.problems);
         if let Some(src) = &self.versions {
             versions::check_versions(src.as_ref(), &self.prefix, &mut report.problems).await?;
         }
@@ -263,6 +264,25 @@ impl Verifier {
 /// Verify every object under `prefix` without signature checks.
 pub async fn verify(sink: &dyn WormSink, prefix: &str) -> Result<Report> {
     Verifier::new().prefix(prefix).verify(sink).await
+}
+
+/// An object that could not be parsed may be the batch a gap lacks: say so.
+fn explain_gaps(problems: &mut [Problem]) {
+    let unreadable = problems
+        .iter()
+        .filter(|p| p.kind == Kind::Unreadable)
+        .count();
+    if unreadable == 0 {
+        return;
+    }
+    for p in problems
+        .iter_mut()
+        .filter(|p| matches!(p.kind, Kind::Missing | Kind::Truncated))
+    {
+        p.message.push_str(&format!(
+            " ({unreadable} object(s) could not be read; the missing batch may be among them)"
+        ));
+    }
 }
 
 fn list_error(sink: &dyn WormSink, prefix: &str, e: Error) -> Error {

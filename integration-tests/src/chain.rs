@@ -1,0 +1,294 @@
+//! Building stores of hash-chained batches directly with [`batch::encode`] (as the
+//! pipeline would), and tampering with them through each backend's raw path.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+use worm::batch::{self, Compression, Header};
+use worm::fs::FsSink;
+use worm::key::{KeyParts, KeyTemplate};
+use worm::memory::MemorySink;
+use worm::record::timestamp;
+use worm::sign::Signer;
+use worm::{AuditRecord, Level, PutOptions, Sha256Hex, WormSink};
+
+/// What stream to build.
+#[derive(Debug, Clone)]
+pub struct StreamSpec {
+    /// Service name.
+    pub service: String,
+    /// Batches holding records (a closed stream gets one more, empty, final batch).
+    pub batches: u64,
+    /// Records per batch.
+    pub records_per_batch: u64,
+    /// Signs every seal when set.
+    pub signer: Option<Signer>,
+    /// Whole-object compression.
+    pub compression: Compression,
+    /// Write a final batch.
+    pub close: bool,
+    /// Time of the first record; each next record is one millisecond later.
+    pub start: DateTime<Utc>,
+    /// Key layout.
+    pub template: KeyTemplate,
+}
+
+impl StreamSpec {
+    /// `batches` × `records_per_batch`, unsigned, uncompressed, closed, default layout.
+    pub fn new(batches: u64, records_per_batch: u64) -> Self {
+        StreamSpec {
+            service: "camera_service".into(),
+            batches,
+            records_per_batch,
+            signer: None,
+            compression: Compression::None,
+            close: true,
+            start: timestamp::parse("2025-06-12T10:30:00Z").unwrap_or_else(|_| Utc::now()),
+            template: KeyTemplate::default(),
+        }
+    }
+    /// Sign with `s`.
+    pub fn signed(mut self, s: &Signer) -> Self {
+        self.signer = Some(s.clone());
+        self
+    }
+    /// Compress with `c`.
+    pub fn compressed(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+    /// Leave the stream open (no final batch).
+    pub fn open(mut self) -> Self {
+        self.close = false;
+        self
+    }
+    /// Service name.
+    pub fn service(mut self, s: &str) -> Self {
+        self.service = s.into();
+        self
+    }
+    /// Time of the first record.
+    pub fn starting(mut self, t: DateTime<Utc>) -> Self {
+        self.start = t;
+        self
+    }
+}
+
+/// One batch as written.
+#[derive(Debug, Clone)]
+pub struct BuiltBatch {
+    /// Object key.
+    pub key: String,
+    /// Seq.
+    pub seq: u64,
+    /// Batch id.
+    pub batch: Uuid,
+    /// sha256 of the whole uncompressed body.
+    pub chain: Sha256Hex,
+    /// Whether it is the final batch.
+    pub is_final: bool,
+}
+
+/// A stream as written.
+#[derive(Debug, Clone)]
+pub struct BuiltStream {
+    /// Stream id.
+    pub stream: Uuid,
+    /// Batches in seq order.
+    pub batches: Vec<BuiltBatch>,
+    /// Uncompressed bytes written.
+    pub plain_bytes: u64,
+}
+
+impl BuiltStream {
+    /// Key of the batch at `seq`.
+    pub fn key(&self, seq: usize) -> &str {
+        &self.batches[seq].key
+    }
+}
+
+/// The record at position `n` of a stream.
+pub fn record(spec: &StreamSpec, n: u64) -> AuditRecord {
+    let level = match n % 50 {
+        0 => Level::Error,
+        k if k % 10 == 0 => Level::Warn,
+        _ => Level::Info,
+    };
+    let actions = ["motion_detected", "login", "export", "camera_offline"];
+    let n_i64 = i64::try_from(n).unwrap_or(i64::MAX);
+    AuditRecord::new(
+        level,
+        format!("Motion detected in camera cam{:03} frame {n}", n % 17),
+    )
+    .at(spec.start + Duration::milliseconds(n_i64))
+    .service(spec.service.clone())
+    .request_id(format!("req-{:06}", n / 10))
+    .user_id(format!("user{}", n % 7))
+    .action(actions[(n % 4) as usize])
+    .field("camera_id", format!("cam{:03}", n % 17))
+    .field("confidence", 0.5 + (n % 50) as f64 / 100.0)
+    .field("detection_count", n % 5)
+}
+
+/// The header fields of batch `seq` of `stream` holding `records` (JSON lines).
+pub fn header_for(
+    spec: &StreamSpec,
+    stream: Uuid,
+    seq: u64,
+    prev: Option<Sha256Hex>,
+    recs: &[AuditRecord],
+) -> Header {
+    Header {
+        v: batch::VERSION,
+        stream,
+        batch: Uuid::now_v7(),
+        service: spec.service.clone(),
+        seq,
+        prev,
+        records: recs.len() as u64,
+        first_ts: recs.first().map(|r| timestamp::format(&r.timestamp)),
+        last_ts: recs.last().map(|r| timestamp::format(&r.timestamp)),
+    }
+}
+
+/// The default-layout key of a batch.
+pub fn key_for(spec: &StreamSpec, h: &Header, first: Option<&AuditRecord>) -> String {
+    spec.template.render(&KeyParts {
+        time: first.map_or(spec.start, |r| r.timestamp),
+        request_id: first.and_then(|r| r.request_id.as_deref()),
+        service: &spec.service,
+        batch: h.batch,
+        stream: h.stream,
+        seq: h.seq,
+        ext: spec.compression.ext(),
+    })
+}
+
+/// Record lines, each ending in `\n`.
+pub fn lines(recs: &[AuditRecord]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in recs {
+        r.write_json(&mut out);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Write one stream into `sink`. Panics on a failed put (tests only).
+pub async fn write_stream(sink: &dyn WormSink, spec: &StreamSpec) -> BuiltStream {
+    let stream = Uuid::now_v7();
+    let mut out = BuiltStream {
+        stream,
+        batches: Vec::new(),
+        plain_bytes: 0,
+    };
+    let mut prev = None;
+    let total = spec.batches + u64::from(spec.close);
+    for seq in 0..total {
+        let is_final = spec.close && seq == spec.batches;
+        let recs: Vec<AuditRecord> = if is_final {
+            Vec::new()
+        } else {
+            (0..spec.records_per_batch)
+                .map(|i| record(spec, seq * spec.records_per_batch + i))
+                .collect()
+        };
+        let h = header_for(spec, stream, seq, prev, &recs);
+        let (body, chain) = batch::encode(&h, &lines(&recs), is_final, spec.signer.as_ref());
+        out.plain_bytes += body.len() as u64;
+        let key = key_for(spec, &h, recs.first());
+        let stored = spec.compression.compress(&body).expect("compress");
+        let opts = PutOptions {
+            content_type: Some(batch::CONTENT_TYPE.into()),
+            content_encoding: spec.compression.content_encoding().map(str::to_string),
+            ..PutOptions::default()
+        };
+        sink.put(&key, Bytes::from(stored), &opts)
+            .await
+            .expect("put batch");
+        out.batches.push(BuiltBatch {
+            key,
+            seq,
+            batch: h.batch,
+            chain,
+            is_final,
+        });
+        prev = Some(chain);
+    }
+    out
+}
+
+/// The uncompressed body stored under `key`.
+pub async fn plain_body(sink: &dyn WormSink, key: &str) -> Vec<u8> {
+    let stored = sink.get(key).await.expect("get").body;
+    Compression::from_key(key)
+        .decompress(&stored, 1 << 30)
+        .expect("decompress")
+}
+
+/// Re-encode a stored body after changing its header (and optionally its records),
+/// recomputing the seal: what a forger without the key (or with `signer`) can do.
+pub fn reencode(
+    body: &[u8],
+    edit: impl FnOnce(&mut Header),
+    records: Option<&[u8]>,
+    signer: Option<&Signer>,
+) -> (Vec<u8>, Sha256Hex) {
+    let p = batch::parse(body).expect("parse");
+    let mut h = p.header.clone();
+    edit(&mut h);
+    let recs = records.unwrap_or(&body[p.records.clone()]);
+    batch::encode(&h, recs, p.seal.is_final, signer)
+}
+
+/// Raw access to a store, past its WORM rules: what an attacker with root (fs) or
+/// administrator (memory) rights can do.
+pub trait Raw: WormSink {
+    /// Replace (or create) `key` with exactly these stored bytes.
+    fn raw_put(&self, key: &str, stored: Vec<u8>) -> impl Future<Output = ()> + Send;
+    /// Remove `key`.
+    fn raw_delete(&self, key: &str);
+}
+
+impl Raw for FsSink {
+    async fn raw_put(&self, key: &str, stored: Vec<u8>) {
+        let path: PathBuf = self.path_of(key).expect("path");
+        if path.exists() {
+            self.raw_delete(key);
+        }
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, stored).expect("write");
+    }
+    fn raw_delete(&self, key: &str) {
+        if self.is_immutable(key).expect("attrs") {
+            self.clear_immutable(key)
+                .expect("clear immutable (needs root)");
+        }
+        std::fs::remove_file(self.path_of(key).expect("path")).expect("remove");
+    }
+}
+
+impl Raw for MemorySink {
+    async fn raw_put(&self, key: &str, stored: Vec<u8>) {
+        if self.keys().iter().any(|k| k == key) {
+            self.raw_delete(key);
+        }
+        self.put(key, Bytes::from(stored), &PutOptions::default())
+            .await
+            .expect("put");
+    }
+    fn raw_delete(&self, key: &str) {
+        self.delete(key, true)
+            .expect("delete (bypassing governance)");
+    }
+}
+
+/// Store a plain body under `key`, compressed like the key says.
+pub async fn raw_put_plain(raw: &impl Raw, key: &str, plain: &[u8]) {
+    let stored = Compression::from_key(key)
+        .compress(plain)
+        .expect("compress");
+    raw.raw_put(key, stored).await;
+}
