@@ -1,3 +1,5 @@
 //! Shared helpers for the integration suites.
 
 pub mod readback;
+
+pub mod chain;
