@@ -1,5 +1,4 @@
 //! Shared helpers for the integration suites.
 
-pub mod readback;
-
 pub mod chain;
+pub mod readback;
