@@ -302,9 +302,8 @@ pub async fn run_case(case: &str, sink: &dyn WormSink, prefix: &str, tamper: Opt
 pub async fn put_get_round_trip(sink: &dyn WormSink, prefix: &str) {
     let base = join(prefix, "put_get_round_trip");
     let key = join(&base, "2025/06/12/req-1-batch.json");
-    let body = Bytes::from_static(
-        "{\"worm\":{\"v\":1}}\n{\"message\":\"caméra 日本 ✓\"}\n".as_bytes(),
-    );
+    let body =
+        Bytes::from_static("{\"worm\":{\"v\":1}}\n{\"message\":\"caméra 日本 ✓\"}\n".as_bytes());
     let mut metadata = BTreeMap::new();
     metadata.insert("service_name".to_string(), "camera_service".to_string());
     metadata.insert("worm-seq".to_string(), "42".to_string());
@@ -319,18 +318,35 @@ pub async fn put_get_round_trip(sink: &dyn WormSink, prefix: &str) {
 
     let receipt = ctx.put_ok(&key, body.clone(), &opts).await;
     assert_eq!(receipt.key, key, "{ctx}: receipt names another key");
-    assert_eq!(receipt.sha256, Sha256Hex::of(&body), "{ctx}: receipt sha256 of '{key}' is wrong");
-    assert_eq!(receipt.size, body.len() as u64, "{ctx}: receipt size of '{key}' is wrong");
+    assert_eq!(
+        receipt.sha256,
+        Sha256Hex::of(&body),
+        "{ctx}: receipt sha256 of '{key}' is wrong"
+    );
+    assert_eq!(
+        receipt.size,
+        body.len() as u64,
+        "{ctx}: receipt size of '{key}' is wrong"
+    );
 
     let got = ctx.get_ok(&key).await;
     assert_eq!(got.key, key, "{ctx}: get('{key}') reports another key");
     assert_eq!(got.body, body, "{ctx}: get('{key}') returned other bytes");
     if let (Some(put_v), Some(got_v)) = (&receipt.version_id, &got.version_id) {
-        assert_eq!(put_v, got_v, "{ctx}: version id of '{key}' changed between put and get");
+        assert_eq!(
+            put_v, got_v,
+            "{ctx}: version id of '{key}' changed between put and get"
+        );
     }
     if sink.capabilities().metadata {
-        assert_eq!(got.content_type, opts.content_type, "{ctx}: content type of '{key}'");
-        assert_eq!(got.content_encoding, opts.content_encoding, "{ctx}: content encoding of '{key}'");
+        assert_eq!(
+            got.content_type, opts.content_type,
+            "{ctx}: content type of '{key}'"
+        );
+        assert_eq!(
+            got.content_encoding, opts.content_encoding,
+            "{ctx}: content encoding of '{key}'"
+        );
         for (k, v) in &metadata {
             assert_eq!(
                 got.metadata.get(k),
@@ -344,7 +360,10 @@ pub async fn put_get_round_trip(sink: &dyn WormSink, prefix: &str) {
         .stored_sha256(&key)
         .await
         .unwrap_or_else(|e| panic!("{ctx}: stored_sha256('{key}') failed: {e}"));
-    assert_eq!(stored, receipt.sha256, "{ctx}: stored_sha256('{key}') disagrees with the receipt");
+    assert_eq!(
+        stored, receipt.sha256,
+        "{ctx}: stored_sha256('{key}') disagrees with the receipt"
+    );
 }
 
 /// A second put to a taken key fails with [`Error::AlreadyExists`] naming the key, even
@@ -354,9 +373,15 @@ pub async fn put_is_write_once(sink: &dyn WormSink, prefix: &str) {
     let key = join(&base, "once.json");
     let ctx = Ctx::new("put_is_write_once", sink);
     let first = Bytes::from_static(b"first body\n");
-    let receipt = ctx.put_ok(&key, first.clone(), &PutOptions::default()).await;
+    let receipt = ctx
+        .put_ok(&key, first.clone(), &PutOptions::default())
+        .await;
 
-    for second in [Bytes::from_static(b"second, different body\n"), first.clone(), Bytes::new()] {
+    for second in [
+        Bytes::from_static(b"second, different body\n"),
+        first.clone(),
+        Bytes::new(),
+    ] {
         let err = ctx
             .put_err(&key, second.clone(), &PutOptions::default())
             .await;
@@ -369,15 +394,32 @@ pub async fn put_is_write_once(sink: &dyn WormSink, prefix: &str) {
                 second.len()
             ),
         }
-        assert!(err.to_string().contains(&key), "{ctx}: error message '{err}' does not name the key");
-        assert!(!err.is_retryable(), "{ctx}: AlreadyExists must not be retryable");
+        assert!(
+            err.to_string().contains(&key),
+            "{ctx}: error message '{err}' does not name the key"
+        );
+        assert!(
+            !err.is_retryable(),
+            "{ctx}: AlreadyExists must not be retryable"
+        );
     }
 
     let got = ctx.get_ok(&key).await;
-    assert_eq!(got.body, first, "{ctx}: '{key}' changed after a refused second put");
-    assert_eq!(Sha256Hex::of(&got.body), receipt.sha256, "{ctx}: sha256 of '{key}' changed");
+    assert_eq!(
+        got.body, first,
+        "{ctx}: '{key}' changed after a refused second put"
+    );
+    assert_eq!(
+        Sha256Hex::of(&got.body),
+        receipt.sha256,
+        "{ctx}: sha256 of '{key}' changed"
+    );
     let listed = ctx.list_keys(&join(&base, "")).await;
-    assert_eq!(listed, vec![key.clone()], "{ctx}: '{key}' must be listed exactly once");
+    assert_eq!(
+        listed,
+        vec![key.clone()],
+        "{ctx}: '{key}' must be listed exactly once"
+    );
 }
 
 /// `list` yields exactly the keys starting with the prefix (a plain string prefix, not
@@ -388,26 +430,37 @@ pub async fn list_in_key_order_with_prefix(sink: &dyn WormSink, prefix: &str) {
     let base = join(prefix, "list_in_key_order_with_prefix");
     let ctx = Ctx::new("list_in_key_order_with_prefix", sink);
     // No key is a directory-prefix of another, so file systems can hold them all.
-    let rel = ["p/b/1", "p/a/2/x", "p/ab/1", "p/a.b", "p/a0", "p/a-b/1", "p/a/1", "q/1"];
+    let rel = [
+        "p/b/1", "p/a/2/x", "p/ab/1", "p/a.b", "p/a0", "p/a-b/1", "p/a/1", "q/1",
+    ];
     for (i, r) in rel.iter().enumerate() {
         let body = Bytes::from(vec![b'x'; i + 1]);
-        ctx.put_ok(&join(&base, r), body, &PutOptions::default()).await;
+        ctx.put_ok(&join(&base, r), body, &PutOptions::default())
+            .await;
     }
     let full = |rs: &[&str]| rs.iter().map(|r| join(&base, r)).collect::<Vec<_>>();
 
     let all = ctx.list_keys(&join(&base, "")).await;
     let mut expected = full(&rel);
     expected.sort();
-    assert_eq!(all, expected, "{ctx}: list('{base}/') is not every key in byte order");
+    assert_eq!(
+        all, expected,
+        "{ctx}: list('{base}/') is not every key in byte order"
+    );
     assert_eq!(
         all,
-        full(&["p/a-b/1", "p/a.b", "p/a/1", "p/a/2/x", "p/a0", "p/ab/1", "p/b/1", "q/1"]),
+        full(&[
+            "p/a-b/1", "p/a.b", "p/a/1", "p/a/2/x", "p/a0", "p/ab/1", "p/b/1", "q/1"
+        ]),
         "{ctx}: byte order of keys"
     );
 
     let cases: [(&str, &[&str]); 7] = [
         ("p/a/", &["p/a/1", "p/a/2/x"]),
-        ("p/a", &["p/a-b/1", "p/a.b", "p/a/1", "p/a/2/x", "p/a0", "p/ab/1"]),
+        (
+            "p/a",
+            &["p/a-b/1", "p/a.b", "p/a/1", "p/a/2/x", "p/a0", "p/ab/1"],
+        ),
         ("p/ab", &["p/ab/1"]),
         ("p/ab/", &["p/ab/1"]),
         ("p/a/2", &["p/a/2/x"]),
@@ -416,7 +469,12 @@ pub async fn list_in_key_order_with_prefix(sink: &dyn WormSink, prefix: &str) {
     ];
     for (p, want) in cases {
         let listed = ctx.list_keys(&join(&base, p)).await;
-        assert_eq!(listed, full(want), "{ctx}: list('{}') is wrong", join(&base, p));
+        assert_eq!(
+            listed,
+            full(want),
+            "{ctx}: list('{}') is wrong",
+            join(&base, p)
+        );
     }
 
     let infos: Vec<ObjectInfo> = sink
@@ -425,9 +483,20 @@ pub async fn list_in_key_order_with_prefix(sink: &dyn WormSink, prefix: &str) {
         .await
         .unwrap_or_else(|e| panic!("{ctx}: list('{base}/') failed: {e}"));
     for info in infos {
-        let r = info.key.strip_prefix(&format!("{base}/")).unwrap_or(&info.key);
-        let i = rel.iter().position(|x| *x == r).unwrap_or_else(|| panic!("{ctx}: listed unknown key '{}'", info.key));
-        assert_eq!(info.size, i as u64 + 1, "{ctx}: listed size of '{}'", info.key);
+        let r = info
+            .key
+            .strip_prefix(&format!("{base}/"))
+            .unwrap_or(&info.key);
+        let i = rel
+            .iter()
+            .position(|x| *x == r)
+            .unwrap_or_else(|| panic!("{ctx}: listed unknown key '{}'", info.key));
+        assert_eq!(
+            info.size,
+            i as u64 + 1,
+            "{ctx}: listed size of '{}'",
+            info.key
+        );
     }
 }
 
@@ -441,8 +510,16 @@ pub async fn large_and_empty_bodies(sink: &dyn WormSink, prefix: &str) {
     for (name, body) in [("large.bin", large), ("empty.bin", Bytes::new())] {
         let key = join(&base, name);
         let receipt = ctx.put_ok(&key, body.clone(), &PutOptions::default()).await;
-        assert_eq!(receipt.size, body.len() as u64, "{ctx}: receipt size of '{key}'");
-        assert_eq!(receipt.sha256, Sha256Hex::of(&body), "{ctx}: receipt sha256 of '{key}'");
+        assert_eq!(
+            receipt.size,
+            body.len() as u64,
+            "{ctx}: receipt size of '{key}'"
+        );
+        assert_eq!(
+            receipt.sha256,
+            Sha256Hex::of(&body),
+            "{ctx}: receipt sha256 of '{key}'"
+        );
         let got = ctx.get_ok(&key).await;
         assert!(
             got.body == body,
@@ -461,7 +538,10 @@ pub async fn large_and_empty_bodies(sink: &dyn WormSink, prefix: &str) {
         .collect();
     assert_eq!(
         sizes,
-        vec![(join(&base, "empty.bin"), 0), (join(&base, "large.bin"), 8 * 1024 * 1024)],
+        vec![
+            (join(&base, "empty.bin"), 0),
+            (join(&base, "large.bin"), 8 * 1024 * 1024)
+        ],
         "{ctx}: listed sizes"
     );
 }
@@ -472,9 +552,16 @@ pub async fn concurrent_distinct_puts(sink: &dyn WormSink, prefix: &str) {
     let base = join(prefix, "concurrent_distinct_puts");
     let ctx = Ctx::new("concurrent_distinct_puts", sink);
     let opts = PutOptions::default();
-    let keys: Vec<String> = (0..N).map(|i| join(&base, &format!("d{}/k{i:03}", i % 4))).collect();
+    let keys: Vec<String> = (0..N)
+        .map(|i| join(&base, &format!("d{}/k{i:03}", i % 4)))
+        .collect();
     let body = |i: usize| Bytes::from(format!("object {i}\n").repeat(i + 1));
-    let results = join_all(keys.iter().enumerate().map(|(i, k)| sink.put(k, body(i), &opts))).await;
+    let results = join_all(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| sink.put(k, body(i), &opts)),
+    )
+    .await;
     for (k, r) in keys.iter().zip(&results) {
         if let Err(e) = r {
             panic!("{ctx}: concurrent put of '{k}' failed: {e}");
@@ -482,7 +569,11 @@ pub async fn concurrent_distinct_puts(sink: &dyn WormSink, prefix: &str) {
     }
     let mut sorted = keys.clone();
     sorted.sort();
-    assert_eq!(ctx.list_keys(&join(&base, "")).await, sorted, "{ctx}: not every concurrent put landed");
+    assert_eq!(
+        ctx.list_keys(&join(&base, "")).await,
+        sorted,
+        "{ctx}: not every concurrent put landed"
+    );
     let gets = join_all(keys.iter().map(|k| sink.get(k))).await;
     for (i, (k, g)) in keys.iter().zip(gets).enumerate() {
         let g = g.unwrap_or_else(|e| panic!("{ctx}: get('{k}') failed: {e}"));
@@ -498,14 +589,18 @@ pub async fn concurrent_same_key_race(sink: &dyn WormSink, prefix: &str) {
     let key = join(&base, "contended.json");
     let ctx = Ctx::new("concurrent_same_key_race", sink);
     let opts = PutOptions::default();
-    let bodies: Vec<Bytes> = (0..N).map(|i| Bytes::from(format!("writer {i} was here\n"))).collect();
+    let bodies: Vec<Bytes> = (0..N)
+        .map(|i| Bytes::from(format!("writer {i} was here\n")))
+        .collect();
     let results = join_all(bodies.iter().map(|b| sink.put(&key, b.clone(), &opts))).await;
     let mut winners = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
         match r {
             Ok(receipt) => winners.push((i, receipt)),
             Err(Error::AlreadyExists { .. }) => {}
-            Err(e) => panic!("{ctx}: racing put #{i} of '{key}' failed with {e}, expected Ok or AlreadyExists"),
+            Err(e) => panic!(
+                "{ctx}: racing put #{i} of '{key}' failed with {e}, expected Ok or AlreadyExists"
+            ),
         }
     }
     assert_eq!(
@@ -517,9 +612,20 @@ pub async fn concurrent_same_key_race(sink: &dyn WormSink, prefix: &str) {
     );
     let (winner, receipt) = &winners[0];
     let got = ctx.get_ok(&key).await;
-    assert_eq!(got.body, bodies[*winner], "{ctx}: '{key}' does not hold the winner's bytes");
-    assert_eq!(receipt.sha256, Sha256Hex::of(&bodies[*winner]), "{ctx}: winner's receipt sha256");
-    assert_eq!(ctx.list_keys(&join(&base, "")).await, vec![key.clone()], "{ctx}: '{key}' listed once");
+    assert_eq!(
+        got.body, bodies[*winner],
+        "{ctx}: '{key}' does not hold the winner's bytes"
+    );
+    assert_eq!(
+        receipt.sha256,
+        Sha256Hex::of(&bodies[*winner]),
+        "{ctx}: winner's receipt sha256"
+    );
+    assert_eq!(
+        ctx.list_keys(&join(&base, "")).await,
+        vec![key.clone()],
+        "{ctx}: '{key}' listed once"
+    );
 }
 
 /// Legal keys with spaces, punctuation, unicode and deep paths round-trip and list in
@@ -558,7 +664,11 @@ pub async fn unusual_keys(sink: &dyn WormSink, prefix: &str) {
     }
     let mut sorted = keys.clone();
     sorted.sort();
-    assert_eq!(ctx.list_keys(&join(&base, "")).await, sorted, "{ctx}: listing of unusual keys");
+    assert_eq!(
+        ctx.list_keys(&join(&base, "")).await,
+        sorted,
+        "{ctx}: listing of unusual keys"
+    );
 
     let long = join(&base, &"k".repeat(1100));
     let invalid = [
@@ -578,18 +688,33 @@ pub async fn unusual_keys(sink: &dyn WormSink, prefix: &str) {
     ];
     for k in &invalid {
         let shown = k.escape_debug().to_string();
-        match sink.put(k, Bytes::from_static(b"must not land\n"), &PutOptions::default()).await {
+        match sink
+            .put(
+                k,
+                Bytes::from_static(b"must not land\n"),
+                &PutOptions::default(),
+            )
+            .await
+        {
             Err(Error::InvalidInput { .. }) => {}
             Ok(_) => panic!("{ctx}: put of invalid key \"{shown}\" succeeded"),
-            Err(e) => panic!("{ctx}: put of invalid key \"{shown}\" must fail with InvalidInput, got: {e}"),
+            Err(e) => panic!(
+                "{ctx}: put of invalid key \"{shown}\" must fail with InvalidInput, got: {e}"
+            ),
         }
         match sink.get(k).await {
             Err(Error::InvalidInput { .. } | Error::NotFound { .. }) => {}
             Ok(_) => panic!("{ctx}: get of invalid key \"{shown}\" returned an object"),
-            Err(e) => panic!("{ctx}: get of invalid key \"{shown}\" must fail with InvalidInput or NotFound, got: {e}"),
+            Err(e) => panic!(
+                "{ctx}: get of invalid key \"{shown}\" must fail with InvalidInput or NotFound, got: {e}"
+            ),
         }
     }
-    assert_eq!(ctx.list_keys(&join(&base, "")).await, sorted, "{ctx}: a refused key left an object behind");
+    assert_eq!(
+        ctx.list_keys(&join(&base, "")).await,
+        sorted,
+        "{ctx}: a refused key left an object behind"
+    );
 }
 
 /// Where `capabilities().retention` / `.legal_hold`: GOVERNANCE and COMPLIANCE retention
@@ -600,12 +725,21 @@ pub async fn retention_and_legal_hold(sink: &dyn WormSink, prefix: &str) {
     let ctx = Ctx::new("retention_and_legal_hold", sink);
     let caps = sink.capabilities();
     let until = whole_seconds_from_now(24 * 3600);
-    let retention = |mode| Some(Retention { mode, retain_until: until });
+    let retention = |mode| {
+        Some(Retention {
+            mode,
+            retain_until: until,
+        })
+    };
     let cases = [
         ("governance", retention(RetentionMode::Governance), false),
         ("compliance", retention(RetentionMode::Compliance), false),
         ("hold-only", None, true),
-        ("governance-and-hold", retention(RetentionMode::Governance), true),
+        (
+            "governance-and-hold",
+            retention(RetentionMode::Governance),
+            true,
+        ),
     ];
     for (name, ret, hold) in cases {
         let key = join(&base, name);
@@ -614,13 +748,17 @@ pub async fn retention_and_legal_hold(sink: &dyn WormSink, prefix: &str) {
             legal_hold: hold,
             ..PutOptions::default()
         };
-        ctx.put_ok(&key, Bytes::from(format!("{name}\n")), &opts).await;
+        ctx.put_ok(&key, Bytes::from(format!("{name}\n")), &opts)
+            .await;
         let got = ctx.get_ok(&key).await;
         match (caps.retention, ret) {
             (true, Some(want)) => {
-                let have = got
-                    .retention
-                    .unwrap_or_else(|| panic!("{ctx}: '{key}' was put with {} retention, get reports none", want.mode));
+                let have = got.retention.unwrap_or_else(|| {
+                    panic!(
+                        "{ctx}: '{key}' was put with {} retention, get reports none",
+                        want.mode
+                    )
+                });
                 assert_eq!(have.mode, want.mode, "{ctx}: retention mode of '{key}'");
                 assert_eq!(
                     have.retain_until.timestamp(),
@@ -638,9 +776,17 @@ pub async fn retention_and_legal_hold(sink: &dyn WormSink, prefix: &str) {
             ),
         }
         if caps.legal_hold && hold {
-            assert_eq!(got.legal_hold, Some(true), "{ctx}: legal hold of '{key}' not reported");
+            assert_eq!(
+                got.legal_hold,
+                Some(true),
+                "{ctx}: legal hold of '{key}' not reported"
+            );
         } else if caps.legal_hold {
-            assert_ne!(got.legal_hold, Some(true), "{ctx}: '{key}' was put without legal hold");
+            assert_ne!(
+                got.legal_hold,
+                Some(true),
+                "{ctx}: '{key}' was put without legal hold"
+            );
         } else {
             assert_ne!(
                 got.legal_hold,
@@ -683,16 +829,38 @@ pub async fn tamper_is_refused(sink: &dyn WormSink, prefix: &str, tamper: &dyn T
     };
     ctx.put_ok(&key, body.clone(), &opts).await;
 
-    if tamper.overwrite(&key, Bytes::from_static(b"forged\n")).await.is_ok() {
-        panic!("{ctx}: a raw overwrite of '{key}' succeeded on a backend claiming {:?}", caps.immutability);
+    if tamper
+        .overwrite(&key, Bytes::from_static(b"forged\n"))
+        .await
+        .is_ok()
+    {
+        panic!(
+            "{ctx}: a raw overwrite of '{key}' succeeded on a backend claiming {:?}",
+            caps.immutability
+        );
     }
-    assert_eq!(ctx.get_ok(&key).await.body, body, "{ctx}: '{key}' changed after a refused raw overwrite");
+    assert_eq!(
+        ctx.get_ok(&key).await.body,
+        body,
+        "{ctx}: '{key}' changed after a refused raw overwrite"
+    );
 
     if tamper.delete(&key).await.is_ok() {
-        panic!("{ctx}: a raw delete of '{key}' succeeded on a backend claiming {:?}", caps.immutability);
+        panic!(
+            "{ctx}: a raw delete of '{key}' succeeded on a backend claiming {:?}",
+            caps.immutability
+        );
     }
-    assert_eq!(ctx.get_ok(&key).await.body, body, "{ctx}: '{key}' changed after a refused raw delete");
-    assert_eq!(ctx.list_keys(&join(&base, "")).await, vec![key.clone()], "{ctx}: '{key}' no longer listed");
+    assert_eq!(
+        ctx.get_ok(&key).await.body,
+        body,
+        "{ctx}: '{key}' changed after a refused raw delete"
+    );
+    assert_eq!(
+        ctx.list_keys(&join(&base, "")).await,
+        vec![key.clone()],
+        "{ctx}: '{key}' no longer listed"
+    );
 }
 
 /// `get` and `stored_sha256` of a missing key fail with [`Error::NotFound`] naming the
@@ -700,11 +868,23 @@ pub async fn tamper_is_refused(sink: &dyn WormSink, prefix: &str, tamper: &dyn T
 pub async fn get_missing_is_not_found(sink: &dyn WormSink, prefix: &str) {
     let base = join(prefix, "get_missing_is_not_found");
     let ctx = Ctx::new("get_missing_is_not_found", sink);
-    ctx.put_ok(&join(&base, "present/x"), Bytes::from_static(b"x"), &PutOptions::default()).await;
-    for k in [join(&base, "missing.json"), join(&base, "present/y"), join(&base, "present")] {
+    ctx.put_ok(
+        &join(&base, "present/x"),
+        Bytes::from_static(b"x"),
+        &PutOptions::default(),
+    )
+    .await;
+    for k in [
+        join(&base, "missing.json"),
+        join(&base, "present/y"),
+        join(&base, "present"),
+    ] {
         match sink.get(&k).await {
             Err(e @ Error::NotFound { .. }) => {
-                assert!(e.to_string().contains(&k), "{ctx}: NotFound message '{e}' does not name '{k}'");
+                assert!(
+                    e.to_string().contains(&k),
+                    "{ctx}: NotFound message '{e}' does not name '{k}'"
+                );
                 assert!(!e.is_retryable(), "{ctx}: NotFound must not be retryable");
             }
             Ok(_) => panic!("{ctx}: get('{k}') returned an object that was never put"),
@@ -715,7 +895,11 @@ pub async fn get_missing_is_not_found(sink: &dyn WormSink, prefix: &str) {
             other => panic!("{ctx}: stored_sha256('{k}') must fail with NotFound, got: {other:?}"),
         }
     }
-    assert_eq!(ctx.list_keys(&join(&base, "nothing/")).await, Vec::<String>::new(), "{ctx}: list of an unused prefix");
+    assert_eq!(
+        ctx.list_keys(&join(&base, "nothing/")).await,
+        Vec::<String>::new(),
+        "{ctx}: list of an unused prefix"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -753,7 +937,11 @@ impl std::fmt::Display for Ctx<'_> {
 
 impl<'a> Ctx<'a> {
     fn new(case: &'static str, sink: &'a dyn WormSink) -> Self {
-        Ctx { case, sink, store: sink.describe() }
+        Ctx {
+            case,
+            sink,
+            store: sink.describe(),
+        }
     }
 
     async fn put_ok(&self, key: &str, body: Bytes, opts: &PutOptions) -> crate::sink::PutReceipt {
@@ -801,7 +989,10 @@ mod tests {
         assert_eq!(join("", "b"), "b");
         assert_eq!(join("a", ""), "a/");
         let p = unique_prefix("conformance");
-        assert!(p.starts_with("conformance/") && p.len() == "conformance/".len() + 36, "{p}");
+        assert!(
+            p.starts_with("conformance/") && p.len() == "conformance/".len() + 36,
+            "{p}"
+        );
         assert_ne!(unique_prefix(""), unique_prefix(""));
         assert_eq!(CASES.len(), 10);
         assert!(CASES.contains(&"tamper_is_refused"));

@@ -67,9 +67,13 @@ impl FsSinkBuilder {
                 e,
             )
         })?;
-        let meta = fs::metadata(&root).map_err(|e| Error::io(format!("inspect the store root {shown}"), e))?;
+        let meta = fs::metadata(&root)
+            .map_err(|e| Error::io(format!("inspect the store root {shown}"), e))?;
         if !meta.is_dir() {
-            return Err(Error::invalid(format!("store root {shown}"), "is not a directory"));
+            return Err(Error::invalid(
+                format!("store root {shown}"),
+                "is not a directory",
+            ));
         }
         let immutability = if self.immutable {
             match probe(&root) {

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-/// Set (`on`) or clear the immutable attribute of the regular file at `path`, without
+/// Set (`on`) or clear the immutable attribute of the file (or directory) at `path`, without
 /// following a symbolic link.
 pub(crate) fn set_immutable(path: &Path, on: bool) -> io::Result<()> {
     let file = open_no_follow(path)?;
@@ -96,7 +96,10 @@ mod sys {
     pub(super) const FS_IMMUTABLE_FL: i32 = 0x0000_0010;
 
     fn unsupported() -> io::Error {
-        io::Error::new(io::ErrorKind::Unsupported, "the immutable attribute needs Linux")
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the immutable attribute needs Linux",
+        )
     }
 
     pub(super) fn get_flags(_file: &File) -> io::Result<i32> {

@@ -37,14 +37,23 @@ pub(crate) fn list(root: &Path, prefix: &str) -> Result<Vec<ObjectInfo>> {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => return Ok(Vec::new()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(Error::io(format!("list '{prefix}': inspect {}", dir.display()), e)),
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("list '{prefix}': inspect {}", dir.display()),
+                        e,
+                    ));
+                }
             }
         }
         key_prefix = format!("{d}/");
     }
     let mut found = Vec::new();
-    walk(&dir, &key_prefix, name_prefix, &mut found)
-        .map_err(|(path, e)| Error::io(format!("list '{prefix}': read directory {}", path.display()), e))?;
+    walk(&dir, &key_prefix, name_prefix, &mut found).map_err(|(path, e)| {
+        Error::io(
+            format!("list '{prefix}': read directory {}", path.display()),
+            e,
+        )
+    })?;
     let mut infos: Vec<ObjectInfo> = found
         .into_iter()
         .filter(|f| f.key.starts_with(prefix))

@@ -70,7 +70,9 @@ pub(crate) fn ensure_parent(root: &Path, key: &str) -> Result<PathBuf> {
         let next = dir.join(seg);
         loop {
             match fs::symlink_metadata(&next) {
-                Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(root, key, &next)),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(symlink_refused(root, key, &next));
+                }
                 Ok(m) if m.is_dir() => break,
                 Ok(_) => return Err(path_conflict(key, &next, "an object, not a directory")),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&next) {
@@ -90,7 +92,10 @@ pub(crate) fn ensure_parent(root: &Path, key: &str) -> Result<PathBuf> {
                     }
                 },
                 Err(e) => {
-                    return Err(Error::io(format!("put '{key}': inspect {}", next.display()), e));
+                    return Err(Error::io(
+                        format!("put '{key}': inspect {}", next.display()),
+                        e,
+                    ));
                 }
             }
         }
@@ -116,7 +121,12 @@ pub(crate) fn existing_path(root: &Path, key: &str, target: &str) -> Result<Path
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(not_found()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
-            Err(e) => return Err(Error::io(format!("get '{key}': inspect {}", dir.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("get '{key}': inspect {}", dir.display()),
+                    e,
+                ));
+            }
         }
     }
     if let Some(last) = segments.last() {
@@ -131,14 +141,26 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn keys_map_inside_the_root() {
         let root = Path::new("/srv/worm");
-        assert_eq!(key_path(root, "a/b c/d.json"), Path::new("/srv/worm/a/b c/d.json"));
-        for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", "a/.worm-tmp-1", ".worm-tmp-x/y", ""] {
+        assert_eq!(
+            key_path(root, "a/b c/d.json"),
+            Path::new("/srv/worm/a/b c/d.json")
+        );
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "a/.worm-tmp-1",
+            ".worm-tmp-x/y",
+            "",
+        ] {
             assert!(
                 matches!(check_key(bad), Err(Error::InvalidInput { .. })),
                 "key '{bad}' must be refused"
@@ -161,15 +183,27 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
         let e = ensure_parent(root, "link/x/obj").unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
-        assert!(e.to_string().contains("symbolic link") && e.to_string().contains("link/x/obj"), "{e}");
-        assert!(!outside.path().join("x").exists(), "nothing may be created through the link");
+        assert!(
+            e.to_string().contains("symbolic link") && e.to_string().contains("link/x/obj"),
+            "{e}"
+        );
+        assert!(
+            !outside.path().join("x").exists(),
+            "nothing may be created through the link"
+        );
         let e = existing_path(root, "link/obj", "root").unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
 
         fs::write(root.join("file"), b"x").unwrap();
         let e = ensure_parent(root, "file/below").unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
-        assert!(matches!(existing_path(root, "file/below", "root"), Err(Error::NotFound { .. })));
-        assert!(matches!(existing_path(root, "nope/x", "root"), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            existing_path(root, "file/below", "root"),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            existing_path(root, "nope/x", "root"),
+            Err(Error::NotFound { .. })
+        ));
     }
 }

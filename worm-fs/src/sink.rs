@@ -76,7 +76,8 @@ impl FsSink {
     /// Whether the file of `key` carries the Linux immutable attribute. Blocking.
     pub fn is_immutable(&self, key: &str) -> Result<bool> {
         let path = self.object_path(key)?;
-        immutable::is_immutable(&path).map_err(|e| self.io_err(key, "read the attributes of", &path, e))
+        immutable::is_immutable(&path)
+            .map_err(|e| self.io_err(key, "read the attributes of", &path, e))
     }
 
     /// **Administrator operation**: clear the immutable attribute of `key`'s file, so that
@@ -93,11 +94,20 @@ impl FsSink {
     /// the root, so the tree can be removed. Returns how many files had it. Blocking.
     pub fn clear_immutable_all(&self) -> Result<usize> {
         let mut found = Vec::new();
-        walk(&self.inner.root, "", "", &mut found)
-            .map_err(|(p, e)| Error::io(format!("clear immutable attributes: read directory {}", p.display()), e))?;
+        walk(&self.inner.root, "", "", &mut found).map_err(|(p, e)| {
+            Error::io(
+                format!("clear immutable attributes: read directory {}", p.display()),
+                e,
+            )
+        })?;
         let mut cleared = 0;
         for f in found {
-            let ctx = |e| Error::io(format!("clear the immutable attribute of {}", f.path.display()), e);
+            let ctx = |e| {
+                Error::io(
+                    format!("clear the immutable attribute of {}", f.path.display()),
+                    e,
+                )
+            };
             if immutable::is_immutable(&f.path).map_err(ctx)? {
                 immutable::set_immutable(&f.path, false).map_err(ctx)?;
                 cleared += 1;
@@ -140,7 +150,9 @@ impl FsSink {
             }
             Err(e) => return Err(self.io_err(key, "open", &path, e)),
         };
-        let meta = file.metadata().map_err(|e| self.io_err(key, "inspect", &path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| self.io_err(key, "inspect", &path, e))?;
         if !meta.is_file() {
             return Err(not_found());
         }
@@ -197,7 +209,11 @@ impl WormSink for FsSink {
         check_key(key)?;
         let this = self.clone();
         let owned_key = key.to_string();
-        let body = blocking(format!("get '{key}' from {}", self.inner.shown), move || this.read(&owned_key)).await?;
+        let body = blocking(
+            format!("get '{key}' from {}", self.inner.shown),
+            move || this.read(&owned_key),
+        )
+        .await?;
         Ok(StoredObject {
             key: key.to_string(),
             body,
@@ -236,18 +252,28 @@ impl WormSink for FsSink {
 
     async fn preflight(&self) -> Result<()> {
         let this = self.clone();
-        blocking(format!("check the store root {}", self.inner.shown), move || {
-            let root = &this.inner.root;
-            let meta = fs::metadata(root)
-                .map_err(|e| Error::io(format!("the store root {} is not usable", root.display()), e))?;
-            if !meta.is_dir() {
-                return Err(Error::invalid(format!("store root {}", root.display()), "is not a directory"));
-            }
-            if this.inner.immutability == Immutability::ImmutableFiles {
-                probe(root)?;
-            }
-            Ok(())
-        })
+        blocking(
+            format!("check the store root {}", self.inner.shown),
+            move || {
+                let root = &this.inner.root;
+                let meta = fs::metadata(root).map_err(|e| {
+                    Error::io(
+                        format!("the store root {} is not usable", root.display()),
+                        e,
+                    )
+                })?;
+                if !meta.is_dir() {
+                    return Err(Error::invalid(
+                        format!("store root {}", root.display()),
+                        "is not a directory",
+                    ));
+                }
+                if this.inner.immutability == Immutability::ImmutableFiles {
+                    probe(root)?;
+                }
+                Ok(())
+            },
+        )
         .await
     }
 }

@@ -59,23 +59,36 @@ pub(crate) fn write_once(t: &Target<'_>, key: &str, body: &[u8], hook: Hook<'_>)
     }
 
     let (file, tmp) = create_temp(&dir, key)?;
-    let io_err = |what: &str, path: &Path, e| Error::io(format!("put '{key}': {what} {}", path.display()), e);
+    let io_err = |what: &str, path: &Path, e| {
+        Error::io(format!("put '{key}': {what} {}", path.display()), e)
+    };
     fill(file, body, hook).map_err(|e| io_err("write temporary file", tmp.path(), e))?;
 
     match fs::hard_link(tmp.path(), &final_path) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(taken(t.root, key, &final_path)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(taken(t.root, key, &final_path));
+        }
         Err(e) => return Err(io_err("link", &final_path, e)),
     }
     // From here on the object is stored; errors say so, so that a retry (which will
     // meet AlreadyExists and compare hashes) is the right reaction.
     let stored = |what: &str, path: &Path, e| {
-        Error::io(format!("put '{key}': stored {}, but {what} {}", final_path.display(), path.display()), e)
+        Error::io(
+            format!(
+                "put '{key}': stored {}, but {what} {}",
+                final_path.display(),
+                path.display()
+            ),
+            e,
+        )
     };
     hook(Stage::Linked).map_err(|e| stored("then failed after linking", tmp.path(), e))?;
-    tmp.remove().map_err(|(path, e)| stored("could not remove the temporary link", &path, e))?;
+    tmp.remove()
+        .map_err(|(path, e)| stored("could not remove the temporary link", &path, e))?;
     if t.immutable {
-        set_immutable(&final_path, true).map_err(|e| stored("could not set the immutable attribute on", &final_path, e))?;
+        set_immutable(&final_path, true)
+            .map_err(|e| stored("could not set the immutable attribute on", &final_path, e))?;
     }
     sync_dir(&dir).map_err(|e| stored("could not fsync the directory", &dir, e))?;
     Ok(())
@@ -122,10 +135,10 @@ impl TempPath {
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            if let Err(e) = fs::remove_file(&p) {
-                tracing::warn!(target: "worm", path = %p.display(), error = %e, "could not remove a temporary file");
-            }
+        if let Some(p) = self.0.take()
+            && let Err(e) = fs::remove_file(&p)
+        {
+            tracing::warn!(target: "worm", path = %p.display(), error = %e, "could not remove a temporary file");
         }
     }
 }
@@ -155,5 +168,122 @@ fn create_temp(dir: &Path, key: &str) -> Result<(File, TempPath)> {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn failure_before_link_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Target {
+            root: dir.path(),
+            immutable: false,
+        };
+        for stage in [Stage::Created, Stage::Written, Stage::Synced] {
+            let hook = move |s: Stage| match s == stage {
+                true => Err(io::Error::other(format!("injected at {s:?}"))),
+                false => Ok(()),
+            };
+            let e = write_once(&t, "d/obj", b"0123456789", &hook).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("'d/obj'") && msg.contains("injected") && msg.contains(".worm-tmp-"),
+                "{msg}"
+            );
+            assert_eq!(
+                names(&dir.path().join("d")),
+                Vec::<String>::new(),
+                "after a failure at {stage:?}"
+            );
+        }
+        // The key is still free.
+        write_once(&t, "d/obj", b"0123456789", &no_fault).unwrap();
+        assert_eq!(fs::read(dir.path().join("d/obj")).unwrap(), b"0123456789");
+    }
+
+    #[test]
+    fn failure_after_link_says_stored_and_cleans_the_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Target {
+            root: dir.path(),
+            immutable: false,
+        };
+        let hook = |s: Stage| match s {
+            Stage::Linked => Err(io::Error::other("injected")),
+            _ => Ok(()),
+        };
+        let e = write_once(&t, "obj", b"full body", &hook).unwrap_err();
+        assert!(e.to_string().contains("stored"), "{e}");
+        assert_eq!(names(dir.path()), vec!["obj".to_string()]);
+        assert_eq!(fs::read(dir.path().join("obj")).unwrap(), b"full body");
+        let meta = fs::metadata(dir.path().join("obj")).unwrap();
+        assert_eq!(meta.mode() & 0o777, OBJECT_MODE);
+        assert_eq!(meta.nlink(), 1, "the temporary link must be gone");
+    }
+
+    #[test]
+    fn taken_names_are_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Target {
+            root: dir.path(),
+            immutable: false,
+        };
+        write_once(&t, "a/b", b"first", &no_fault).unwrap();
+        // Passing the early check (as a racing writer would) still ends at link(): EEXIST.
+        let e = write_once(&t, "a/b", b"second", &no_fault).unwrap_err();
+        assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
+        let e = write_once(&t, "a", b"x", &no_fault).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "a directory of keys is in the way: {e}"
+        );
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("a/link")).unwrap();
+        let e = write_once(&t, "a/link", b"x", &no_fault).unwrap_err();
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+        assert_eq!(fs::read(dir.path().join("a/b")).unwrap(), b"first");
+        assert_eq!(
+            names(&dir.path().join("a")),
+            vec!["b".to_string(), "link".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_real_os_failure_leaves_nothing() {
+        // Root ignores permission bits, but not an immutable directory.
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("locked");
+        fs::create_dir(&locked).unwrap();
+        if crate::immutable::set_immutable(&locked, true).is_err() {
+            eprintln!("skipped: the immutable attribute is unavailable here");
+            return;
+        }
+        let t = Target {
+            root: dir.path(),
+            immutable: false,
+        };
+        let e = write_once(&t, "locked/obj", b"x", &no_fault);
+        crate::immutable::set_immutable(&locked, false).unwrap();
+        let e = e.unwrap_err();
+        assert!(
+            matches!(&e, Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied),
+            "{e}"
+        );
+        assert!(e.to_string().contains("locked"), "{e}");
+        assert_eq!(names(&locked), Vec::<String>::new());
     }
 }

@@ -27,7 +27,8 @@ impl Tamper for RawFs {
             .truncate(true)
             .open(&path)
             .map_err(|e| Error::io(format!("open {} for writing", path.display()), e))?;
-        f.write_all(&body).map_err(|e| Error::io(format!("write {}", path.display()), e))
+        f.write_all(&body)
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))
     }
 }
 

@@ -102,7 +102,10 @@ impl MemorySink {
         if let Some(r) = entry.retention.filter(|r| r.holds_at(Utc::now())) {
             match r.mode {
                 RetentionMode::Compliance => {
-                    return refuse(format!("COMPLIANCE retention holds until {}", r.retain_until));
+                    return refuse(format!(
+                        "COMPLIANCE retention holds until {}",
+                        r.retain_until
+                    ));
                 }
                 RetentionMode::Governance if !bypass_governance => {
                     return refuse(format!(

@@ -1,4 +1,5 @@
 //! MemorySink's own rules and its fault injection.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
@@ -28,11 +29,29 @@ async fn put(sink: &MemorySink, key: &str, o: &PutOptions) {
 #[tokio::test]
 async fn delete_follows_retention_and_legal_hold() {
     let sink = MemorySink::new();
-    put(&sink, "gov", &with_retention(RetentionMode::Governance, 3600)).await;
-    put(&sink, "comp", &with_retention(RetentionMode::Compliance, 3600)).await;
-    put(&sink, "expired", &with_retention(RetentionMode::Compliance, -1)).await;
+    put(
+        &sink,
+        "gov",
+        &with_retention(RetentionMode::Governance, 3600),
+    )
+    .await;
+    put(
+        &sink,
+        "comp",
+        &with_retention(RetentionMode::Compliance, 3600),
+    )
+    .await;
+    put(
+        &sink,
+        "expired",
+        &with_retention(RetentionMode::Compliance, -1),
+    )
+    .await;
     put(&sink, "plain", &opts()).await;
-    let hold = PutOptions { legal_hold: true, ..with_retention(RetentionMode::Governance, -1) };
+    let hold = PutOptions {
+        legal_hold: true,
+        ..with_retention(RetentionMode::Governance, -1)
+    };
     put(&sink, "held", &hold).await;
 
     let denied = |r: worm_core::Result<()>, key: &str, why: &str| match r {
@@ -52,11 +71,24 @@ async fn delete_follows_retention_and_legal_hold() {
     sink.set_legal_hold("held", false).unwrap();
     sink.delete("held", false).unwrap();
     assert_eq!(sink.keys(), vec!["comp".to_string()]);
-    assert!(matches!(sink.delete("gone", true), Err(Error::NotFound { .. })));
-    assert!(matches!(sink.delete("../x", true), Err(Error::InvalidInput { .. })));
+    assert!(matches!(
+        sink.delete("gone", true),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        sink.delete("../x", true),
+        Err(Error::InvalidInput { .. })
+    ));
 
-    denied(sink.overwrite("comp", Bytes::from_static(b"x")), "comp", "never changed");
-    assert_eq!(sink.get("comp").await.unwrap().body, Bytes::from_static(b"body"));
+    denied(
+        sink.overwrite("comp", Bytes::from_static(b"x")),
+        "comp",
+        "never changed",
+    );
+    assert_eq!(
+        sink.get("comp").await.unwrap().body,
+        Bytes::from_static(b"body")
+    );
 }
 
 #[tokio::test]
@@ -65,14 +97,25 @@ async fn injected_failures_hit_the_right_calls() {
     sink.fail_next_puts(2, Failure::Transient);
     sink.fail_next(Op::Get, 1, Failure::Permanent);
     for _ in 0..2 {
-        let e = sink.put("k", Bytes::from_static(b"a"), &opts()).await.unwrap_err();
-        assert!(matches!(e, Error::Transient { .. }) && e.is_retryable(), "{e}");
+        let e = sink
+            .put("k", Bytes::from_static(b"a"), &opts())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Transient { .. }) && e.is_retryable(),
+            "{e}"
+        );
         assert!(e.to_string().contains("'k'"), "{e}");
     }
     assert!(sink.is_empty(), "a failed put must store nothing");
-    sink.put("k", Bytes::from_static(b"a"), &opts()).await.unwrap();
+    sink.put("k", Bytes::from_static(b"a"), &opts())
+        .await
+        .unwrap();
     let e = sink.get("k").await.unwrap_err();
-    assert!(matches!(e, Error::Backend { .. }) && !e.is_retryable(), "{e}");
+    assert!(
+        matches!(e, Error::Backend { .. }) && !e.is_retryable(),
+        "{e}"
+    );
     assert_eq!(sink.get("k").await.unwrap().body, Bytes::from_static(b"a"));
 
     sink.fail_next(Op::Any, 3, Failure::Permanent);
@@ -80,7 +123,14 @@ async fn injected_failures_hit_the_right_calls() {
     assert!(sink.get("k").await.is_err());
     assert!(sink.put("k2", Bytes::new(), &opts()).await.is_err());
     assert_eq!(sink.list_all("").await.unwrap().len(), 1);
-    assert_eq!(sink.calls(), Calls { put: 4, get: 3, list: 2 });
+    assert_eq!(
+        sink.calls(),
+        Calls {
+            put: 4,
+            get: 3,
+            list: 2
+        }
+    );
 
     sink.fail_next_puts(5, Failure::Transient).clear_faults();
     sink.put("k3", Bytes::new(), &opts()).await.unwrap();
@@ -97,7 +147,10 @@ async fn stored_but_reported_failed_put_leaves_one_object() {
     // The retry finds the object stored and can confirm it by hash.
     let retry = sink.put("b/7", body.clone(), &opts()).await.unwrap_err();
     assert!(matches!(retry, Error::AlreadyExists { .. }), "{retry}");
-    assert_eq!(sink.stored_sha256("b/7").await.unwrap(), worm_core::Sha256Hex::of(&body));
+    assert_eq!(
+        sink.stored_sha256("b/7").await.unwrap(),
+        worm_core::Sha256Hex::of(&body)
+    );
     assert_eq!(sink.keys(), vec!["b/7".to_string()]);
     assert_eq!(sink.put_calls(), 2);
 }
@@ -124,17 +177,26 @@ async fn stalled_puts_wait_until_released() {
     let tasks: Vec<_> = (0..3)
         .map(|i| {
             let s = sink.clone();
-            tokio::spawn(async move { s.put(&format!("k{i}"), Bytes::new(), &PutOptions::default()).await })
+            tokio::spawn(async move {
+                s.put(&format!("k{i}"), Bytes::new(), &PutOptions::default())
+                    .await
+            })
         })
         .collect();
-    tokio::time::timeout(Duration::from_secs(5), sink.wait_until_stalled(3)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), sink.wait_until_stalled(3))
+        .await
+        .unwrap();
     assert_eq!(sink.stalled_puts(), 3);
     assert!(sink.is_empty(), "stalled puts must not store yet");
     // Reads still work while puts hang.
     assert_eq!(sink.list_all("").await.unwrap().len(), 0);
     sink.release_puts();
     for t in tasks {
-        tokio::time::timeout(Duration::from_secs(5), t).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
     assert_eq!(sink.len(), 3);
     assert_eq!(sink.stalled_puts(), 0);
