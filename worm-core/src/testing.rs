@@ -50,6 +50,19 @@
 //! worm_core::testing::run_all(&sink, &prefix, Some(&tamper)).await;
 //! ```
 //!
+//! # Notes for providers
+//!
+//! - `list(prefix)` matches a plain string prefix: `list("p/a")` includes `p/ab/1` and
+//!   `p/a-b`, not only `p/a/…` (object_store's `list` is segment-based; filter a listing
+//!   of the parent, or use ListObjectsV2's own `prefix`).
+//! - `tamper_is_refused` runs only where `capabilities().immutability` claims enforcement
+//!   (memory, immutable files, Object Lock). On a versioned store a plain PUT adds a new
+//!   version rather than changing the locked one, and `get` would return it; a faithful
+//!   S3 `overwrite` hook therefore removes the locked version first (DeleteObject with
+//!   its versionId, which Object Lock refuses) and only then puts.
+//! - Keys used by the cases never make one key a directory-prefix of another (`a` and
+//!   `a/b`), which a file system cannot hold.
+//!
 //! # Cases
 //!
 //! [`CASES`] lists them; [`run_case`] runs one by name. Each is also a public function:
