@@ -1,0 +1,361 @@
+//! [`S3SinkBuilder`]: configuration from the environment and code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::client::{HttpConnector, ReqwestConnector};
+use object_store::{ClientOptions, RetryConfig};
+use worm_core::{Error, Result, RetentionMode};
+
+use crate::error::error_chain;
+use crate::request::S3Client;
+use crate::setup::S3Setup;
+use crate::sink::S3Sink;
+
+/// Default key prefix (`AWS_S3_PREFIX`), as the original handler used.
+pub const DEFAULT_PREFIX: &str = worm_core::key::DEFAULT_PREFIX;
+
+/// Default retention: 2557 days (7 years), as the original handler used.
+pub const DEFAULT_RETENTION_DAYS: u32 = 2557;
+
+/// Default retention mode: GOVERNANCE, as the original handler used.
+pub const DEFAULT_RETENTION_MODE: RetentionMode = RetentionMode::Governance;
+
+/// Builds an [`S3Sink`] (or an [`S3Setup`]) for one bucket.
+///
+/// [`from_env`](Self::from_env) reads the original handler's variables (`AWS_S3_BUCKET`,
+/// `AWS_REGION`, `AWS_S3_PREFIX`), `AWS_ENDPOINT_URL` for S3-compatible servers, and every
+/// standard AWS credential source object_store knows: `AWS_ACCESS_KEY_ID` /
+/// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`
+/// + `AWS_ROLE_ARN`), ECS/EKS container credentials and the EC2 instance metadata service.
+///
+/// Plain `http://` endpoints are refused unless they are loopback (`127.0.0.1`,
+/// `localhost`, `[::1]`) or [`with_allow_http`](Self::with_allow_http) (or
+/// `AWS_ALLOW_HTTP=true`) says so. Custom endpoints use path-style addressing
+/// (`http://host:port/bucket/key`).
+#[derive(Debug, Clone)]
+pub struct S3SinkBuilder {
+    store: AmazonS3Builder,
+    bucket: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    allow_http: bool,
+    prefix: String,
+    retention_mode: RetentionMode,
+    retention_days: u32,
+    require_worm: bool,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl Default for S3SinkBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl S3SinkBuilder {
+    /// A builder that reads nothing from the environment (credentials still come from
+    /// object_store's chain unless [`with_credentials`](Self::with_credentials) is used).
+    pub fn new() -> Self {
+        S3SinkBuilder {
+            store: AmazonS3Builder::new(),
+            bucket: None,
+            region: None,
+            endpoint: None,
+            allow_http: false,
+            prefix: DEFAULT_PREFIX.to_string(),
+            retention_mode: DEFAULT_RETENTION_MODE,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            require_worm: true,
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Read `AWS_S3_BUCKET`, `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_S3_PREFIX`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP` and the standard credential variables.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let store = AmazonS3Builder::from_env();
+        let mut b = S3SinkBuilder {
+            store,
+            ..Self::new()
+        };
+        b.bucket = var("AWS_S3_BUCKET").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Bucket));
+        b.region = var("AWS_REGION").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Region));
+        b.endpoint = var("AWS_ENDPOINT_URL").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        if let Some(p) = var("AWS_S3_PREFIX") {
+            b.prefix = p;
+        }
+        b.allow_http = var("AWS_ALLOW_HTTP").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        b
+    }
+
+    /// The bucket.
+    pub fn with_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = Some(bucket.into());
+        self
+    }
+
+    /// The region (default `us-east-1`); S3-compatible servers usually accept any.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// An S3-compatible endpoint such as `http://127.0.0.1:7480` (path-style addressing).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Allow a plain-HTTP endpoint that is not loopback. Credentials are still signed, but
+    /// audit records travel unencrypted: only for trusted networks.
+    pub fn with_allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Static credentials (instead of the environment / role chain).
+    pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        self.store = self
+            .store
+            .with_access_key_id(access_key_id)
+            .with_secret_access_key(secret_access_key);
+        self
+    }
+
+    /// A session token to go with [`with_credentials`](Self::with_credentials).
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.store = self.store.with_token(token);
+        self
+    }
+
+    /// Key prefix for the pipeline's key template (default `audit-logs`).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Default retention the pipeline should apply, and that [`S3Setup`] configures as
+    /// the bucket default (default GOVERNANCE, 2557 days).
+    pub fn with_retention(mut self, mode: RetentionMode, days: u32) -> Self {
+        self.retention_mode = mode;
+        self.retention_days = days;
+        self
+    }
+
+    /// Whether [`preflight`](worm_core::WormSink::preflight) must find versioning and
+    /// Object Lock on the bucket (default `true`). With `false`, a bucket without them is
+    /// accepted with a warning and objects are written without lock headers, like the
+    /// original handler did; [`capabilities`](worm_core::WormSink::capabilities) then say
+    /// [`Immutability::None`](worm_core::Immutability::None).
+    pub fn require_worm(mut self, require: bool) -> Self {
+        self.require_worm = require;
+        self
+    }
+
+    /// Timeout of one request (default 60 s) and of connecting (default 5 s).
+    pub fn with_timeouts(mut self, request: Duration, connect: Duration) -> Self {
+        self.timeout = request;
+        self.connect_timeout = connect;
+        self
+    }
+
+    /// The bucket configured so far.
+    pub fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref()
+    }
+
+    /// The key prefix (`AWS_S3_PREFIX`, default `audit-logs`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The default retention (mode, days).
+    pub fn retention(&self) -> (RetentionMode, u32) {
+        (self.retention_mode, self.retention_days)
+    }
+
+    /// The endpoint configured so far (`None`: AWS).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// Build the sink. Nothing is sent yet; call
+    /// [`preflight`](worm_core::WormSink::preflight) to check the bucket.
+    pub fn build(self) -> Result<S3Sink> {
+        let parts = self.parts()?;
+        Ok(S3Sink::new(parts))
+    }
+
+    /// Build an [`S3Setup`] for creating and verifying the bucket.
+    pub fn build_setup(self) -> Result<S3Setup> {
+        let parts = self.parts()?;
+        Ok(S3Setup::new(parts))
+    }
+
+    fn parts(self) -> Result<Parts> {
+        let bucket = self.bucket.clone().filter(|b| !b.is_empty()).ok_or_else(|| {
+            Error::invalid("S3 bucket", "not set: set AWS_S3_BUCKET or call with_bucket(..)")
+        })?;
+        validate_bucket(&bucket)?;
+        let region = self.region.clone().unwrap_or_else(|| "us-east-1".to_string());
+        let prefix = worm_core::key::KeyTemplate::new(worm_core::key::DEFAULT_TEMPLATE, &self.prefix)
+            .map_err(|e| Error::invalid("AWS_S3_PREFIX", e.to_string()))?
+            .prefix()
+            .to_string();
+
+        let (bucket_url, http) = match &self.endpoint {
+            Some(ep) => {
+                let ep = ep.trim_end_matches('/');
+                let http = check_endpoint(ep, self.allow_http)?;
+                (format!("{ep}/{bucket}"), http)
+            }
+            // Virtual-hosted style on AWS, except for dotted names (TLS wildcard mismatch).
+            None if bucket.contains('.') => (format!("https://s3.{region}.amazonaws.com/{bucket}"), false),
+            None => (format!("https://{bucket}.s3.{region}.amazonaws.com"), false),
+        };
+
+        let options = ClientOptions::new()
+            .with_allow_http(http)
+            .with_timeout(self.timeout)
+            .with_connect_timeout(self.connect_timeout);
+        // No retries inside the provider: the pipeline retries with backoff and jitter.
+        // This covers the credential providers (STS, IMDS) object_store drives for us.
+        let retry = RetryConfig {
+            max_retries: 0,
+            retry_timeout: self.timeout,
+            ..RetryConfig::default()
+        };
+        let mut store = self
+            .store
+            .clone()
+            .with_bucket_name(&bucket)
+            .with_region(&region)
+            .with_client_options(options.clone())
+            .with_retry(retry);
+        if let Some(ep) = &self.endpoint {
+            store = store
+                .with_endpoint(ep.trim_end_matches('/'))
+                .with_allow_http(http)
+                .with_virtual_hosted_style_request(false);
+        }
+        let store = store.build().map_err(|e| Error::invalid("S3 configuration", error_chain(&e)))?;
+        let http_client = ReqwestConnector::default()
+            .connect(&options)
+            .map_err(|e| Error::invalid("S3 HTTP client", error_chain(&e)))?;
+        let client = S3Client {
+            http: http_client,
+            credentials: Arc::clone(store.credentials()),
+            region,
+            bucket,
+            bucket_url,
+        };
+        Ok(Parts {
+            client,
+            store,
+            prefix,
+            retention_mode: self.retention_mode,
+            retention_days: self.retention_days,
+            require_worm: self.require_worm,
+            endpoint: self.endpoint.clone(),
+        })
+    }
+}
+
+/// What a built sink or setup is made of.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub client: S3Client,
+    pub store: AmazonS3,
+    pub prefix: String,
+    pub retention_mode: RetentionMode,
+    pub retention_days: u32,
+    pub require_worm: bool,
+    pub endpoint: Option<String>,
+}
+
+/// S3 bucket naming rules that matter for building URLs.
+fn validate_bucket(b: &str) -> Result<()> {
+    let ok = (3..=63).contains(&b.len())
+        && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        && b.as_bytes()[0].is_ascii_alphanumeric()
+        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            format!("S3 bucket name '{b}'"),
+            "use 3-63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
+        ))
+    }
+}
+
+/// `https://` always; `http://` only to loopback or when explicitly allowed. Returns
+/// whether the endpoint is plain HTTP.
+fn check_endpoint(ep: &str, allow_http: bool) -> Result<bool> {
+    let bad = |why: &str| Err(Error::invalid(format!("S3 endpoint '{ep}'"), why.to_string()));
+    let (http, rest) = if let Some(r) = ep.strip_prefix("https://") {
+        (false, r)
+    } else if let Some(r) = ep.strip_prefix("http://") {
+        (true, r)
+    } else {
+        return bad("must start with https:// (or http:// for a local test server)");
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return bad("has no host");
+    }
+    if rest.contains('/') {
+        return bad("must be scheme://host[:port] only; the bucket goes in AWS_S3_BUCKET");
+    }
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or("").to_string()
+    };
+    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+    if http && !loopback && !allow_http {
+        return bad(
+            "is plain HTTP to a non-loopback host: audit records would travel unencrypted; \
+             use https://, or with_allow_http(true) / AWS_ALLOW_HTTP=true on a trusted network",
+        );
+    }
+    Ok(http)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(check_endpoint("https://s3.example.com", false).unwrap(), false);
+        assert_eq!(check_endpoint("http://127.0.0.1:7480", false).unwrap(), true);
+        assert_eq!(check_endpoint("http://localhost:8333", false).unwrap(), true);
+        assert_eq!(check_endpoint("http://[::1]:8333", false).unwrap(), true);
+        let e = check_endpoint("http://10.0.0.5:9000", false).unwrap_err();
+        assert!(e.to_string().contains("plain HTTP"), "{e}");
+        assert_eq!(check_endpoint("http://10.0.0.5:9000", true).unwrap(), true);
+        assert!(check_endpoint("ftp://x", true).is_err());
+        assert!(check_endpoint("http://127.0.0.1:7480/bucket", true).is_err());
+    }
+
+    #[test]
+    fn build_needs_a_valid_bucket() {
+        let e = S3SinkBuilder::new().build().unwrap_err();
+        assert!(e.to_string().contains("AWS_S3_BUCKET"), "{e}");
+        assert!(S3SinkBuilder::new().with_bucket("Bad_Name").build().is_err());
+        let b = S3SinkBuilder::new()
+            .with_bucket("audit")
+            .with_endpoint("http://127.0.0.1:7480/")
+            .with_credentials("k", "s");
+        assert_eq!(b.prefix(), "audit-logs");
+        assert_eq!(b.retention(), (RetentionMode::Governance, 2557));
+        let sink = b.build().unwrap();
+        assert_eq!(worm_core::WormSink::describe(&sink), "s3://audit");
+    }
+}

@@ -1,0 +1,436 @@
+//! Building, signing and sending the S3 requests that object_store does not model.
+//!
+//! Every request is a whole-body request: the body's sha256 is computed up front, sent as
+//! `x-amz-content-sha256` and signed (SigV4 through object_store's public
+//! [`AwsAuthorizer`]); bodies also carry `Content-MD5`. Requests go through object_store's
+//! HTTP client and are sent exactly once: retrying is the pipeline's job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use chrono::SecondsFormat;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use md5::{Digest as _, Md5};
+use object_store::aws::{AwsAuthorizer, AwsCredential, AwsCredentialProvider};
+use object_store::client::{HttpClient, HttpRequest, HttpRequestBody};
+use worm_core::{Error, PutOptions, Result, Sha256Hex};
+
+use crate::error::{self, Op};
+
+/// User metadata header prefix.
+pub(crate) const META_PREFIX: &str = "x-amz-meta-";
+
+/// The connection to one bucket: where it is, how to sign, how to send.
+#[derive(Debug)]
+pub(crate) struct S3Client {
+    pub http: HttpClient,
+    pub credentials: AwsCredentialProvider,
+    pub region: String,
+    pub bucket: String,
+    /// `http://127.0.0.1:7480/bucket` (path style) or `https://bucket.s3.region.amazonaws.com`.
+    pub bucket_url: String,
+}
+
+/// One request to send: method, optional key, sub-resource query, headers, body.
+#[derive(Debug)]
+pub(crate) struct S3Request {
+    pub op: Op,
+    pub method: Method,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A response with its body read in full.
+#[derive(Debug)]
+pub(crate) struct S3Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl S3Response {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl S3Request {
+    /// A request on the bucket (`key: None`) or on one object.
+    pub fn new(what: &'static str, method: Method, bucket: &str, key: Option<&str>) -> Self {
+        S3Request {
+            op: Op {
+                what,
+                bucket: bucket.to_string(),
+                key: key.map(str::to_string),
+            },
+            method,
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Add a query parameter (`("versioning", "")` for a sub-resource).
+    pub fn query(mut self, k: &str, v: &str) -> Self {
+        self.query.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Add a header; names and values come from this crate or were validated.
+    pub fn header(mut self, name: &'static str, value: &str) -> Result<Self> {
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            Error::invalid(format!("header {name} of {}", self.op.context()), "not a valid header value")
+        })?;
+        self.headers.insert(HeaderName::from_static(name), v);
+        Ok(self)
+    }
+
+    /// Set a body and its `Content-MD5` (S3 requires it, or a checksum, for lock and
+    /// configuration requests).
+    pub fn body(mut self, body: Bytes) -> Self {
+        let md5 = B64.encode(Md5::digest(&body));
+        // base64 is always a valid header value.
+        if let Ok(v) = HeaderValue::from_str(&md5) {
+            self.headers.insert(HeaderName::from_static("content-md5"), v);
+        }
+        self.body = body;
+        self
+    }
+}
+
+impl S3Client {
+    /// Fetch the current credential from object_store's chain (env, web identity, ECS, IMDS).
+    pub async fn credential(&self) -> Result<Arc<AwsCredential>> {
+        self.credentials
+            .get_credential()
+            .await
+            .map_err(|e| error::credentials_missing(&self.bucket, &e))
+    }
+
+    /// The URL of the bucket or an object, with the query.
+    pub fn url(&self, key: Option<&str>, query: &[(String, String)]) -> String {
+        let mut url = self.bucket_url.clone();
+        if let Some(k) = key {
+            url.push('/');
+            url.push_str(&encode_key(k));
+        }
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&encode_component(k));
+            if !v.is_empty() {
+                url.push('=');
+                url.push_str(&encode_component(v));
+            }
+        }
+        url
+    }
+
+    /// Build and sign the HTTP request.
+    pub fn sign(&self, req: S3Request, credential: &AwsCredential) -> Result<(Op, HttpRequest)> {
+        let url = self.url(req.op.key.as_deref(), &req.query);
+        let digest = Sha256Hex::of(&req.body);
+        let mut http_req = http::Request::builder()
+            .method(req.method)
+            .uri(&url)
+            .body(HttpRequestBody::from(req.body))
+            .map_err(|e| Error::invalid(format!("request URL '{url}'"), e.to_string()))?;
+        *http_req.headers_mut() = req.headers;
+        AwsAuthorizer::new(credential, "s3", &self.region)
+            .try_authorize(&mut http_req, Some(&digest.0))
+            .map_err(|e| Error::Backend {
+                context: format!("signing {}", req.op.context()),
+                message: error::error_chain(&e),
+            })?;
+        Ok((req.op, http_req))
+    }
+
+    /// Sign and send once. Non-2xx answers are mapped to errors (see `error.rs`).
+    pub async fn send(&self, req: S3Request) -> Result<S3Response> {
+        let resp = self.send_raw(req).await?;
+        Ok(resp.1)
+    }
+
+    /// Sign and send once; returns the response whatever its status, for callers that
+    /// look at specific answers (404 on HEAD, 409 on create). Transport errors are mapped.
+    pub async fn exchange(&self, req: S3Request) -> Result<(Op, S3Response)> {
+        let credential = self.credential().await?;
+        let (op, http_req) = self.sign(req, &credential)?;
+        let resp = self.http.execute(http_req).await.map_err(|e| error::from_http(&op, &e))?;
+        let (parts, body) = resp.into_parts();
+        let body = body.bytes().await.map_err(|e| error::from_http(&op, &e))?;
+        Ok((
+            op,
+            S3Response {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            },
+        ))
+    }
+
+    async fn send_raw(&self, req: S3Request) -> Result<(Op, S3Response)> {
+        let (op, resp) = self.exchange(req).await?;
+        if resp.status.is_success() {
+            Ok((op, resp))
+        } else {
+            Err(error::from_status(&op, resp.status, &resp.body))
+        }
+    }
+}
+
+/// Object Lock headers of one PUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockHeaders {
+    /// Send retention and legal hold as asked.
+    Send,
+    /// The bucket has no Object Lock and the user opted out: send none.
+    Omit,
+}
+
+/// The write-once PutObject: `If-None-Match: *`, `Content-MD5`, `x-amz-checksum-sha256`,
+/// content type/encoding, user metadata and (with [`LockHeaders::Send`]) the Object Lock
+/// headers. The sink's own `worm-sha256` metadata (hex sha256 of the body) is set here.
+pub(crate) fn put_object(
+    bucket: &str,
+    key: &str,
+    body: Bytes,
+    opts: &PutOptions,
+    lock: LockHeaders,
+) -> Result<S3Request> {
+    let sha = Sha256Hex::of(&body);
+    let mut req = S3Request::new("PUT", Method::PUT, bucket, Some(key))
+        .body(body)
+        .header("if-none-match", "*")?
+        .header("x-amz-checksum-sha256", &B64.encode(sha.0))?;
+    if let Some(ct) = &opts.content_type {
+        req.headers.insert(CONTENT_TYPE, header_value(key, "content type", ct)?);
+    }
+    if let Some(ce) = &opts.content_encoding {
+        req.headers.insert(CONTENT_ENCODING, header_value(key, "content encoding", ce)?);
+    }
+    let mut metadata = opts.metadata.clone();
+    match metadata.get(SHA_META) {
+        Some(v) if !v.eq_ignore_ascii_case(&sha.to_hex()) => {
+            return Err(Error::invalid(
+                format!("metadata {SHA_META} of '{key}'"),
+                format!("says {v}, but the body's sha256 is {sha}"),
+            ));
+        }
+        _ => {
+            metadata.insert(SHA_META.to_string(), sha.to_hex());
+        }
+    }
+    add_metadata(&mut req.headers, key, &metadata)?;
+    if lock == LockHeaders::Send {
+        if let Some(r) = &opts.retention {
+            req = req
+                .header("x-amz-object-lock-mode", r.mode.as_str())?
+                .header("x-amz-object-lock-retain-until-date", &lock_date(r.retain_until))?;
+        }
+        if opts.legal_hold {
+            req = req.header("x-amz-object-lock-legal-hold", "ON")?;
+        }
+    }
+    Ok(req)
+}
+
+/// The metadata entry holding the hex sha256 of the stored bytes.
+pub(crate) const SHA_META: &str = "worm-sha256";
+
+/// Retain-until as S3 wants it: RFC 3339, UTC, whole seconds.
+pub(crate) fn lock_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn header_value(key: &str, what: &str, v: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(v)
+        .map_err(|_| Error::invalid(format!("{what} of '{key}'"), format!("'{v}' is not a valid header value")))
+}
+
+/// Add `x-amz-meta-*` headers. Names must be lower-case `[a-z0-9_-]`; values that are not
+/// printable ASCII are sent RFC 2047-encoded (`=?UTF-8?B?…?=`), as AWS itself returns them.
+fn add_metadata(headers: &mut HeaderMap, key: &str, metadata: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in metadata {
+        let ok_name = !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok_name {
+            return Err(Error::invalid(
+                format!("metadata key '{k}' of '{key}'"),
+                "use lower-case ASCII letters, digits, '-' and '_'",
+            ));
+        }
+        let name = HeaderName::from_bytes(format!("{META_PREFIX}{k}").as_bytes())
+            .map_err(|e| Error::invalid(format!("metadata key '{k}' of '{key}'"), e.to_string()))?;
+        headers.insert(name, header_value(key, "metadata", &encode_meta_value(v))?);
+    }
+    Ok(())
+}
+
+/// Printable ASCII stays as it is; anything else becomes `=?UTF-8?B?<base64>?=`.
+pub(crate) fn encode_meta_value(v: &str) -> String {
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b)) && !v.starts_with("=?") {
+        v.to_string()
+    } else {
+        format!("=?UTF-8?B?{}?=", B64.encode(v.as_bytes()))
+    }
+}
+
+/// Reverse of [`encode_meta_value`].
+pub(crate) fn decode_meta_value(v: &str) -> String {
+    v.strip_prefix("=?UTF-8?B?")
+        .or_else(|| v.strip_prefix("=?utf-8?b?"))
+        .and_then(|r| r.strip_suffix("?="))
+        .and_then(|b| B64.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// User metadata from response headers, decoded.
+pub(crate) fn metadata_of(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| {
+            let k = n.as_str().strip_prefix(META_PREFIX)?;
+            Some((k.to_string(), decode_meta_value(v.to_str().ok()?)))
+        })
+        .collect()
+}
+
+/// S3's URI encoding of a key: every byte except unreserved characters and `/`.
+pub(crate) fn encode_key(key: &str) -> String {
+    encode(key, true)
+}
+
+/// URI encoding of a query component (also `/`).
+pub(crate) fn encode_component(s: &str) -> String {
+    encode(s, false)
+}
+
+fn encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::StaticCredentialProvider;
+    use worm_core::{Retention, RetentionMode};
+
+    fn client() -> S3Client {
+        let credential = AwsCredential {
+            key_id: "AKIDEXAMPLE".into(),
+            secret_key: "secret".into(),
+            token: None,
+        };
+        S3Client {
+            http: object_store::client::HttpClient::new(NoHttp),
+            credentials: Arc::new(StaticCredentialProvider::new(credential)),
+            region: "us-east-1".into(),
+            bucket: "audit".into(),
+            bucket_url: "http://127.0.0.1:7480/audit".into(),
+        }
+    }
+
+    /// Never called: these tests only build and sign.
+    #[derive(Debug)]
+    struct NoHttp;
+    #[async_trait::async_trait]
+    impl object_store::client::HttpService for NoHttp {
+        async fn call(
+            &self,
+            _req: HttpRequest,
+        ) -> std::result::Result<object_store::client::HttpResponse, object_store::client::HttpError> {
+            unreachable!("unit tests do not send")
+        }
+    }
+
+    #[tokio::test]
+    async fn lock_put_carries_and_signs_every_header() {
+        let c = client();
+        let body = Bytes::from_static(b"{\"worm\":{\"v\":1}}\n");
+        let mut metadata = BTreeMap::new();
+        metadata.insert("service_name".to_string(), "camera_service".to_string());
+        metadata.insert("note".to_string(), "caméra".to_string());
+        let opts = PutOptions {
+            content_type: Some("application/x-ndjson".into()),
+            metadata,
+            retention: Some(Retention {
+                mode: RetentionMode::Governance,
+                retain_until: "2032-06-12T10:30:00.123Z".parse().unwrap(),
+            }),
+            legal_hold: true,
+            ..PutOptions::default()
+        };
+        let req = put_object("audit", "audit-logs/2025/06/12/r 1.json", body.clone(), &opts, LockHeaders::Send).unwrap();
+        let cred = c.credential().await.unwrap();
+        let (_, signed) = c.sign(req, &cred).unwrap();
+        assert_eq!(
+            signed.uri().to_string(),
+            "http://127.0.0.1:7480/audit/audit-logs/2025/06/12/r%201.json"
+        );
+        let h = |n: &str| signed.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+        // Independently computed: `printf '{"worm":{"v":1}}\n' | openssl dgst -md5 -binary | base64`.
+        assert_eq!(h("content-md5").unwrap(), B64.encode(Md5::digest(&body)));
+        assert_eq!(h("content-md5").unwrap(), "PdTAYwL924t3Y4HBtx3k+Q==");
+        let sha = Sha256Hex::of(&body);
+        // `printf '{"worm":{"v":1}}\n' | openssl dgst -sha256 -binary | base64`.
+        assert_eq!(h("x-amz-checksum-sha256").unwrap(), "CtkaYIfxh5kOjiv4FBua5xwHRC2gGAzG5PpZhlRrGI4=");
+        assert_eq!(h("x-amz-content-sha256").unwrap(), sha.to_hex());
+        assert_eq!(h("x-amz-meta-worm-sha256").unwrap(), sha.to_hex());
+        assert_eq!(h("if-none-match").unwrap(), "*");
+        assert_eq!(h("x-amz-object-lock-mode").unwrap(), "GOVERNANCE");
+        assert_eq!(h("x-amz-object-lock-retain-until-date").unwrap(), "2032-06-12T10:30:00Z");
+        assert_eq!(h("x-amz-object-lock-legal-hold").unwrap(), "ON");
+        assert_eq!(h("x-amz-meta-service_name").unwrap(), "camera_service");
+        assert_eq!(h("x-amz-meta-note").unwrap(), "=?UTF-8?B?Y2Ftw6lyYQ==?=");
+        assert_eq!(h("content-type").unwrap(), "application/x-ndjson");
+        let auth = h("authorization").unwrap();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+        let signed_headers = auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap();
+        assert_eq!(
+            signed_headers,
+            "content-md5;content-type;host;if-none-match;x-amz-checksum-sha256;x-amz-content-sha256;\
+             x-amz-date;x-amz-meta-note;x-amz-meta-service_name;x-amz-meta-worm-sha256;\
+             x-amz-object-lock-legal-hold;x-amz-object-lock-mode;x-amz-object-lock-retain-until-date"
+        );
+    }
+
+    #[test]
+    fn unlocked_put_has_no_lock_headers_and_bad_sha_metadata_is_refused() {
+        let opts = PutOptions {
+            retention: Some(Retention::days_from_now(RetentionMode::Compliance, 1)),
+            legal_hold: true,
+            ..PutOptions::default()
+        };
+        let req = put_object("b", "k", Bytes::from_static(b"x"), &opts, LockHeaders::Omit).unwrap();
+        assert!(req.headers.keys().all(|k| !k.as_str().starts_with("x-amz-object-lock")));
+        assert!(req.headers.contains_key("content-md5"));
+        let mut bad = PutOptions::default();
+        bad.metadata.insert(SHA_META.into(), "00".repeat(32));
+        let e = put_object("b", "k", Bytes::from_static(b"x"), &bad, LockHeaders::Send).unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
+    }
+
+    #[test]
+    fn key_and_metadata_encoding() {
+        assert_eq!(encode_key("a/b c/日+=~.json"), "a/b%20c/%E6%97%A5%2B%3D~.json");
+        assert_eq!(encode_component("a/b"), "a%2Fb");
+        for v in ["plain", "caméra 日本", "=?odd", ""] {
+            assert_eq!(decode_meta_value(&encode_meta_value(v)), v);
+        }
+    }
+}
