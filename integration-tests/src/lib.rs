@@ -2,3 +2,4 @@
 
 pub mod chain;
 pub mod readback;
+pub mod s3;

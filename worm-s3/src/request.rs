@@ -99,6 +99,8 @@ impl S3Request {
         if let Ok(v) = HeaderValue::from_str(&md5) {
             self.headers.insert(HeaderName::from_static("content-md5"), v);
         }
+        // Explicit even when 0: Ceph RGW answers 411 to a PUT without it.
+        self.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         self.body = body;
         self
     }
@@ -253,9 +255,24 @@ fn header_value(key: &str, what: &str, v: &str) -> Result<HeaderValue> {
         .map_err(|_| Error::invalid(format!("{what} of '{key}'"), format!("'{v}' is not a valid header value")))
 }
 
+/// Metadata entry listing the names that contain `_`, comma-separated. Ceph RGW turns `_`
+/// in header names into `-` (`x-amz-meta-service_name` comes back as `service-name`), so
+/// the original's names (`service_name`, `request_id`, …) are restored from this list.
+pub(crate) const NAMES_META: &str = "worm-meta-names";
+
 /// Add `x-amz-meta-*` headers. Names must be lower-case `[a-z0-9_-]`; values that are not
 /// printable ASCII are sent RFC 2047-encoded (`=?UTF-8?B?…?=`), as AWS itself returns them.
 fn add_metadata(headers: &mut HeaderMap, key: &str, metadata: &BTreeMap<String, String>) -> Result<()> {
+    let underscored: Vec<&str> = metadata.keys().filter(|k| k.contains('_')).map(String::as_str).collect();
+    if metadata.contains_key(NAMES_META) {
+        return Err(Error::invalid(format!("metadata key '{NAMES_META}' of '{key}'"), "is reserved by worm-s3"));
+    }
+    if !underscored.is_empty() {
+        headers.insert(
+            HeaderName::from_static("x-amz-meta-worm-meta-names"),
+            header_value(key, "metadata", &underscored.join(","))?,
+        );
+    }
     for (k, v) in metadata {
         let ok_name = !k.is_empty()
             && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
@@ -291,13 +308,24 @@ pub(crate) fn decode_meta_value(v: &str) -> String {
         .unwrap_or_else(|| v.to_string())
 }
 
-/// User metadata from response headers, decoded.
+/// User metadata from response headers, decoded, with the names restored (see
+/// [`NAMES_META`]).
 pub(crate) fn metadata_of(headers: &HeaderMap) -> BTreeMap<String, String> {
-    headers
+    let mut raw: BTreeMap<String, String> = headers
         .iter()
         .filter_map(|(n, v)| {
             let k = n.as_str().strip_prefix(META_PREFIX)?;
             Some((k.to_string(), decode_meta_value(v.to_str().ok()?)))
+        })
+        .collect();
+    let Some(names) = raw.remove(NAMES_META) else {
+        return raw;
+    };
+    let fold = |s: &str| s.replace('_', "-");
+    raw.into_iter()
+        .map(|(k, v)| {
+            let name = names.split(',').find(|n| fold(n) == fold(&k)).map_or(k, str::to_string);
+            (name, v)
         })
         .collect()
 }
@@ -404,7 +432,7 @@ mod tests {
         assert_eq!(
             signed_headers,
             "content-md5;content-type;host;if-none-match;x-amz-checksum-sha256;x-amz-content-sha256;\
-             x-amz-date;x-amz-meta-note;x-amz-meta-service_name;x-amz-meta-worm-sha256;\
+             x-amz-date;x-amz-meta-note;x-amz-meta-service_name;x-amz-meta-worm-meta-names;x-amz-meta-worm-sha256;\
              x-amz-object-lock-legal-hold;x-amz-object-lock-mode;x-amz-object-lock-retain-until-date"
         );
     }
@@ -423,6 +451,26 @@ mod tests {
         bad.metadata.insert(SHA_META.into(), "00".repeat(32));
         let e = put_object("b", "k", Bytes::from_static(b"x"), &bad, LockHeaders::Send).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
+    }
+
+    #[test]
+    fn underscored_metadata_names_survive_a_server_that_dashes_them() {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("service_name".to_string(), "cam".to_string());
+        metadata.insert("worm-seq".to_string(), "1".to_string());
+        let opts = PutOptions { metadata, ..PutOptions::default() };
+        let req = put_object("b", "k", Bytes::new(), &opts, LockHeaders::Send).unwrap();
+        assert_eq!(req.headers["x-amz-meta-worm-meta-names"], "service_name");
+        assert_eq!(req.headers["content-length"], "0");
+        // What Ceph RGW sends back.
+        let mut back = HeaderMap::new();
+        back.insert("x-amz-meta-service-name", HeaderValue::from_static("cam"));
+        back.insert("x-amz-meta-worm-seq", HeaderValue::from_static("1"));
+        back.insert("x-amz-meta-worm-meta-names", HeaderValue::from_static("service_name"));
+        let got = metadata_of(&back);
+        assert_eq!(got.get("service_name").map(String::as_str), Some("cam"));
+        assert_eq!(got.get("worm-seq").map(String::as_str), Some("1"));
+        assert_eq!(got.len(), 2);
     }
 
     #[test]

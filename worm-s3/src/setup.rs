@@ -286,6 +286,13 @@ impl S3Setup {
         })
     }
 
+    /// Create the bucket *without* Object Lock or versioning: what a misconfigured bucket
+    /// looks like. For tests of the preflight only.
+    #[doc(hidden)]
+    pub async fn create_plain_bucket(&self) -> Result<()> {
+        self.client.send(self.req("CreateBucket", Method::PUT, "")).await.map(|_| ())
+    }
+
     fn req(&self, what: &'static str, method: Method, sub: &str) -> S3Request {
         let r = S3Request::new(what, method, &self.client.bucket, None);
         if sub.is_empty() { r } else { r.query(sub, "") }

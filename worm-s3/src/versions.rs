@@ -170,6 +170,15 @@ impl S3Sink {
         self.client().send(req).await.map(|_| ())
     }
 
+    /// A plain DeleteObject without a version id: on a versioned bucket it removes nothing
+    /// and adds a delete marker that hides the key from plain listings (Object Lock allows
+    /// this). For tests and tamper drills; the verifier reports such markers.
+    pub async fn raw_delete(&self, key: &str) -> Result<()> {
+        validate_key(key)?;
+        let req = S3Request::new("DeleteObject", Method::DELETE, self.bucket(), Some(key));
+        self.client().send(req).await.map(|_| ())
+    }
+
     /// A plain, unconditional PutObject with no lock headers and no existence check: the
     /// raw path the sink avoids. On a versioned bucket it adds a version on top of an
     /// existing key; the first version stays. Returns the new version id. For tests and
