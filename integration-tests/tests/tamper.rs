@@ -1,6 +1,7 @@
 //! The tamper suite: build stores, tamper with them through the backend's raw path (for
 //! fs: clear the immutable attribute as root, then edit files), and check that the
 //! verifier names the right kind and key.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use integration_tests::chain::{
     Raw, StreamSpec, plain_body, raw_put_plain, reencode, write_stream,

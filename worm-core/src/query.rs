@@ -303,6 +303,7 @@ fn scan_body(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use crate::record::timestamp;

@@ -54,9 +54,7 @@ impl Streams {
             }
         };
         if let Some(id) = checked.key_id {
-            if !acc.key_ids.contains(&id) {
-                acc.key_ids.insert(id);
-            }
+            acc.key_ids.insert(id);
         }
         acc.entries.push(Entry { meta, service });
     }

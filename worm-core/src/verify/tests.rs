@@ -1,3 +1,6 @@
+//! Unit tests of the verifier against an in-memory map that allows tampering.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -404,15 +407,17 @@ fn version(key: &str, id: &str, latest: bool, marker: bool, etag: Option<&str>) 
 async fn versions_shadowed_and_delete_markers() {
     let sink = MapSink::default();
     let b = build(&sink, 2, true, None);
-    let mut src = FakeVersions::default();
-    src.versions = vec![
-        version(&b.keys[0], "a2", true, false, Some("e1")),
-        version(&b.keys[0], "a1", false, false, Some("e1")),
-        version(&b.keys[1], "b2", true, false, Some("e2")),
-        version(&b.keys[1], "b1", false, false, Some("e3")),
-        version("p/gone.json", "c2", true, true, None),
-        version("p/gone.json", "c1", false, false, Some("e4")),
-    ];
+    let mut src = FakeVersions {
+        versions: vec![
+            version(&b.keys[0], "a2", true, false, Some("e1")),
+            version(&b.keys[0], "a1", false, false, Some("e1")),
+            version(&b.keys[1], "b2", true, false, Some("e2")),
+            version(&b.keys[1], "b1", false, false, Some("e3")),
+            version("p/gone.json", "c2", true, true, None),
+            version("p/gone.json", "c1", false, false, Some("e4")),
+        ],
+        bodies: BTreeMap::new(),
+    };
     src.bodies.insert("b2".into(), Bytes::from_static(b"new"));
     src.bodies.insert("b1".into(), Bytes::from_static(b"old"));
     let r = Verifier::new()
