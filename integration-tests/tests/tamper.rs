@@ -80,6 +80,11 @@ async fn flipped_byte_in_a_record_is_modified_in_every_encoding() {
         let s = write_stream(&sink, &StreamSpec::new(8, 20).signed(&w).compressed(c)).await;
         assert!(verify(&sink, Some(&w)).await.problems.is_empty());
         let key = s.key(3);
+        if sink.capabilities().immutability == worm::Immutability::ImmutableFiles {
+            // Even root cannot edit in place until the attribute is cleared.
+            assert!(sink.is_immutable(key).unwrap());
+            assert!(std::fs::write(sink.path_of(key).unwrap(), b"x").is_err());
+        }
         let mut plain = plain_body(&sink, key).await;
         flip_record_byte(&mut plain);
         raw_put_plain(&sink, key, &plain).await;
