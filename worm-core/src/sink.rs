@@ -78,7 +78,7 @@ impl Retention {
 }
 
 /// Options of one write-once PUT.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutOptions {
     /// MIME type, e.g. `application/x-ndjson`.
     pub content_type: Option<String>,

@@ -30,6 +30,8 @@ pub struct Entry {
     pub request_id: Option<Box<str>>,
     /// Whether the writer made this record itself (gap records); not counted as accepted.
     pub synthetic: bool,
+    /// Where the record sits in the spool's WAL, when a spool is used.
+    pub wal: Option<super::spool::WalPos>,
 }
 
 /// The batch being filled.
@@ -42,6 +44,8 @@ pub(crate) struct OpenBatch {
     last_ts: Option<DateTime<Utc>>,
     max_level: Level,
     pub opened_at: Option<Instant>,
+    /// WAL position just past the newest record in the batch.
+    pub wal_end: Option<super::spool::WalPos>,
 }
 
 /// A sealed batch: its key and bytes are fixed, so every retry is the same PUT.
@@ -60,6 +64,10 @@ pub(crate) struct Sealed {
     pub opened_at: Instant,
     /// Failed rounds so far.
     pub rounds: u32,
+    /// WAL position just past the batch's newest spooled record.
+    pub wal_end: Option<super::spool::WalPos>,
+    /// Whether this is the stream's final batch.
+    pub is_final: bool,
 }
 
 impl OpenBatch {
@@ -72,6 +80,7 @@ impl OpenBatch {
             last_ts: None,
             max_level: Level::Trace,
             opened_at: None,
+            wal_end: None,
         }
     }
 
@@ -90,6 +99,9 @@ impl OpenBatch {
         self.body.push(b'\n');
         self.records += 1;
         self.synthetic += u64::from(e.synthetic);
+        if e.wal.is_some() {
+            self.wal_end = e.wal;
+        }
     }
 
     /// Whether adding a record of `next_len` bytes would pass a limit.
@@ -181,6 +193,8 @@ impl OpenBatch {
             opts,
             opened_at: self.opened_at.take().unwrap_or_else(Instant::now),
             rounds: 0,
+            wal_end: self.wal_end.take(),
+            is_final,
         };
         self.body.clear();
         self.records = 0;

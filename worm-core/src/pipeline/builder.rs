@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::config::{Config, Overflow, RetryConfig};
 use super::handle::{AuditLog, Shared, WriterGuard};
 use super::stats::Counters;
+use super::spool::{Spool, SpoolSync};
 use super::worker::{Inbox, StreamPos, Worker};
 use crate::batch::Compression;
 use crate::error::{Error, Result};
@@ -166,6 +167,15 @@ impl AuditLogBuilder {
         self
     }
 
+    /// Keep a durable spool in `dir` (one subdirectory per service): `log` returns only
+    /// after the record is in the spool's write-ahead log, and a restarted writer finishes
+    /// what a crashed one left, in the same stream. See [`SpoolSync`] for the fsync
+    /// trade-off.
+    pub fn spool_dir(mut self, dir: impl Into<std::path::PathBuf>, sync: SpoolSync) -> Self {
+        self.cfg.spool = Some((dir.into(), sync));
+        self
+    }
+
     /// Skip the sink's WORM preflight (not recommended outside tests).
     pub fn skip_preflight(mut self) -> Self {
         self.cfg.preflight = false;
@@ -180,23 +190,30 @@ impl AuditLogBuilder {
     /// Start the worker thread (after the sink's preflight) and return the handle and its
     /// guard.
     pub fn build(self) -> Result<(AuditLog, WriterGuard)> {
-        let pos = StreamPos {
-            stream: Uuid::now_v7(),
-            next_seq: 0,
-            prev: None,
-        };
-        start(self.sink, self.cfg, pos)
+        start(self.sink, self.cfg)
     }
 }
 
-pub(crate) fn start(
-    sink: Arc<dyn WormSink>,
-    cfg: Config,
-    pos: StreamPos,
-) -> Result<(AuditLog, WriterGuard)> {
+fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)> {
     if cfg.service.is_empty() {
         return Err(Error::invalid("service name", "must not be empty"));
     }
+    let (spool, recovery) = match &cfg.spool {
+        Some((dir, sync)) => {
+            let (spool, rec) = Spool::open(dir, &cfg.service, *sync)?;
+            (Some(spool), Some(rec))
+        }
+        None => (None, None),
+    };
+    let pos = recovery.as_ref().map_or_else(
+        || StreamPos {
+            stream: Uuid::now_v7(),
+            next_seq: 0,
+            prev: None,
+        },
+        |r| r.pos,
+    );
+    let worker_spool = spool.clone();
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::new(pos.stream));
     let (tx, records) = mpsc::channel(cfg.queue_capacity);
@@ -226,15 +243,13 @@ pub(crate) fn start(
                     }
                 }
                 let _ = ready_tx.send(Ok(()));
-                Worker::new(
-                    worker_cfg,
-                    sink,
-                    worker_counters,
-                    Inbox { records, control },
-                    pos,
-                )
-                .run()
-                .await;
+                let worker =
+                    Worker::new(worker_cfg, sink, worker_counters, Inbox { records, control }, pos);
+                let worker = match (worker_spool, recovery) {
+                    (Some(s), Some(r)) => worker.resume(s, r),
+                    _ => worker,
+                };
+                worker.run().await;
             });
         })
         .map_err(|e| Error::io("spawning the worm writer thread", e))?;
@@ -256,6 +271,7 @@ pub(crate) fn start(
             cfg,
             counters,
             closed: AtomicBool::new(false),
+            spool,
             thread: Mutex::new(Some(thread)),
         }),
     };

@@ -109,6 +109,8 @@ pub struct Config {
     pub close_deadline: Duration,
     /// Run the sink's WORM preflight before accepting records.
     pub preflight: bool,
+    /// Durable spool directory and its fsync policy.
+    pub spool: Option<(std::path::PathBuf, super::spool::SpoolSync)>,
 }
 
 impl Config {
@@ -134,6 +136,7 @@ impl Config {
             min_level: Level::Trace,
             close_deadline: Duration::from_secs(30),
             preflight: true,
+            spool: None,
         }
     }
 

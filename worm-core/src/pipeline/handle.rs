@@ -12,6 +12,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::batcher::Entry;
 use super::config::{Config, Overflow};
 use super::stats::{Counters, Stats, lock};
+use super::spool::Spool;
 use super::worker::{CloseReport, Control, Reply};
 use crate::error::{Error, Result};
 use crate::record::{AuditRecord, timestamp};
@@ -22,6 +23,7 @@ pub(crate) struct Shared {
     pub cfg: Arc<Config>,
     pub counters: Arc<Counters>,
     pub closed: AtomicBool,
+    pub spool: Option<Arc<Spool>>,
     pub thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -55,6 +57,9 @@ impl AuditLog {
         let Some(entry) = self.prepare(record)? else {
             return Ok(());
         };
+        if let Some(spool) = &self.shared.spool {
+            return self.log_spooled(spool, entry);
+        }
         let counters = &self.shared.counters;
         // Counted before sending: a flush waits until the worker has seen this many
         // records (or learnt that a send failed), which orders it after every record
@@ -84,9 +89,50 @@ impl AuditLog {
         let Some(entry) = self.prepare(record)? else {
             return Ok(());
         };
+        if let Some(spool) = &self.shared.spool {
+            let permit = self.shared.tx.reserve().await;
+            return self.append_and_send(spool, entry, permit.map_err(|_| Error::Closed));
+        }
         self.shared.counters.sent.fetch_add(1, Relaxed);
         let res = self.shared.tx.send(entry).await.map_err(|_| Error::Closed);
         self.settle(res)
+    }
+
+    /// With a spool: reserve room in the queue, then append to the WAL and queue under the
+    /// spool's lock, so the WAL order is the queue order (recovery relies on it).
+    fn log_spooled(&self, spool: &Spool, entry: Entry) -> Result<()> {
+        let permit = match self.shared.tx.try_reserve() {
+            Ok(p) => Ok(p),
+            Err(TrySendError::Closed(())) => Err(Error::Closed),
+            Err(TrySendError::Full(())) => match self.shared.cfg.overflow {
+                Overflow::DropNewest => {
+                    self.shared.counters.record_drop(timestamp::now());
+                    return Err(Error::Overflow {
+                        capacity: self.shared.cfg.queue_capacity,
+                    });
+                }
+                // As in `log`: `Block` may block a runtime thread; the worker has its own.
+                Overflow::Block => futures::executor::block_on(self.shared.tx.reserve())
+                    .map_err(|_| Error::Closed),
+            },
+        };
+        self.append_and_send(spool, entry, permit)
+    }
+
+    fn append_and_send(
+        &self,
+        spool: &Spool,
+        entry: Entry,
+        permit: Result<mpsc::Permit<'_, Entry>>,
+    ) -> Result<()> {
+        let permit = permit?;
+        let counters = &self.shared.counters;
+        spool.append(entry, |entry| {
+            counters.sent.fetch_add(1, Relaxed);
+            permit.send(entry);
+        })?;
+        counters.accepted.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     fn settle(&self, res: Result<()>) -> Result<()> {
@@ -137,6 +183,7 @@ impl AuditLog {
             level: record.level,
             request_id: record.request_id.map(String::into_boxed_str),
             synthetic: false,
+            wal: None,
         }))
     }
 

@@ -31,6 +31,8 @@ pub struct Stats {
     pub dropped: u64,
     /// Records below the configured minimum level, not stored by configuration.
     pub filtered: u64,
+    /// Records recovered from the spool of a previous run (not counted as accepted).
+    pub recovered: u64,
     /// Age of the oldest record not yet stored.
     #[serde(with = "opt_secs")]
     pub oldest_pending_age: Option<Duration>,
@@ -59,6 +61,7 @@ pub(crate) struct Counters {
     pub failures: AtomicU64,
     pub dropped: AtomicU64,
     pub filtered: AtomicU64,
+    pub recovered: AtomicU64,
     /// Records whose send to the worker began (counted before sending, for flush
     /// ordering).
     pub sent: AtomicU64,
@@ -91,6 +94,7 @@ impl Counters {
             failures: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
             unsent_changed: tokio::sync::Notify::new(),
@@ -127,16 +131,18 @@ impl Counters {
     pub fn snapshot(&self) -> Stats {
         let accepted = self.accepted.load(Relaxed);
         let stored = self.stored.load(Relaxed);
+        let recovered = self.recovered.load(Relaxed);
         Stats {
             stream: self.stream,
             accepted,
             stored,
             batches_stored: self.batches_stored.load(Relaxed),
-            pending: accepted.saturating_sub(stored),
+            pending: (accepted + recovered).saturating_sub(stored),
             retries: self.retries.load(Relaxed),
             failures: self.failures.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
+            recovered,
             oldest_pending_age: lock(&self.oldest_pending).map(|t| t.elapsed()),
             chain_head: *lock(&self.chain_head),
         }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::batcher::{Entry, OpenBatch, Sealed};
 use super::config::Config;
+use super::spool::{Recovery, Spool};
 use super::stats::{Counters, lock};
 use super::upload::upload_round;
 use crate::error::{Error, Result};
@@ -110,6 +111,7 @@ pub(crate) struct Worker {
     closing: Option<Closing>,
     drops_reported: u64,
     rng: fastrand::Rng,
+    spool: Option<Arc<Spool>>,
 }
 
 impl Worker {
@@ -142,7 +144,28 @@ impl Worker {
             closing: None,
             drops_reported: 0,
             rng,
+            spool: None,
         }
+    }
+
+    /// Continue from a spool: upload what a previous run sealed, then replay its records
+    /// (and note any damage) before taking new ones.
+    pub fn resume(mut self, spool: Arc<Spool>, rec: Recovery) -> Self {
+        for b in rec.sealed {
+            self.unstored.insert(b.seq, b.opened_at);
+            self.backlog_bytes += b.body.len();
+            self.counters.recovered.fetch_add(b.user_records, Relaxed);
+            self.ready.push_back((Instant::now(), b));
+        }
+        self.spool = Some(spool);
+        for e in rec.damage {
+            self.push(e);
+        }
+        self.counters.recovered.fetch_add(rec.replay.len() as u64, Relaxed);
+        for e in rec.replay {
+            self.push(e);
+        }
+        self
     }
 
     /// Sealed batches awaiting storage hold `max_pending_bytes` or more: stop taking
@@ -322,6 +345,7 @@ impl Worker {
             level: rec.level,
             request_id: None,
             synthetic: true,
+            wal: None,
         });
     }
 
@@ -333,6 +357,13 @@ impl Worker {
         self.pos.next_seq += 1;
         self.pos.prev = Some(sealed.chain);
         *lock(&self.counters.chain_head) = Some((seq, sealed.chain));
+        if let Some(spool) = &self.spool {
+            // Before the upload starts: from here a crash re-sends these exact bytes.
+            if let Err(e) = spool.seal(&sealed, self.pos.stream) {
+                tracing::error!(target: "worm", seq, error = %e,
+                    "could not spool the sealed batch; its records stay in the spool's log");
+            }
+        }
         self.unstored.insert(seq, sealed.opened_at);
         self.backlog_bytes += sealed.body.len();
         tracing::debug!(target: "worm", seq, key = %sealed.key, records = sealed.user_records, is_final, "batch sealed");
@@ -373,6 +404,11 @@ impl Worker {
                 self.backlog_bytes -= batch.body.len();
                 self.counters.stored.fetch_add(batch.user_records, Relaxed);
                 self.counters.batches_stored.fetch_add(1, Relaxed);
+                if let Some(spool) = &self.spool {
+                    if let Err(e) = spool.stored(batch.seq) {
+                        tracing::warn!(target: "worm", seq = batch.seq, error = %e, "could not remove a stored batch from the spool");
+                    }
+                }
                 tracing::debug!(target: "worm", seq = batch.seq, key = %batch.key, "batch stored");
             }
             Err(e) if e.is_retryable() => {

@@ -1,0 +1,283 @@
+//! The durable spool: a writer process that dies (abort, SIGKILL) loses nothing it
+//! acknowledged, and the next writer finishes the same stream without duplicates.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration_tests::readback::{assert_chain, read_streams};
+use worm::fs::FsSink;
+use worm::pipeline::SpoolSync;
+use worm::{AuditLogBuilder, AuditRecord, Level, WormSink};
+
+fn sink(dir: &Path) -> Arc<dyn WormSink> {
+    Arc::new(FsSink::builder(dir).build().unwrap())
+}
+
+fn writer(store: &Path, spool: &Path, sync: SpoolSync) -> (worm::AuditLog, worm::WriterGuard) {
+    AuditLogBuilder::new(sink(store), "camera_service")
+        .max_records(100)
+        .spool_dir(spool, sync)
+        .build()
+        .unwrap()
+}
+
+/// Entry point of the child writer process (run by the tests below, ignored otherwise).
+/// Logs records numbered from 0, prints each acknowledged number, never closes.
+#[test]
+#[ignore = "child process of the crash tests"]
+fn child_writer() {
+    let (Ok(store), Ok(spool)) = (std::env::var("WORM_STORE"), std::env::var("WORM_SPOOL")) else {
+        return;
+    };
+    let limit: u64 = std::env::var("WORM_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    let sync = if std::env::var("WORM_SYNC_EVERY").is_ok() {
+        SpoolSync::EveryRecord
+    } else {
+        SpoolSync::default()
+    };
+    let (log, guard) = writer(Path::new(&store), Path::new(&spool), sync);
+    let mut out = std::io::stdout().lock();
+    for n in 0..limit {
+        log.log(
+            AuditRecord::new(Level::Info, "motion")
+                .action("motion_detected")
+                .field("n", n),
+        )
+        .unwrap();
+        writeln!(out, "ack {n}").unwrap();
+        if n % 64 == 0 {
+            out.flush().unwrap();
+        }
+    }
+    out.flush().unwrap();
+    // Die without closing: no final batch, no flush.
+    std::mem::forget(guard);
+    std::process::abort();
+}
+
+fn spawn_child(store: &Path, spool: &Path, limit: Option<u64>) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "child_writer",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("WORM_STORE", store)
+    .env("WORM_SPOOL", spool)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if let Some(l) = limit {
+        cmd.env("WORM_LIMIT", l.to_string());
+    }
+    cmd.spawn().unwrap()
+}
+
+/// A number the child printed as acknowledged (the test harness may prefix the line).
+fn ack_of(line: &str) -> Option<u64> {
+    line.split("ack ").nth(1)?.trim().parse().ok()
+}
+
+/// Numbers printed by the child: acknowledged records.
+fn acked(child: &mut std::process::Child) -> BTreeSet<u64> {
+    let out = child.stdout.take().unwrap();
+    BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| ack_of(&l))
+        .collect()
+}
+
+/// Recover with a fresh writer, close it, and check the store: every acknowledged record
+/// exactly once, one stream, gap-free chain, closed.
+async fn recover_and_check(store: &Path, spool: &Path, acked: &BTreeSet<u64>) -> u64 {
+    let (log, guard) = writer(store, spool, SpoolSync::default());
+    let recovered = log.stats().recovered;
+    guard.close().await.unwrap();
+    let streams = read_streams(sink(store).as_ref(), "").await;
+    assert_eq!(
+        streams.len(),
+        1,
+        "the recovered writer continues the same stream"
+    );
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    let mut seen = BTreeSet::new();
+    for r in batches.iter().flat_map(|b| &b.records) {
+        if let Some(n) = r["n"].as_u64() {
+            assert!(seen.insert(n), "record {n} stored twice");
+        }
+    }
+    let missing: Vec<_> = acked.difference(&seen).take(10).collect();
+    assert!(missing.is_empty(), "acknowledged records lost: {missing:?}");
+    recovered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_after_acknowledging_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let mut child = spawn_child(&store, &spool, Some(5_050));
+    let acked = acked(&mut child);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the child aborts");
+    assert_eq!(acked.len(), 5_050);
+    let recovered = recover_and_check(&store, &spool, &acked).await;
+    eprintln!("recovered {recovered} records from the spool");
+    assert!(recovered > 0, "the abort left records only in the spool");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let mut all_acked = BTreeSet::new();
+    let mut rng = fastrand_seed();
+    for round in 0..3 {
+        let mut child = spawn_child(&store, &spool, None);
+        let out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| ack_of(&l))
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(300 + rng.next() % 700));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        assert!(!acked.is_empty(), "round {round}: the child acknowledged records before the kill");
+        eprintln!(
+            "round {round}: {} records acknowledged before SIGKILL",
+            acked.len()
+        );
+        // Each child numbers from 0; keep them apart by round.
+        all_acked.extend(acked.into_iter().map(|n| (round, n)));
+        // Recover, then count per round below.
+        let (log, guard) = writer(&store, &spool, SpoolSync::default());
+        let _ = log.stats();
+        guard.close().await.unwrap();
+    }
+    let streams = read_streams(sink(&store).as_ref(), "").await;
+    // Each recovery closes the stream, so each round's writer left one closed stream.
+    assert_eq!(streams.len(), 3);
+    let mut per_round: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); 3];
+    let mut by_start: Vec<_> = streams.values().collect();
+    by_start.sort_by_key(|b| b[0].header.stream); // uuid v7: creation order
+    for (round, batches) in by_start.iter().enumerate() {
+        assert_chain(batches, true);
+        for r in batches.iter().flat_map(|b| &b.records) {
+            if let Some(n) = r["n"].as_u64() {
+                assert!(
+                    per_round[round].insert(n),
+                    "round {round}: record {n} stored twice"
+                );
+            }
+        }
+    }
+    for (round, n) in &all_acked {
+        assert!(
+            per_round[*round].contains(n),
+            "round {round}: acknowledged record {n} lost"
+        );
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+fn fastrand_seed() -> Lcg {
+    Lcg(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_wal_tail_keeps_the_good_prefix_and_records_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let mut child = spawn_child(&store, &spool, Some(250));
+    let acked = acked(&mut child);
+    child.wait().unwrap();
+    // Tear the newest segment: append half a frame.
+    let svc = spool.join("camera_service");
+    let mut segs: Vec<_> = std::fs::read_dir(&svc)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("wal-"))
+        .collect();
+    segs.sort();
+    let last = segs.last().unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+    f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, b'{', b'"'])
+        .unwrap();
+    drop(f);
+    recover_and_check(&store, &spool, &acked).await;
+    let streams = read_streams(sink(&store).as_ref(), "").await;
+    let damage: Vec<_> = streams
+        .values()
+        .flatten()
+        .flat_map(|b| &b.records)
+        .filter(|r| r["action"] == "worm.spool_damaged")
+        .collect();
+    assert_eq!(damage.len(), 1, "the damage is recorded in the stream");
+    assert_eq!(damage[0]["damaged_bytes"], 10);
+}
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_spool_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let (_log, guard) = writer(&store, &spool, SpoolSync::EveryRecord);
+    let err = AuditLogBuilder::new(sink(&store), "camera_service")
+        .spool_dir(&spool, SpoolSync::EveryRecord)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("in use by another running worm writer"),
+        "{err}"
+    );
+    guard.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_clean_close_empties_the_spool_and_the_next_run_starts_a_new_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    for _ in 0..2 {
+        let (log, guard) = writer(&store, &spool, SpoolSync::EveryRecord);
+        for n in 0..150 {
+            log.log(AuditRecord::new(Level::Info, "x").field("n", n))
+                .unwrap();
+        }
+        guard.close().await.unwrap();
+        let sealed = std::fs::read_dir(spool.join("camera_service/sealed"))
+            .unwrap()
+            .count();
+        assert_eq!(sealed, 0, "stored batches leave the spool");
+    }
+    let streams = read_streams(sink(&store).as_ref(), "").await;
+    assert_eq!(streams.len(), 2);
+    for b in streams.values() {
+        assert_chain(b, true);
+        assert_eq!(b.iter().map(|b| b.records.len()).sum::<usize>(), 150);
+    }
+}

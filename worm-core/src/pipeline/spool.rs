@@ -1,0 +1,509 @@
+//! The durable spool: a write-ahead log of records plus the sealed batches not yet
+//! stored, so that a crash, a kill or an outage loses nothing that `log` accepted.
+//!
+//! Layout of `<spool_dir>/<service>/`:
+//! - `lock`: held (`flock`) by the one writer using this spool;
+//! - `wal-<segment>.log`: records, each framed as `[len u32 LE][crc32 u32 LE][json line]`,
+//!   appended (and, per [`SpoolSync`], fsynced) before `log` returns;
+//! - `sealed/<seq>.batch`: a sealed batch (key, PUT options and exact bytes) written and
+//!   fsynced before its upload starts, deleted once the batch is stored;
+//! - `checkpoint`: where the stream continues (stream id, next seq, prev hash) and how far
+//!   the WAL has been sealed into batches. WAL segments wholly before it are deleted.
+//!
+//! A restarted writer uploads the sealed batches again with their original keys and bytes
+//! (a copy that had in fact been stored is recognised by its sha256, so nothing is stored
+//! twice), replays the WAL after the checkpoint, and continues the same stream and seq.
+//! A torn or corrupt WAL tail is detected by its checksum: the good prefix is kept, the
+//! damaged bytes are cut off, and a `worm.spool_damaged` record goes into the stream.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::batcher::{Entry, Sealed};
+use super::stats::lock;
+use super::worker::StreamPos;
+use crate::error::{Error, Result};
+use crate::hash::Sha256Hex;
+use crate::record::{AuditRecord, Level};
+use crate::sink::PutOptions;
+
+/// Size at which a new WAL segment is started.
+const SEGMENT_BYTES: u64 = 64 << 20;
+/// Frame header: length and crc32.
+const FRAME_HEADER: usize = 8;
+
+/// When the WAL is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// fsync before every `log` returns: survives power loss; costs one fsync per record
+    /// (callers on many threads still serialise on it).
+    EveryRecord,
+    /// Write before `log` returns, fsync at this interval: survives a crash or kill of the
+    /// process (the data is in the kernel), but a power loss or kernel crash can lose the
+    /// records of the last interval.
+    Interval(Duration),
+}
+
+impl Default for SpoolSync {
+    fn default() -> Self {
+        SpoolSync::Interval(Duration::from_millis(50))
+    }
+}
+
+/// A position in the WAL: segment and byte offset after a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct WalPos {
+    /// Segment number.
+    pub seg: u64,
+    /// Offset just past a record.
+    pub off: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    stream: Uuid,
+    next_seq: u64,
+    prev: Option<Sha256Hex>,
+    /// Every WAL record before this position is in a sealed batch.
+    wal: WalPos,
+    /// The stream's final batch has been sealed.
+    closed: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SealedHeader {
+    key: String,
+    seq: u64,
+    sha256: Sha256Hex,
+    chain: Sha256Hex,
+    user_records: u64,
+    wal_end: Option<WalPos>,
+    is_final: bool,
+    stream: Uuid,
+    opts: PutOptions,
+}
+
+struct Wal {
+    file: File,
+    seg: u64,
+    off: u64,
+    dirty: bool,
+}
+
+/// An open spool. One writer at a time (enforced by `flock`).
+pub(crate) struct Spool {
+    dir: PathBuf,
+    wal: Mutex<Wal>,
+    sync: SpoolSync,
+    _lock: File,
+}
+
+/// What a restarted writer finds.
+pub(crate) struct Recovery {
+    pub pos: StreamPos,
+    pub sealed: Vec<Sealed>,
+    pub replay: Vec<Entry>,
+    pub damage: Vec<Entry>,
+}
+
+fn io(ctx: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let ctx = ctx.into();
+    move |e| Error::io(ctx, e)
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("fsync of spool directory {}", dir.display())))
+}
+
+impl Spool {
+    /// Open (or create) the spool of `service` under `root`, lock it, and recover what a
+    /// previous run left.
+    pub fn open(root: &Path, service: &str, sync: SpoolSync) -> Result<(Arc<Spool>, Recovery)> {
+        let dir = root.join(crate::key::sanitize_part(Some(service)));
+        fs::create_dir_all(dir.join("sealed"))
+            .map_err(io(format!("creating spool directory {}", dir.display())))?;
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(io(format!("opening {}", dir.join("lock").display())))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(lock_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(Error::invalid(
+                format!("spool directory {}", dir.display()),
+                "in use by another running worm writer; give each writer its own spool",
+            ));
+        }
+        let (checkpoint, sealed) = read_state(&dir)?;
+        let (replay, damage, last_seg) = replay_wal(&dir, checkpoint.as_ref().map(|c| c.wal))?;
+        let pos = match &checkpoint {
+            Some(c) if !c.closed => StreamPos {
+                stream: c.stream,
+                next_seq: c.next_seq,
+                prev: c.prev,
+            },
+            _ => StreamPos {
+                stream: Uuid::now_v7(),
+                next_seq: 0,
+                prev: None,
+            },
+        };
+        let seg = last_seg + 1;
+        let wal = open_segment(&dir, seg)?;
+        let spool = Arc::new(Spool {
+            dir,
+            wal: Mutex::new(Wal {
+                file: wal,
+                seg,
+                off: 0,
+                dirty: false,
+            }),
+            sync,
+            _lock: lock_file,
+        });
+        if let SpoolSync::Interval(every) = sync {
+            start_syncer(Arc::downgrade(&spool), every);
+        }
+        if !sealed.is_empty() || !replay.is_empty() || !damage.is_empty() {
+            tracing::warn!(target: "worm", spool = %spool.dir.display(), sealed = sealed.len(),
+                records = replay.len(), damaged = damage.len(), "recovering audit records from the spool");
+        }
+        Ok((spool, Recovery { pos, sealed, replay, damage }))
+    }
+
+    /// Append one record and, under the same lock, hand it with its WAL position to
+    /// `then` (which queues it), so the WAL order is the queue order.
+    pub fn append(&self, mut entry: Entry, then: impl FnOnce(Entry)) -> Result<()> {
+        let line = entry.line.as_slice();
+        let mut w = lock(&self.wal);
+        if w.off >= SEGMENT_BYTES {
+            let seg = w.seg + 1;
+            let file = open_segment(&self.dir, seg)?;
+            w.file.sync_data().map_err(io("fsync of spool segment"))?;
+            *w = Wal { file, seg, off: 0, dirty: false };
+        }
+        let len = u32::try_from(line.len())
+            .map_err(|_| Error::invalid("record", "larger than 4 GiB"))?;
+        let mut frame = Vec::with_capacity(FRAME_HEADER + line.len());
+        frame.extend_from_slice(&len.to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(line).to_le_bytes());
+        frame.extend_from_slice(line);
+        let seg = w.seg;
+        let ctx = || format!("appending to spool {}", self.dir.join(segment_name(seg)).display());
+        if let Err(e) = w.file.write_all(&frame) {
+            // Cut a partial frame off so the segment stays readable.
+            let off = w.off;
+            let _ = w.file.set_len(off);
+            return Err(Error::io(ctx(), e));
+        }
+        if self.sync == SpoolSync::EveryRecord {
+            w.file.sync_data().map_err(|e| Error::io(ctx(), e))?;
+        } else {
+            w.dirty = true;
+        }
+        w.off += frame.len() as u64;
+        entry.wal = Some(WalPos { seg: w.seg, off: w.off });
+        then(entry);
+        Ok(())
+    }
+
+    /// Persist a sealed batch before its upload starts, then move the checkpoint past it.
+    pub fn seal(&self, b: &Sealed, stream: Uuid) -> Result<()> {
+        let (wal_end, is_final) = (b.wal_end, b.is_final);
+        let header = SealedHeader {
+            key: b.key.clone(),
+            seq: b.seq,
+            sha256: b.sha256,
+            chain: b.chain,
+            user_records: b.user_records,
+            wal_end,
+            is_final,
+            stream,
+            opts: b.opts.clone(),
+        };
+        let dir = self.dir.join("sealed");
+        let path = dir.join(format!("{:012}.batch", b.seq));
+        let tmp = dir.join(format!("{:012}.tmp", b.seq));
+        let ctx = format!("writing sealed batch {}", path.display());
+        let mut f = File::create(&tmp).map_err(io(ctx.clone()))?;
+        let mut head = serde_json::to_vec(&header)
+            .map_err(|e| Error::invalid("sealed batch header", e.to_string()))?;
+        head.push(b'\n');
+        f.write_all(&head)
+            .and_then(|()| f.write_all(&b.body))
+            .and_then(|()| f.sync_all())
+            .map_err(io(ctx.clone()))?;
+        fs::rename(&tmp, &path).map_err(io(ctx))?;
+        fsync_dir(&dir)?;
+        let wal = match wal_end {
+            Some(p) => p,
+            None => self.read_checkpoint_wal()?,
+        };
+        self.write_checkpoint(&Checkpoint {
+            stream,
+            next_seq: b.seq + 1,
+            prev: Some(b.chain),
+            wal,
+            closed: is_final,
+        })
+    }
+
+    fn read_checkpoint_wal(&self) -> Result<WalPos> {
+        Ok(read_checkpoint(&self.dir)?.map(|c| c.wal).unwrap_or_default())
+    }
+
+    fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        let path = self.dir.join("checkpoint");
+        let tmp = self.dir.join("checkpoint.tmp");
+        let ctx = format!("writing spool checkpoint {}", path.display());
+        let body = serde_json::to_vec(c).map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+        let mut f = File::create(&tmp).map_err(io(ctx.clone()))?;
+        f.write_all(&body).and_then(|()| f.sync_all()).map_err(io(ctx.clone()))?;
+        fs::rename(&tmp, &path).map_err(io(ctx))?;
+        fsync_dir(&self.dir)?;
+        // Segments wholly before the checkpoint are in sealed batches now.
+        for (seg, p) in list_segments(&self.dir)? {
+            if seg < c.wal.seg {
+                fs::remove_file(&p).map_err(io(format!("removing {}", p.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch is stored: its spool copy can go.
+    pub fn stored(&self, seq: u64) -> Result<()> {
+        let path = self.dir.join("sealed").join(format!("{seq:012}.batch"));
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        }
+    }
+
+    fn sync_now(&self) {
+        let mut w = lock(&self.wal);
+        if w.dirty {
+            if let Err(e) = w.file.sync_data() {
+                tracing::error!(target: "worm", error = %e, "fsync of the spool failed");
+            } else {
+                w.dirty = false;
+            }
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.sync_now();
+    }
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Spool({})", self.dir.display())
+    }
+}
+
+fn start_syncer(spool: Weak<Spool>, every: Duration) {
+    let _ = std::thread::Builder::new()
+        .name("worm-spool-sync".into())
+        .spawn(move || {
+            let mut next = Instant::now() + every;
+            loop {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                next += every;
+                match spool.upgrade() {
+                    Some(s) => s.sync_now(),
+                    None => return,
+                }
+            }
+        });
+}
+
+fn segment_name(seg: u64) -> String {
+    format!("wal-{seg:012}.log")
+}
+
+fn open_segment(dir: &Path, seg: u64) -> Result<File> {
+    let path = dir.join(segment_name(seg));
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io(format!("opening spool segment {}", path.display())))?;
+    fsync_dir(dir)?;
+    Ok(f)
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))? {
+        let e = e.map_err(io(format!("reading {}", dir.display())))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log")) {
+            if let Ok(seg) = n.parse() {
+                out.push((seg, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
+    let path = dir.join("checkpoint");
+    match fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            Error::invalid(format!("spool checkpoint {}", path.display()), e.to_string())
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// The checkpoint, advanced past any sealed batch written after it (a crash between the
+/// two writes), and the sealed batches still to upload.
+fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
+    let mut ckpt = read_checkpoint(dir)?;
+    let sealed_dir = dir.join("sealed");
+    let mut paths: Vec<PathBuf> = fs::read_dir(&sealed_dir)
+        .map_err(io(format!("reading {}", sealed_dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    let mut sealed = Vec::new();
+    for path in paths {
+        if path.extension().is_some_and(|x| x == "tmp") {
+            // A seal interrupted before its rename: its records are still in the WAL.
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        let mut raw = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut raw))
+            .map_err(io(format!("reading {}", path.display())))?;
+        let bad = |r: String| Error::invalid(format!("spooled batch {}", path.display()), r);
+        let nl = raw.iter().position(|&b| b == b'\n').ok_or_else(|| bad("no header".into()))?;
+        let h: SealedHeader = serde_json::from_slice(&raw[..nl]).map_err(|e| bad(e.to_string()))?;
+        let body = Bytes::copy_from_slice(&raw[nl + 1..]);
+        if Sha256Hex::of(&body) != h.sha256 {
+            return Err(bad("body does not match its sha256 (disk corruption?)".into()));
+        }
+        let behind = ckpt.as_ref().is_none_or(|c| c.stream != h.stream || c.next_seq <= h.seq);
+        if behind && ckpt.as_ref().is_none_or(|c| c.stream == h.stream || c.closed) {
+            ckpt = Some(Checkpoint {
+                stream: h.stream,
+                next_seq: h.seq + 1,
+                prev: Some(h.chain),
+                wal: h.wal_end.or(ckpt.as_ref().map(|c| c.wal)).unwrap_or_default(),
+                closed: h.is_final,
+            });
+        }
+        sealed.push(Sealed {
+            seq: h.seq,
+            key: h.key,
+            body,
+            sha256: h.sha256,
+            chain: h.chain,
+            user_records: h.user_records,
+            opts: h.opts,
+            opened_at: Instant::now(),
+            rounds: 0,
+            wal_end: h.wal_end,
+            is_final: h.is_final,
+        });
+    }
+    Ok((ckpt, sealed))
+}
+
+/// Records after `from`, and a gap record for each damaged stretch. Damaged tails are cut
+/// off so that the segment reads cleanly next time.
+fn replay_wal(dir: &Path, from: Option<WalPos>) -> Result<(Vec<Entry>, Vec<Entry>, u64)> {
+    let from = from.unwrap_or_default();
+    let mut replay = Vec::new();
+    let mut damage = Vec::new();
+    let mut last = from.seg;
+    for (seg, path) in list_segments(dir)? {
+        last = last.max(seg);
+        if seg < from.seg {
+            continue;
+        }
+        let data = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+        let mut off = if seg == from.seg { from.off as usize } else { 0 };
+        while off < data.len() {
+            let Some(frame) = read_frame(&data[off..]) else {
+                let lost = data.len() - off;
+                tracing::error!(target: "worm", segment = %path.display(), offset = off, lost,
+                    "spool segment damaged: keeping the good prefix, cutting the rest");
+                damage.push(damage_entry(&path, off, lost));
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(off as u64).and_then(|()| f.sync_all()))
+                    .map_err(io(format!("truncating damaged {}", path.display())))?;
+                break;
+            };
+            off += FRAME_HEADER + frame.len();
+            replay.push(entry_from_line(frame, WalPos { seg, off: off as u64 }));
+        }
+    }
+    Ok((replay, damage, last))
+}
+
+fn read_frame(buf: &[u8]) -> Option<&[u8]> {
+    let len = u32::from_le_bytes(buf.get(0..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(buf.get(4..8)?.try_into().ok()?);
+    let payload = buf.get(FRAME_HEADER..FRAME_HEADER + len)?;
+    (crc32fast::hash(payload) == crc).then_some(payload)
+}
+
+fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
+    // The line was written by this writer from an `AuditRecord`; parse it back for the
+    // fields batching needs. Were it unparseable, it is still stored verbatim.
+    let parsed = std::str::from_utf8(line).ok().and_then(|s| AuditRecord::from_json(s).ok());
+    Entry {
+        line: line.to_vec(),
+        ts: parsed.as_ref().map_or_else(crate::record::timestamp::now, |r| r.timestamp),
+        level: parsed.as_ref().map_or(Level::Info, |r| r.level),
+        request_id: parsed.and_then(|r| r.request_id).map(String::into_boxed_str),
+        synthetic: false,
+        wal: Some(pos),
+    }
+}
+
+fn damage_entry(path: &Path, offset: usize, lost: usize) -> Entry {
+    let rec = AuditRecord::new(
+        Level::Error,
+        format!(
+            "spool segment {} damaged at byte {offset}: {lost} bytes could not be read back \
+             (torn write or disk corruption); records before it were recovered",
+            path.display()
+        ),
+    )
+    .action("worm.spool_damaged")
+    .field("segment", path.display().to_string())
+    .field("offset", offset as u64)
+    .field("damaged_bytes", lost as u64);
+    let mut line = Vec::new();
+    rec.write_json(&mut line);
+    Entry {
+        line,
+        ts: rec.timestamp,
+        level: rec.level,
+        request_id: None,
+        synthetic: true,
+        wal: None,
+    }
+}
