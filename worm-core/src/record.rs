@@ -267,9 +267,10 @@ impl AuditRecord {
     }
 
     /// Parse one JSON object into a record. `timestamp` defaults to now and `level` to INFO
-    /// when absent, so that minimal producer lines are accepted.
+    /// when absent, so that minimal producer lines are accepted. Duplicate keys are
+    /// refused (see [`crate::json`]).
     pub fn from_json(line: &str) -> Result<Self> {
-        let mut v: Value = serde_json::from_str(line)
+        let mut v = crate::json::parse_strict(line)
             .map_err(|e| Error::invalid("record", format!("not valid JSON: {e}")))?;
         Self::from_value(&mut v)
     }
