@@ -40,10 +40,14 @@ impl S3Env {
     /// configured. Panics when `WORM_TEST_REQUIRE_S3=1` and there is none.
     pub fn get() -> Option<S3Env> {
         static ENV: OnceLock<Option<S3Env>> = OnceLock::new();
-        let env = ENV.get_or_init(|| from_env().or_else(docker::start)).clone();
+        let env = ENV
+            .get_or_init(|| from_env().or_else(docker::start))
+            .clone();
         if env.is_none() {
             if std::env::var("WORM_TEST_REQUIRE_S3").is_ok_and(|v| v == "1") {
-                panic!("WORM_TEST_REQUIRE_S3=1 but no S3 server: set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph)");
+                panic!(
+                    "WORM_TEST_REQUIRE_S3=1 but no S3 server: set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph)"
+                );
             }
             eprintln!("{SKIP}");
         }
@@ -74,11 +78,9 @@ impl S3Env {
     /// A new bucket with Object Lock, created through [`S3Setup`].
     pub async fn fresh_bucket(&self) -> String {
         let bucket = unique_bucket();
-        let report = self
-            .test_setup(&bucket)
-            .apply()
-            .await
-            .unwrap_or_else(|e| panic!("creating test bucket '{bucket}' at {}: {e}", self.endpoint));
+        let report = self.test_setup(&bucket).apply().await.unwrap_or_else(|e| {
+            panic!("creating test bucket '{bucket}' at {}: {e}", self.endpoint)
+        });
         for s in &report.steps {
             assert!(
                 !matches!(s.outcome, worm_s3::StepOutcome::Failed { .. }),
@@ -125,7 +127,9 @@ fn from_env() -> Option<S3Env> {
         endpoint,
         access_key: var("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".into()),
         secret_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "testsecret".into()),
-        region: var("AWS_DEFAULT_REGION").or_else(|| var("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
+        region: var("AWS_DEFAULT_REGION")
+            .or_else(|| var("AWS_REGION"))
+            .unwrap_or_else(|| "us-east-1".into()),
     })
 }
 
@@ -169,12 +173,16 @@ mod docker {
     /// Start MinIO when a Docker engine is reachable. The container lives until the test
     /// process exits (testcontainers' reaper removes it).
     pub(super) fn start() -> Option<S3Env> {
-        let docker = std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists();
+        let docker = std::env::var_os("DOCKER_HOST").is_some()
+            || std::path::Path::new("/var/run/docker.sock").exists();
         if !docker {
             return None;
         }
         let handle = std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             let port = rt.block_on(async {
                 let node = MinIO::default().start().await.ok()?;
                 let port = node.get_host_port_ipv4(9000).await.ok()?;

@@ -83,13 +83,17 @@ impl S3SinkBuilder {
             store,
             ..Self::new()
         };
-        b.bucket = var("AWS_S3_BUCKET").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Bucket));
-        b.region = var("AWS_REGION").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Region));
-        b.endpoint = var("AWS_ENDPOINT_URL").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        b.bucket =
+            var("AWS_S3_BUCKET").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Bucket));
+        b.region =
+            var("AWS_REGION").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Region));
+        b.endpoint = var("AWS_ENDPOINT_URL")
+            .or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Endpoint));
         if let Some(p) = var("AWS_S3_PREFIX") {
             b.prefix = p;
         }
-        b.allow_http = var("AWS_ALLOW_HTTP").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        b.allow_http = var("AWS_ALLOW_HTTP")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
         b
     }
 
@@ -119,7 +123,11 @@ impl S3SinkBuilder {
     }
 
     /// Static credentials (instead of the environment / role chain).
-    pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+    pub fn with_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
         self.store = self
             .store
             .with_access_key_id(access_key_id)
@@ -198,15 +206,26 @@ impl S3SinkBuilder {
     }
 
     fn parts(self) -> Result<Parts> {
-        let bucket = self.bucket.clone().filter(|b| !b.is_empty()).ok_or_else(|| {
-            Error::invalid("S3 bucket", "not set: set AWS_S3_BUCKET or call with_bucket(..)")
-        })?;
+        let bucket = self
+            .bucket
+            .clone()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "S3 bucket",
+                    "not set: set AWS_S3_BUCKET or call with_bucket(..)",
+                )
+            })?;
         validate_bucket(&bucket)?;
-        let region = self.region.clone().unwrap_or_else(|| "us-east-1".to_string());
-        let prefix = worm_core::key::KeyTemplate::new(worm_core::key::DEFAULT_TEMPLATE, &self.prefix)
-            .map_err(|e| Error::invalid("AWS_S3_PREFIX", e.to_string()))?
-            .prefix()
-            .to_string();
+        let region = self
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let prefix =
+            worm_core::key::KeyTemplate::new(worm_core::key::DEFAULT_TEMPLATE, &self.prefix)
+                .map_err(|e| Error::invalid("AWS_S3_PREFIX", e.to_string()))?
+                .prefix()
+                .to_string();
 
         let (bucket_url, http) = match &self.endpoint {
             Some(ep) => {
@@ -215,7 +234,9 @@ impl S3SinkBuilder {
                 (format!("{ep}/{bucket}"), http)
             }
             // Virtual-hosted style on AWS, except for dotted names (TLS wildcard mismatch).
-            None if bucket.contains('.') => (format!("https://s3.{region}.amazonaws.com/{bucket}"), false),
+            None if bucket.contains('.') => {
+                (format!("https://s3.{region}.amazonaws.com/{bucket}"), false)
+            }
             None => (format!("https://{bucket}.s3.{region}.amazonaws.com"), false),
         };
 
@@ -243,7 +264,9 @@ impl S3SinkBuilder {
                 .with_allow_http(http)
                 .with_virtual_hosted_style_request(false);
         }
-        let store = store.build().map_err(|e| Error::invalid("S3 configuration", error_chain(&e)))?;
+        let store = store
+            .build()
+            .map_err(|e| Error::invalid("S3 configuration", error_chain(&e)))?;
         let http_client = ReqwestConnector::default()
             .connect(&options)
             .map_err(|e| Error::invalid("S3 HTTP client", error_chain(&e)))?;
@@ -281,7 +304,8 @@ pub(crate) struct Parts {
 /// S3 bucket naming rules that matter for building URLs.
 fn validate_bucket(b: &str) -> Result<()> {
     let ok = (3..=63).contains(&b.len())
-        && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
         && b.as_bytes()[0].is_ascii_alphanumeric()
         && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric();
     if ok {
@@ -297,7 +321,12 @@ fn validate_bucket(b: &str) -> Result<()> {
 /// `https://` always; `http://` only to loopback or when explicitly allowed. Returns
 /// whether the endpoint is plain HTTP.
 fn check_endpoint(ep: &str, allow_http: bool) -> Result<bool> {
-    let bad = |why: &str| Err(Error::invalid(format!("S3 endpoint '{ep}'"), why.to_string()));
+    let bad = |why: &str| {
+        Err(Error::invalid(
+            format!("S3 endpoint '{ep}'"),
+            why.to_string(),
+        ))
+    };
     let (http, rest) = if let Some(r) = ep.strip_prefix("https://") {
         (false, r)
     } else if let Some(r) = ep.strip_prefix("http://") {
@@ -313,7 +342,11 @@ fn check_endpoint(ep: &str, allow_http: bool) -> Result<bool> {
         return bad("must be scheme://host[:port] only; the bucket goes in AWS_S3_BUCKET");
     }
     let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         authority.split(':').next().unwrap_or("").to_string()
     };
@@ -333,13 +366,13 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(check_endpoint("https://s3.example.com", false).unwrap(), false);
-        assert_eq!(check_endpoint("http://127.0.0.1:7480", false).unwrap(), true);
-        assert_eq!(check_endpoint("http://localhost:8333", false).unwrap(), true);
-        assert_eq!(check_endpoint("http://[::1]:8333", false).unwrap(), true);
+        assert!(!check_endpoint("https://s3.example.com", false).unwrap());
+        assert!(check_endpoint("http://127.0.0.1:7480", false).unwrap());
+        assert!(check_endpoint("http://localhost:8333", false).unwrap());
+        assert!(check_endpoint("http://[::1]:8333", false).unwrap());
         let e = check_endpoint("http://10.0.0.5:9000", false).unwrap_err();
         assert!(e.to_string().contains("plain HTTP"), "{e}");
-        assert_eq!(check_endpoint("http://10.0.0.5:9000", true).unwrap(), true);
+        assert!(check_endpoint("http://10.0.0.5:9000", true).unwrap());
         assert!(check_endpoint("ftp://x", true).is_err());
         assert!(check_endpoint("http://127.0.0.1:7480/bucket", true).is_err());
     }
@@ -348,7 +381,12 @@ mod tests {
     fn build_needs_a_valid_bucket() {
         let e = S3SinkBuilder::new().build().unwrap_err();
         assert!(e.to_string().contains("AWS_S3_BUCKET"), "{e}");
-        assert!(S3SinkBuilder::new().with_bucket("Bad_Name").build().is_err());
+        assert!(
+            S3SinkBuilder::new()
+                .with_bucket("Bad_Name")
+                .build()
+                .is_err()
+        );
         let b = S3SinkBuilder::new()
             .with_bucket("audit")
             .with_endpoint("http://127.0.0.1:7480/")

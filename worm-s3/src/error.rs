@@ -65,8 +65,13 @@ pub(crate) fn from_status(op: &Op, status: StatusCode, body: &[u8]) -> Error {
         // session token or a skewed clock: the same request would be refused again.
         (
             400 | 401 | 403,
-            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken"
-            | "TokenRefreshRequired" | "RequestTimeTooSkewed" | "AuthorizationHeaderMalformed",
+            "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "InvalidToken"
+            | "TokenRefreshRequired"
+            | "RequestTimeTooSkewed"
+            | "AuthorizationHeaderMalformed",
         )
         | (401, _) => Error::Unauthenticated {
             target,
@@ -107,9 +112,9 @@ pub(crate) fn from_status(op: &Op, status: StatusCode, body: &[u8]) -> Error {
         }
         // The server timed out reading our request, throttled us, or has a passing problem;
         // AWS's `ConditionalRequestConflict` (two conditional writes at once) says "retry".
-        (400, "RequestTimeout") | (409, "ConditionalRequestConflict" | "OperationAborted") | (429, _) => {
-            Error::transient(context, said)
-        }
+        (400, "RequestTimeout")
+        | (409, "ConditionalRequestConflict" | "OperationAborted")
+        | (429, _) => Error::transient(context, said),
         // `501 Not Implemented` is a 5xx that never goes away: permanent.
         (501, _) => Error::Backend {
             context,
@@ -189,16 +194,27 @@ mod tests {
     #[test]
     fn classification() {
         let k = op(Some("k"));
-        let e = from_status(&k, StatusCode::FORBIDDEN, &body("SignatureDoesNotMatch", ""));
+        let e = from_status(
+            &k,
+            StatusCode::FORBIDDEN,
+            &body("SignatureDoesNotMatch", ""),
+        );
         assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
         assert!(!e.is_retryable());
         let e = from_status(&k, StatusCode::FORBIDDEN, &body("AccessDenied", "locked"));
         assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
         let e = from_status(&k, StatusCode::NOT_FOUND, &body("NoSuchBucket", ""));
-        assert!(e.to_string().contains("Cannot access S3 bucket 'b': The specified bucket does not exist"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("Cannot access S3 bucket 'b': The specified bucket does not exist"),
+            "{e}"
+        );
         assert!(!e.is_retryable());
         let e = from_status(&k, StatusCode::NOT_FOUND, b"");
-        assert!(matches!(e, Error::NotFound { ref key, .. } if key == "k"), "{e}");
+        assert!(
+            matches!(e, Error::NotFound { ref key, .. } if key == "k"),
+            "{e}"
+        );
         let e = from_status(&k, StatusCode::PRECONDITION_FAILED, b"");
         assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
         for s in [500, 502, 503, 504, 429] {
@@ -210,7 +226,10 @@ mod tests {
         let e = from_status(
             &k,
             StatusCode::BAD_REQUEST,
-            &body("InvalidRequest", "Bucket is missing Object Lock Configuration"),
+            &body(
+                "InvalidRequest",
+                "Bucket is missing Object Lock Configuration",
+            ),
         );
         assert!(matches!(e, Error::NotWorm { .. }), "{e}");
         let e = from_status(&op(None), StatusCode::NOT_FOUND, b"");

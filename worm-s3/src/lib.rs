@@ -83,6 +83,9 @@ mod versions;
 mod xml;
 
 pub use builder::{DEFAULT_PREFIX, DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_MODE, S3SinkBuilder};
-pub use setup::{S3Setup, Setting, SettingReport, SettingStatus, SetupReport, StepOutcome, StepReport, VerifyReport};
+pub use setup::{
+    S3Setup, Setting, SettingReport, SettingStatus, SetupReport, StepOutcome, StepReport,
+    VerifyReport,
+};
 pub use sink::S3Sink;
 pub use versions::ObjectVersion;

@@ -85,7 +85,10 @@ impl S3Request {
     /// Add a header; names and values come from this crate or were validated.
     pub fn header(mut self, name: &'static str, value: &str) -> Result<Self> {
         let v = HeaderValue::from_str(value).map_err(|_| {
-            Error::invalid(format!("header {name} of {}", self.op.context()), "not a valid header value")
+            Error::invalid(
+                format!("header {name} of {}", self.op.context()),
+                "not a valid header value",
+            )
         })?;
         self.headers.insert(HeaderName::from_static(name), v);
         Ok(self)
@@ -97,10 +100,12 @@ impl S3Request {
         let md5 = B64.encode(Md5::digest(&body));
         // base64 is always a valid header value.
         if let Ok(v) = HeaderValue::from_str(&md5) {
-            self.headers.insert(HeaderName::from_static("content-md5"), v);
+            self.headers
+                .insert(HeaderName::from_static("content-md5"), v);
         }
         // Explicit even when 0: Ceph RGW answers 411 to a PUT without it.
-        self.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        self.headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         self.body = body;
         self
     }
@@ -163,7 +168,11 @@ impl S3Client {
     pub async fn exchange(&self, req: S3Request) -> Result<(Op, S3Response)> {
         let credential = self.credential().await?;
         let (op, http_req) = self.sign(req, &credential)?;
-        let resp = self.http.execute(http_req).await.map_err(|e| error::from_http(&op, &e))?;
+        let resp = self
+            .http
+            .execute(http_req)
+            .await
+            .map_err(|e| error::from_http(&op, &e))?;
         let (parts, body) = resp.into_parts();
         let body = body.bytes().await.map_err(|e| error::from_http(&op, &e))?;
         Ok((
@@ -211,10 +220,12 @@ pub(crate) fn put_object(
         .header("if-none-match", "*")?
         .header("x-amz-checksum-sha256", &B64.encode(sha.0))?;
     if let Some(ct) = &opts.content_type {
-        req.headers.insert(CONTENT_TYPE, header_value(key, "content type", ct)?);
+        req.headers
+            .insert(CONTENT_TYPE, header_value(key, "content type", ct)?);
     }
     if let Some(ce) = &opts.content_encoding {
-        req.headers.insert(CONTENT_ENCODING, header_value(key, "content encoding", ce)?);
+        req.headers
+            .insert(CONTENT_ENCODING, header_value(key, "content encoding", ce)?);
     }
     let mut metadata = opts.metadata.clone();
     match metadata.get(SHA_META) {
@@ -233,7 +244,10 @@ pub(crate) fn put_object(
         if let Some(r) = &opts.retention {
             req = req
                 .header("x-amz-object-lock-mode", r.mode.as_str())?
-                .header("x-amz-object-lock-retain-until-date", &lock_date(r.retain_until))?;
+                .header(
+                    "x-amz-object-lock-retain-until-date",
+                    &lock_date(r.retain_until),
+                )?;
         }
         if opts.legal_hold {
             req = req.header("x-amz-object-lock-legal-hold", "ON")?;
@@ -251,8 +265,12 @@ pub(crate) fn lock_date(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 fn header_value(key: &str, what: &str, v: &str) -> Result<HeaderValue> {
-    HeaderValue::from_str(v)
-        .map_err(|_| Error::invalid(format!("{what} of '{key}'"), format!("'{v}' is not a valid header value")))
+    HeaderValue::from_str(v).map_err(|_| {
+        Error::invalid(
+            format!("{what} of '{key}'"),
+            format!("'{v}' is not a valid header value"),
+        )
+    })
 }
 
 /// Metadata entry listing the names that contain `_`, comma-separated. Ceph RGW turns `_`
@@ -262,10 +280,21 @@ pub(crate) const NAMES_META: &str = "worm-meta-names";
 
 /// Add `x-amz-meta-*` headers. Names must be lower-case `[a-z0-9_-]`; values that are not
 /// printable ASCII are sent RFC 2047-encoded (`=?UTF-8?B?…?=`), as AWS itself returns them.
-fn add_metadata(headers: &mut HeaderMap, key: &str, metadata: &BTreeMap<String, String>) -> Result<()> {
-    let underscored: Vec<&str> = metadata.keys().filter(|k| k.contains('_')).map(String::as_str).collect();
+fn add_metadata(
+    headers: &mut HeaderMap,
+    key: &str,
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
+    let underscored: Vec<&str> = metadata
+        .keys()
+        .filter(|k| k.contains('_'))
+        .map(String::as_str)
+        .collect();
     if metadata.contains_key(NAMES_META) {
-        return Err(Error::invalid(format!("metadata key '{NAMES_META}' of '{key}'"), "is reserved by worm-s3"));
+        return Err(Error::invalid(
+            format!("metadata key '{NAMES_META}' of '{key}'"),
+            "is reserved by worm-s3",
+        ));
     }
     if !underscored.is_empty() {
         headers.insert(
@@ -275,7 +304,8 @@ fn add_metadata(headers: &mut HeaderMap, key: &str, metadata: &BTreeMap<String, 
     }
     for (k, v) in metadata {
         let ok_name = !k.is_empty()
-            && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !ok_name {
             return Err(Error::invalid(
                 format!("metadata key '{k}' of '{key}'"),
@@ -324,7 +354,10 @@ pub(crate) fn metadata_of(headers: &HeaderMap) -> BTreeMap<String, String> {
     let fold = |s: &str| s.replace('_', "-");
     raw.into_iter()
         .map(|(k, v)| {
-            let name = names.split(',').find(|n| fold(n) == fold(&k)).map_or(k, str::to_string);
+            let name = names
+                .split(',')
+                .find(|n| fold(n) == fold(&k))
+                .map_or(k, str::to_string);
             (name, v)
         })
         .collect()
@@ -343,7 +376,10 @@ pub(crate) fn encode_component(s: &str) -> String {
 fn encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -381,7 +417,8 @@ mod tests {
         async fn call(
             &self,
             _req: HttpRequest,
-        ) -> std::result::Result<object_store::client::HttpResponse, object_store::client::HttpError> {
+        ) -> std::result::Result<object_store::client::HttpResponse, object_store::client::HttpError>
+        {
             unreachable!("unit tests do not send")
         }
     }
@@ -403,32 +440,59 @@ mod tests {
             legal_hold: true,
             ..PutOptions::default()
         };
-        let req = put_object("audit", "audit-logs/2025/06/12/r 1.json", body.clone(), &opts, LockHeaders::Send).unwrap();
+        let req = put_object(
+            "audit",
+            "audit-logs/2025/06/12/r 1.json",
+            body.clone(),
+            &opts,
+            LockHeaders::Send,
+        )
+        .unwrap();
         let cred = c.credential().await.unwrap();
         let (_, signed) = c.sign(req, &cred).unwrap();
         assert_eq!(
             signed.uri().to_string(),
             "http://127.0.0.1:7480/audit/audit-logs/2025/06/12/r%201.json"
         );
-        let h = |n: &str| signed.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+        let h = |n: &str| {
+            signed
+                .headers()
+                .get(n)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
         // Independently computed: `printf '{"worm":{"v":1}}\n' | openssl dgst -md5 -binary | base64`.
         assert_eq!(h("content-md5").unwrap(), B64.encode(Md5::digest(&body)));
         assert_eq!(h("content-md5").unwrap(), "PdTAYwL924t3Y4HBtx3k+Q==");
         let sha = Sha256Hex::of(&body);
         // `printf '{"worm":{"v":1}}\n' | openssl dgst -sha256 -binary | base64`.
-        assert_eq!(h("x-amz-checksum-sha256").unwrap(), "CtkaYIfxh5kOjiv4FBua5xwHRC2gGAzG5PpZhlRrGI4=");
+        assert_eq!(
+            h("x-amz-checksum-sha256").unwrap(),
+            "CtkaYIfxh5kOjiv4FBua5xwHRC2gGAzG5PpZhlRrGI4="
+        );
         assert_eq!(h("x-amz-content-sha256").unwrap(), sha.to_hex());
         assert_eq!(h("x-amz-meta-worm-sha256").unwrap(), sha.to_hex());
         assert_eq!(h("if-none-match").unwrap(), "*");
         assert_eq!(h("x-amz-object-lock-mode").unwrap(), "GOVERNANCE");
-        assert_eq!(h("x-amz-object-lock-retain-until-date").unwrap(), "2032-06-12T10:30:00Z");
+        assert_eq!(
+            h("x-amz-object-lock-retain-until-date").unwrap(),
+            "2032-06-12T10:30:00Z"
+        );
         assert_eq!(h("x-amz-object-lock-legal-hold").unwrap(), "ON");
         assert_eq!(h("x-amz-meta-service_name").unwrap(), "camera_service");
         assert_eq!(h("x-amz-meta-note").unwrap(), "=?UTF-8?B?Y2Ftw6lyYQ==?=");
         assert_eq!(h("content-type").unwrap(), "application/x-ndjson");
         let auth = h("authorization").unwrap();
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
-        let signed_headers = auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
+        let signed_headers = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
         assert_eq!(
             signed_headers,
             "content-md5;content-type;host;if-none-match;x-amz-checksum-sha256;x-amz-content-sha256;\
@@ -445,11 +509,16 @@ mod tests {
             ..PutOptions::default()
         };
         let req = put_object("b", "k", Bytes::from_static(b"x"), &opts, LockHeaders::Omit).unwrap();
-        assert!(req.headers.keys().all(|k| !k.as_str().starts_with("x-amz-object-lock")));
+        assert!(
+            req.headers
+                .keys()
+                .all(|k| !k.as_str().starts_with("x-amz-object-lock"))
+        );
         assert!(req.headers.contains_key("content-md5"));
         let mut bad = PutOptions::default();
         bad.metadata.insert(SHA_META.into(), "00".repeat(32));
-        let e = put_object("b", "k", Bytes::from_static(b"x"), &bad, LockHeaders::Send).unwrap_err();
+        let e =
+            put_object("b", "k", Bytes::from_static(b"x"), &bad, LockHeaders::Send).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
     }
 
@@ -458,7 +527,10 @@ mod tests {
         let mut metadata = BTreeMap::new();
         metadata.insert("service_name".to_string(), "cam".to_string());
         metadata.insert("worm-seq".to_string(), "1".to_string());
-        let opts = PutOptions { metadata, ..PutOptions::default() };
+        let opts = PutOptions {
+            metadata,
+            ..PutOptions::default()
+        };
         let req = put_object("b", "k", Bytes::new(), &opts, LockHeaders::Send).unwrap();
         assert_eq!(req.headers["x-amz-meta-worm-meta-names"], "service_name");
         assert_eq!(req.headers["content-length"], "0");
@@ -466,7 +538,10 @@ mod tests {
         let mut back = HeaderMap::new();
         back.insert("x-amz-meta-service-name", HeaderValue::from_static("cam"));
         back.insert("x-amz-meta-worm-seq", HeaderValue::from_static("1"));
-        back.insert("x-amz-meta-worm-meta-names", HeaderValue::from_static("service_name"));
+        back.insert(
+            "x-amz-meta-worm-meta-names",
+            HeaderValue::from_static("service_name"),
+        );
         let got = metadata_of(&back);
         assert_eq!(got.get("service_name").map(String::as_str), Some("cam"));
         assert_eq!(got.get("worm-seq").map(String::as_str), Some("1"));
@@ -475,7 +550,10 @@ mod tests {
 
     #[test]
     fn key_and_metadata_encoding() {
-        assert_eq!(encode_key("a/b c/日+=~.json"), "a/b%20c/%E6%97%A5%2B%3D~.json");
+        assert_eq!(
+            encode_key("a/b c/日+=~.json"),
+            "a/b%20c/%E6%97%A5%2B%3D~.json"
+        );
         assert_eq!(encode_component("a/b"), "a%2Fb");
         for v in ["plain", "caméra 日本", "=?odd", ""] {
             assert_eq!(decode_meta_value(&encode_meta_value(v)), v);

@@ -19,7 +19,11 @@ const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const SID_TLS: &str = "WormDenyInsecureTransport";
 const SID_DELETE: &str = "WormDenyDeleteAndLockChanges";
 /// Actions the policy denies to everyone but the admin principal.
-const DENIED_ACTIONS: [&str; 3] = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketObjectLockConfiguration"];
+const DENIED_ACTIONS: [&str; 3] = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutBucketObjectLockConfiguration",
+];
 /// The original's cost tiers: (days, storage class).
 const TRANSITIONS: [(u32, &str); 3] = [(30, "STANDARD_IA"), (90, "GLACIER"), (365, "DEEP_ARCHIVE")];
 
@@ -99,7 +103,10 @@ impl VerifyReport {
 
     /// The status of one setting.
     pub fn status(&self, setting: Setting) -> Option<&SettingStatus> {
-        self.settings.iter().find(|s| s.setting == setting).map(|s| &s.status)
+        self.settings
+            .iter()
+            .find(|s| s.setting == setting)
+            .map(|s| &s.status)
     }
 }
 
@@ -234,7 +241,11 @@ impl S3Setup {
         };
         steps.push(StepReport {
             setting: Setting::DenyInsecureTransport,
-            outcome: if self.deny_insecure_transport { policy.clone() } else { StepOutcome::Skipped },
+            outcome: if self.deny_insecure_transport {
+                policy.clone()
+            } else {
+                StepOutcome::Skipped
+            },
         });
         steps.push(StepReport {
             setting: Setting::DenyDelete,
@@ -290,7 +301,10 @@ impl S3Setup {
     /// looks like. For tests of the preflight only.
     #[doc(hidden)]
     pub async fn create_plain_bucket(&self) -> Result<()> {
-        self.client.send(self.req("CreateBucket", Method::PUT, "")).await.map(|_| ())
+        self.client
+            .send(self.req("CreateBucket", Method::PUT, ""))
+            .await
+            .map(|_| ())
     }
 
     fn req(&self, what: &'static str, method: Method, sub: &str) -> S3Request {
@@ -299,6 +313,18 @@ impl S3Setup {
     }
 
     async fn create_bucket(&self) -> Result<StepOutcome> {
+        // Look first: AWS us-east-1 and Ceph RGW answer 200 to re-creating one's own
+        // bucket, which would report a second run as "applied".
+        let (op, head) = self
+            .client
+            .exchange(self.req("HeadBucket", Method::HEAD, ""))
+            .await?;
+        if head.status.is_success() {
+            return Ok(StepOutcome::AlreadySet);
+        }
+        if head.status.as_u16() != 404 {
+            return Err(error::from_status(&op, head.status, &head.body));
+        }
         let mut req = self
             .req("CreateBucket", Method::PUT, "")
             .header("x-amz-bucket-object-lock-enabled", "true")?;
@@ -313,7 +339,9 @@ impl S3Setup {
         if resp.status.is_success() {
             return Ok(StepOutcome::Applied);
         }
-        let code = xml::parse_error(&resp.body).map(|e| e.code).unwrap_or_default();
+        let code = xml::parse_error(&resp.body)
+            .map(|e| e.code)
+            .unwrap_or_default();
         match code.as_str() {
             "BucketAlreadyOwnedByYou" => Ok(StepOutcome::AlreadySet),
             // Some servers say this for the caller's own bucket too: it is ours if we can
@@ -322,7 +350,8 @@ impl S3Setup {
                 Ok(_) => Ok(StepOutcome::AlreadySet),
                 Err(_) => Err(Error::Backend {
                     context: format!("creating S3 bucket '{}'", self.bucket()),
-                    message: "the name is taken by another account; choose another bucket name".to_string(),
+                    message: "the name is taken by another account; choose another bucket name"
+                        .to_string(),
                 }),
             },
             _ => Err(error::from_status(&op, resp.status, &resp.body)),
@@ -331,9 +360,12 @@ impl S3Setup {
 
     /// `Some("Enabled" | "Suspended")`, or `None` when never enabled.
     async fn versioning_status(&self) -> Result<Option<String>> {
-        let resp = self.client.send(self.req("GetBucketVersioning", Method::GET, "versioning")).await?;
-        let doc: xml::VersioningConfiguration =
-            xml::parse("GetBucketVersioning", &resp.body).map_err(|m| self.backend("reading versioning", m))?;
+        let resp = self
+            .client
+            .send(self.req("GetBucketVersioning", Method::GET, "versioning"))
+            .await?;
+        let doc: xml::VersioningConfiguration = xml::parse("GetBucketVersioning", &resp.body)
+            .map_err(|m| self.backend("reading versioning", m))?;
         Ok(doc.status.filter(|s| !s.is_empty()))
     }
 
@@ -343,8 +375,11 @@ impl S3Setup {
             Ok(_) => {}
             Err(e) => return failed(&e),
         }
-        let body = format!("<VersioningConfiguration xmlns=\"{S3_NS}\"><Status>Enabled</Status></VersioningConfiguration>");
-        self.put_config("PutBucketVersioning", "versioning", body.into()).await
+        let body = format!(
+            "<VersioningConfiguration xmlns=\"{S3_NS}\"><Status>Enabled</Status></VersioningConfiguration>"
+        );
+        self.put_config("PutBucketVersioning", "versioning", body.into())
+            .await
     }
 
     fn wanted_lock_xml(&self) -> String {
@@ -361,27 +396,39 @@ impl S3Setup {
         let (lock, retention) = self.verify_lock().await;
         match (&lock, &retention) {
             (SettingStatus::Ok, SettingStatus::Ok) => return StepOutcome::AlreadySet,
-            (SettingStatus::Unsupported { reason }, _) => return StepOutcome::Unsupported { reason: reason.clone() },
+            (SettingStatus::Unsupported { reason }, _) => {
+                return StepOutcome::Unsupported {
+                    reason: reason.clone(),
+                };
+            }
             _ => {}
         }
-        self.put_config("PutObjectLockConfiguration", "object-lock", self.wanted_lock_xml().into())
-            .await
+        self.put_config(
+            "PutObjectLockConfiguration",
+            "object-lock",
+            self.wanted_lock_xml().into(),
+        )
+        .await
     }
 
     /// (Object Lock, default retention).
     async fn verify_lock(&self) -> (SettingStatus, SettingStatus) {
-        let resp = match self.get_config("GetObjectLockConfiguration", "object-lock").await {
+        let resp = match self
+            .get_config("GetObjectLockConfiguration", "object-lock")
+            .await
+        {
             Ok(Some(r)) => r,
             Ok(None) => return (SettingStatus::Missing, SettingStatus::Missing),
             Err(s) => return (s.clone(), s),
         };
-        let doc: xml::ObjectLockConfiguration = match xml::parse("GetObjectLockConfiguration", &resp.body) {
-            Ok(d) => d,
-            Err(m) => {
-                let s = SettingStatus::Unreadable { reason: m };
-                return (s.clone(), s);
-            }
-        };
+        let doc: xml::ObjectLockConfiguration =
+            match xml::parse("GetObjectLockConfiguration", &resp.body) {
+                Ok(d) => d,
+                Err(m) => {
+                    let s = SettingStatus::Unreadable { reason: m };
+                    return (s.clone(), s);
+                }
+            };
         let lock = match doc.enabled.as_deref() {
             Some("Enabled") => SettingStatus::Ok,
             None | Some("") => SettingStatus::Missing,
@@ -395,7 +442,11 @@ impl S3Setup {
             None => SettingStatus::Missing,
             Some(d) => {
                 let days = d.days.or(d.years.map(|y| y * 365));
-                let found = format!("{} {} days", d.mode.as_deref().unwrap_or("?"), days.map_or("?".into(), |x| x.to_string()));
+                let found = format!(
+                    "{} {} days",
+                    d.mode.as_deref().unwrap_or("?"),
+                    days.map_or("?".into(), |x| x.to_string())
+                );
                 if found == expected {
                     SettingStatus::Ok
                 } else {
@@ -439,13 +490,20 @@ impl S3Setup {
         let tls_ok = !self.deny_insecure_transport || tls == SettingStatus::Ok;
         match (&tls, &delete) {
             _ if tls_ok && delete == SettingStatus::Ok => return StepOutcome::AlreadySet,
-            (SettingStatus::Unsupported { reason }, _) | (_, SettingStatus::Unsupported { reason }) => {
-                return StepOutcome::Unsupported { reason: reason.clone() };
+            (SettingStatus::Unsupported { reason }, _)
+            | (_, SettingStatus::Unsupported { reason }) => {
+                return StepOutcome::Unsupported {
+                    reason: reason.clone(),
+                };
             }
             _ => {}
         }
-        self.put_config("PutBucketPolicy", "policy", self.wanted_policy().to_string().into())
-            .await
+        self.put_config(
+            "PutBucketPolicy",
+            "policy",
+            self.wanted_policy().to_string().into(),
+        )
+        .await
     }
 
     /// (deny insecure transport, deny delete).
@@ -475,9 +533,14 @@ impl S3Setup {
             .collect();
         let tls = denies.iter().any(|s| {
             let v = &s["Condition"]["Bool"]["aws:SecureTransport"];
-            (v == "false" || v == &Value::Bool(false) || v == &json!(["false"])) && actions(s).iter().any(|a| a == "s3:*")
+            (v == "false" || v == &Value::Bool(false) || v == &json!(["false"]))
+                && actions(s).iter().any(|a| a == "s3:*")
         });
-        let tls = if tls { SettingStatus::Ok } else { SettingStatus::Missing };
+        let tls = if tls {
+            SettingStatus::Ok
+        } else {
+            SettingStatus::Missing
+        };
         let denied: Vec<String> = denies.iter().flat_map(|s| actions(s)).collect();
         let missing: Vec<&str> = DENIED_ACTIONS
             .iter()
@@ -510,7 +573,9 @@ impl S3Setup {
     fn wanted_lifecycle(&self) -> String {
         let transitions: String = TRANSITIONS
             .iter()
-            .map(|(d, c)| format!("<Transition><Days>{d}</Days><StorageClass>{c}</StorageClass></Transition>"))
+            .map(|(d, c)| {
+                format!("<Transition><Days>{d}</Days><StorageClass>{c}</StorageClass></Transition>")
+            })
             .collect();
         format!(
             "<LifecycleConfiguration xmlns=\"{S3_NS}\"><Rule><ID>worm-audit-log-tiering</ID>\
@@ -525,29 +590,49 @@ impl S3Setup {
             SettingStatus::Unsupported { reason } => return StepOutcome::Unsupported { reason },
             _ => {}
         }
-        self.put_config("PutBucketLifecycleConfiguration", "lifecycle", self.wanted_lifecycle().into())
-            .await
+        self.put_config(
+            "PutBucketLifecycleConfiguration",
+            "lifecycle",
+            self.wanted_lifecycle().into(),
+        )
+        .await
     }
 
     async fn verify_lifecycle(&self) -> SettingStatus {
-        let resp = match self.get_config("GetBucketLifecycleConfiguration", "lifecycle").await {
+        let resp = match self
+            .get_config("GetBucketLifecycleConfiguration", "lifecycle")
+            .await
+        {
             Ok(Some(r)) => r,
             Ok(None) => return SettingStatus::Missing,
             Err(s) => return s,
         };
-        let doc: xml::LifecycleConfiguration = match xml::parse("GetBucketLifecycleConfiguration", &resp.body) {
-            Ok(d) => d,
-            Err(m) => return SettingStatus::Unreadable { reason: m },
-        };
+        let doc: xml::LifecycleConfiguration =
+            match xml::parse("GetBucketLifecycleConfiguration", &resp.body) {
+                Ok(d) => d,
+                Err(m) => return SettingStatus::Unreadable { reason: m },
+            };
         let mut found: Vec<(u32, String)> = doc
             .rules
             .iter()
             .filter(|r| r.status == "Enabled")
-            .flat_map(|r| r.transitions.iter().map(|t| (t.days.unwrap_or(0), t.storage_class.clone())))
+            .flat_map(|r| {
+                r.transitions
+                    .iter()
+                    .map(|t| (t.days.unwrap_or(0), t.storage_class.clone()))
+            })
             .collect();
         found.sort();
-        let wanted: Vec<(u32, String)> = TRANSITIONS.iter().map(|(d, c)| (*d, c.to_string())).collect();
-        let show = |v: &[(u32, String)]| v.iter().map(|(d, c)| format!("{d}d {c}")).collect::<Vec<_>>().join(", ");
+        let wanted: Vec<(u32, String)> = TRANSITIONS
+            .iter()
+            .map(|(d, c)| (*d, c.to_string()))
+            .collect();
+        let show = |v: &[(u32, String)]| {
+            v.iter()
+                .map(|(d, c)| format!("{d}d {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if found.is_empty() {
             SettingStatus::Missing
         } else if wanted.iter().all(|w| found.contains(w)) {
@@ -562,11 +647,17 @@ impl S3Setup {
 
     /// GET a bucket sub-resource. `Ok(None)` when it is not set (404), `Err(status)` for
     /// unsupported or unreadable.
-    async fn get_config(&self, what: &'static str, sub: &str) -> std::result::Result<Option<S3Response>, SettingStatus> {
+    async fn get_config(
+        &self,
+        what: &'static str,
+        sub: &str,
+    ) -> std::result::Result<Option<S3Response>, SettingStatus> {
         match self.client.exchange(self.req(what, Method::GET, sub)).await {
             Ok((_, r)) if r.status.is_success() => Ok(Some(r)),
             Ok((op, r)) => {
-                let code = xml::parse_error(&r.body).map(|e| e.code).unwrap_or_default();
+                let code = xml::parse_error(&r.body)
+                    .map(|e| e.code)
+                    .unwrap_or_default();
                 if r.status.as_u16() == 404 && code != "NoSuchBucket" {
                     Ok(None)
                 } else if unsupported(r.status.as_u16(), &code) {
@@ -579,15 +670,23 @@ impl S3Setup {
                     })
                 }
             }
-            Err(e) => Err(SettingStatus::Unreadable { reason: e.to_string() }),
+            Err(e) => Err(SettingStatus::Unreadable {
+                reason: e.to_string(),
+            }),
         }
     }
 
     async fn put_config(&self, what: &'static str, sub: &str, body: Bytes) -> StepOutcome {
-        match self.client.exchange(self.req(what, Method::PUT, sub).body(body)).await {
+        match self
+            .client
+            .exchange(self.req(what, Method::PUT, sub).body(body))
+            .await
+        {
             Ok((_, r)) if r.status.is_success() => StepOutcome::Applied,
             Ok((op, r)) => {
-                let code = xml::parse_error(&r.body).map(|e| e.code).unwrap_or_default();
+                let code = xml::parse_error(&r.body)
+                    .map(|e| e.code)
+                    .unwrap_or_default();
                 if unsupported(r.status.as_u16(), &code) {
                     StepOutcome::Unsupported {
                         reason: format!("{what}: the server answered HTTP {} {code}", r.status),
@@ -613,7 +712,11 @@ fn unsupported(status: u16, code: &str) -> bool {
     status == 501
         || matches!(
             code,
-            "NotImplemented" | "NotSupported" | "UnsupportedOperation" | "InvalidStorageClass" | "MethodNotAllowed"
+            "NotImplemented"
+                | "NotSupported"
+                | "UnsupportedOperation"
+                | "InvalidStorageClass"
+                | "MethodNotAllowed"
         )
 }
 
@@ -626,7 +729,10 @@ fn failed(e: &Error) -> StepOutcome {
 fn actions(statement: &Value) -> Vec<String> {
     match &statement["Action"] {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -636,24 +742,39 @@ fn actions(statement: &Value) -> Vec<String> {
 pub(crate) async fn worm_problems(client: &S3Client) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let resp = client
-        .send(S3Request::new("GetBucketVersioning", Method::GET, &client.bucket, None).query("versioning", ""))
+        .send(
+            S3Request::new("GetBucketVersioning", Method::GET, &client.bucket, None)
+                .query("versioning", ""),
+        )
         .await?;
-    let v: xml::VersioningConfiguration = xml::parse("GetBucketVersioning", &resp.body).map_err(|m| Error::Backend {
-        context: format!("reading versioning of S3 bucket '{}'", client.bucket),
-        message: m,
-    })?;
+    let v: xml::VersioningConfiguration =
+        xml::parse("GetBucketVersioning", &resp.body).map_err(|m| Error::Backend {
+            context: format!("reading versioning of S3 bucket '{}'", client.bucket),
+            message: m,
+        })?;
     match v.status.as_deref() {
         Some("Enabled") => {}
         Some(s) if !s.is_empty() => problems.push(format!("versioning is {s}")),
         _ => problems.push("versioning is not enabled".to_string()),
     }
-    let req = S3Request::new("GetObjectLockConfiguration", Method::GET, &client.bucket, None).query("object-lock", "");
+    let req = S3Request::new(
+        "GetObjectLockConfiguration",
+        Method::GET,
+        &client.bucket,
+        None,
+    )
+    .query("object-lock", "");
     let (op, resp) = client.exchange(req).await?;
-    let code = xml::parse_error(&resp.body).map(|e| e.code).unwrap_or_default();
+    let code = xml::parse_error(&resp.body)
+        .map(|e| e.code)
+        .unwrap_or_default();
     if resp.status.is_success() {
-        let l: xml::ObjectLockConfiguration =
-            xml::parse("GetObjectLockConfiguration", &resp.body).map_err(|m| Error::Backend {
-                context: format!("reading the Object Lock configuration of S3 bucket '{}'", client.bucket),
+        let l: xml::ObjectLockConfiguration = xml::parse("GetObjectLockConfiguration", &resp.body)
+            .map_err(|m| Error::Backend {
+                context: format!(
+                    "reading the Object Lock configuration of S3 bucket '{}'",
+                    client.bucket
+                ),
                 message: m,
             })?;
         if l.enabled.as_deref() != Some("Enabled") {
@@ -662,7 +783,10 @@ pub(crate) async fn worm_problems(client: &S3Client) -> Result<Vec<String>> {
     } else if resp.status.as_u16() == 404 && code != "NoSuchBucket" {
         problems.push("the bucket has no Object Lock configuration".to_string());
     } else if unsupported(resp.status.as_u16(), &code) {
-        problems.push(format!("the server does not support Object Lock (HTTP {} {code})", resp.status));
+        problems.push(format!(
+            "the server does not support Object Lock (HTTP {} {code})",
+            resp.status
+        ));
     } else {
         return Err(error::from_status(&op, resp.status, &resp.body));
     }

@@ -13,8 +13,8 @@ use http::Method;
 use object_store::aws::AmazonS3;
 use worm_core::key::validate_key;
 use worm_core::{
-    Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Retention, RetentionMode,
-    Sha256Hex, StoredObject, WormSink,
+    Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Retention,
+    RetentionMode, Sha256Hex, StoredObject, WormSink,
 };
 
 use crate::builder::Parts;
@@ -123,7 +123,11 @@ impl S3Sink {
 
     /// HEAD of the latest version of `key` (or of `version`). `Ok(None)` when absent;
     /// `Err(AlreadyExists)`-worthy delete markers show as `Ok(Some)` with the marker header.
-    pub(crate) async fn head(&self, key: &str, version: Option<&str>) -> Result<Option<S3Response>> {
+    pub(crate) async fn head(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<S3Response>> {
         let mut req = S3Request::new("HEAD", Method::HEAD, self.bucket(), Some(key))
             .header("x-amz-checksum-mode", "ENABLED")?;
         if let Some(v) = version.filter(|v| *v != "null") {
@@ -167,7 +171,10 @@ impl S3Sink {
         if real.len() <= 1 {
             return Ok(());
         }
-        let oldest = real.last().map(|v| v.version_id.as_str()).unwrap_or_default();
+        let oldest = real
+            .last()
+            .map(|v| v.version_id.as_str())
+            .unwrap_or_default();
         let ids: Vec<&str> = real.iter().map(|v| v.version_id.as_str()).collect();
         if oldest == ours {
             tracing::warn!(target: "worm", bucket = %self.bucket(), key, versions = ?ids,
@@ -187,7 +194,12 @@ impl S3Sink {
 
     /// Retention and legal hold of a version as the server reports them: from the
     /// response headers when present, else GetObjectRetention / GetObjectLegalHold.
-    async fn lock_of(&self, key: &str, version: &str, resp: &S3Response) -> Result<(Option<Retention>, Option<bool>)> {
+    async fn lock_of(
+        &self,
+        key: &str,
+        version: &str,
+        resp: &S3Response,
+    ) -> Result<(Option<Retention>, Option<bool>)> {
         if self.inner.state.load(Ordering::Acquire) == UNLOCKED {
             return Ok((None, None));
         }
@@ -207,13 +219,19 @@ impl S3Sink {
 }
 
 /// Parse a retention read back from the server.
-pub(crate) fn parse_retention(key: &str, mode: Option<&str>, until: Option<&str>) -> Result<Option<Retention>> {
+pub(crate) fn parse_retention(
+    key: &str,
+    mode: Option<&str>,
+    until: Option<&str>,
+) -> Result<Option<Retention>> {
     let (Some(mode), Some(until)) = (mode, until) else {
         return Ok(None);
     };
     let bad = |what: &str| Error::Backend {
         context: format!("reading the retention of '{key}'"),
-        message: format!("the server reported an unreadable {what}: mode '{mode}', retain-until '{until}'"),
+        message: format!(
+            "the server reported an unreadable {what}: mode '{mode}', retain-until '{until}'"
+        ),
     };
     let mode: RetentionMode = mode.parse().map_err(|_| bad("mode"))?;
     let retain_until = parse_time(until).ok_or_else(|| bad("date"))?;
@@ -225,7 +243,11 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s.trim())
         .ok()
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|| DateTime::parse_from_rfc2822(s.trim()).ok().map(|t| t.with_timezone(&Utc)))
+        .or_else(|| {
+            DateTime::parse_from_rfc2822(s.trim())
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
 }
 
 #[async_trait]
@@ -288,48 +310,59 @@ impl WormSink for S3Sink {
             token: Option<String>,
             done: bool,
         }
-        let pages = stream::try_unfold(Page { token: None, done: false }, move |page| async move {
-            if page.done {
-                return Ok(None);
-            }
-            let mut req = S3Request::new("ListObjectsV2", Method::GET, self.bucket(), None)
-                .query("list-type", "2")
-                .query("prefix", prefix);
-            if let Some(t) = &page.token {
-                req = req.query("continuation-token", t);
-            }
-            let resp = self.client().send(req).await?;
-            let doc: xml::ListBucketResult = xml::parse("ListObjectsV2", &resp.body).map_err(|m| Error::Backend {
-                context: format!("listing s3://{}/{prefix}", self.bucket()),
-                message: m,
-            })?;
-            let next = doc.next_continuation_token.filter(|_| doc.is_truncated);
-            let items: Vec<Result<ObjectInfo>> = doc
-                .contents
-                .into_iter()
-                .map(|o| {
-                    Ok(ObjectInfo {
-                        last_modified: o.last_modified.as_deref().and_then(parse_time),
-                        key: o.key,
-                        size: o.size,
+        let pages = stream::try_unfold(
+            Page {
+                token: None,
+                done: false,
+            },
+            move |page| async move {
+                if page.done {
+                    return Ok(None);
+                }
+                let mut req = S3Request::new("ListObjectsV2", Method::GET, self.bucket(), None)
+                    .query("list-type", "2")
+                    .query("prefix", prefix);
+                if let Some(t) = &page.token {
+                    req = req.query("continuation-token", t);
+                }
+                let resp = self.client().send(req).await?;
+                let doc: xml::ListBucketResult =
+                    xml::parse("ListObjectsV2", &resp.body).map_err(|m| Error::Backend {
+                        context: format!("listing s3://{}/{prefix}", self.bucket()),
+                        message: m,
+                    })?;
+                let next = doc.next_continuation_token.filter(|_| doc.is_truncated);
+                let items: Vec<Result<ObjectInfo>> = doc
+                    .contents
+                    .into_iter()
+                    .map(|o| {
+                        Ok(ObjectInfo {
+                            last_modified: o.last_modified.as_deref().and_then(parse_time),
+                            key: o.key,
+                            size: o.size,
+                        })
                     })
-                })
-                .collect();
-            Ok(Some((
-                stream::iter(items),
-                Page {
-                    done: next.is_none(),
-                    token: next,
-                },
-            )))
-        });
+                    .collect();
+                Ok(Some((
+                    stream::iter(items),
+                    Page {
+                        done: next.is_none(),
+                        token: next,
+                    },
+                )))
+            },
+        );
         pages.try_flatten().boxed()
     }
 
     fn capabilities(&self) -> Capabilities {
         let locked = self.inner.state.load(Ordering::Acquire) != UNLOCKED;
         Capabilities {
-            immutability: if locked { Immutability::ObjectLock } else { Immutability::None },
+            immutability: if locked {
+                Immutability::ObjectLock
+            } else {
+                Immutability::None
+            },
             retention: locked,
             legal_hold: locked,
             metadata: true,

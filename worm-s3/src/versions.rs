@@ -51,7 +51,9 @@ impl S3Sink {
             if page.done {
                 return Ok(None);
             }
-            let (items, next) = self.versions_page(prefix, page.key_marker, page.version_marker).await?;
+            let (items, next) = self
+                .versions_page(prefix, page.key_marker, page.version_marker)
+                .await?;
             let done = next.is_none();
             let (key_marker, version_marker) = next.unzip();
             Ok(Some((
@@ -112,10 +114,11 @@ impl S3Sink {
             req = req.query("version-id-marker", v);
         }
         let resp = self.client().send(req).await?;
-        let doc: xml::ListVersionsResult = xml::parse("ListObjectVersions", &resp.body).map_err(|m| Error::Backend {
-            context: format!("listing versions of s3://{}/{prefix}", self.bucket()),
-            message: m,
-        })?;
+        let doc: xml::ListVersionsResult =
+            xml::parse("ListObjectVersions", &resp.body).map_err(|m| Error::Backend {
+                context: format!("listing versions of s3://{}/{prefix}", self.bucket()),
+                message: m,
+            })?;
         let mut truncated = false;
         let (mut next_key, mut next_version) = (None, None);
         let mut out = Vec::new();
@@ -149,7 +152,9 @@ impl S3Sink {
         let next = match (truncated, next_key) {
             (true, Some(k)) => Some((k, next_version)),
             // Truncated without a marker: continue after the last entry we saw.
-            (true, None) => out.last().map(|v| (v.key.clone(), Some(v.version_id.clone()))),
+            (true, None) => out
+                .last()
+                .map(|v| (v.key.clone(), Some(v.version_id.clone()))),
             _ => None,
         };
         Ok((out, next))
@@ -160,7 +165,12 @@ impl S3Sink {
     /// holds — without `bypass_governance` always, with it still in COMPLIANCE mode or
     /// under a legal hold. The refusal comes back as
     /// [`Error::PermissionDenied`](worm_core::Error::PermissionDenied).
-    pub async fn delete_version(&self, key: &str, version_id: &str, bypass_governance: bool) -> Result<()> {
+    pub async fn delete_version(
+        &self,
+        key: &str,
+        version_id: &str,
+        bypass_governance: bool,
+    ) -> Result<()> {
         validate_key(key)?;
         let mut req = S3Request::new("DeleteObject", Method::DELETE, self.bucket(), Some(key))
             .query("versionId", version_id);
@@ -220,7 +230,12 @@ impl S3Sink {
     }
 
     /// PutObjectLegalHold on a version (latest when `None`).
-    pub async fn put_legal_hold(&self, key: &str, version_id: Option<&str>, on: bool) -> Result<()> {
+    pub async fn put_legal_hold(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        on: bool,
+    ) -> Result<()> {
         validate_key(key)?;
         let body = format!(
             "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{}</Status></LegalHold>",
@@ -236,26 +251,38 @@ impl S3Sink {
     }
 
     /// GetObjectRetention of a version (latest when `None`); `None` when it has none.
-    pub async fn object_retention(&self, key: &str, version_id: Option<&str>) -> Result<Option<Retention>> {
-        let Some(body) = self.lock_subresource("GetObjectRetention", "retention", key, version_id).await? else {
+    pub async fn object_retention(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<Retention>> {
+        let Some(body) = self
+            .lock_subresource("GetObjectRetention", "retention", key, version_id)
+            .await?
+        else {
             return Ok(None);
         };
-        let doc: xml::RetentionDoc = xml::parse("GetObjectRetention", &body).map_err(|m| Error::Backend {
-            context: format!("reading the retention of s3://{}/{key}", self.bucket()),
-            message: m,
-        })?;
+        let doc: xml::RetentionDoc =
+            xml::parse("GetObjectRetention", &body).map_err(|m| Error::Backend {
+                context: format!("reading the retention of s3://{}/{key}", self.bucket()),
+                message: m,
+            })?;
         parse_retention(key, doc.mode.as_deref(), doc.retain_until.as_deref())
     }
 
     /// GetObjectLegalHold of a version (latest when `None`); `false` when it has none.
     pub async fn object_legal_hold(&self, key: &str, version_id: Option<&str>) -> Result<bool> {
-        let Some(body) = self.lock_subresource("GetObjectLegalHold", "legal-hold", key, version_id).await? else {
+        let Some(body) = self
+            .lock_subresource("GetObjectLegalHold", "legal-hold", key, version_id)
+            .await?
+        else {
             return Ok(false);
         };
-        let doc: xml::LegalHoldDoc = xml::parse("GetObjectLegalHold", &body).map_err(|m| Error::Backend {
-            context: format!("reading the legal hold of s3://{}/{key}", self.bucket()),
-            message: m,
-        })?;
+        let doc: xml::LegalHoldDoc =
+            xml::parse("GetObjectLegalHold", &body).map_err(|m| Error::Backend {
+                context: format!("reading the legal hold of s3://{}/{key}", self.bucket()),
+                message: m,
+            })?;
         Ok(doc.status.is_some_and(|s| s.eq_ignore_ascii_case("ON")))
     }
 
@@ -277,11 +304,16 @@ impl S3Sink {
         if resp.status.is_success() {
             return Ok(Some(resp.body));
         }
-        let code = xml::parse_error(&resp.body).map(|e| e.code).unwrap_or_default();
+        let code = xml::parse_error(&resp.body)
+            .map(|e| e.code)
+            .unwrap_or_default();
         if matches!(
             code.as_str(),
-            "NoSuchObjectLockConfiguration" | "ObjectLockConfigurationNotFoundError" | "NoSuchRetention"
-                | "NoSuchLegalHold" | "InvalidRequest"
+            "NoSuchObjectLockConfiguration"
+                | "ObjectLockConfigurationNotFoundError"
+                | "NoSuchRetention"
+                | "NoSuchLegalHold"
+                | "InvalidRequest"
         ) {
             return Ok(None);
         }

@@ -22,8 +22,10 @@ pub(crate) fn parse_error(body: &[u8]) -> Option<ErrorBody> {
 
 /// Deserialize a response document, naming it in the error.
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: &[u8]) -> Result<T, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("{what}: response is not UTF-8: {e}"))?;
-    quick_xml::de::from_str(text).map_err(|e| format!("{what}: cannot parse the server's XML ({e}): {text}"))
+    let text =
+        std::str::from_utf8(body).map_err(|e| format!("{what}: response is not UTF-8: {e}"))?;
+    quick_xml::de::from_str(text)
+        .map_err(|e| format!("{what}: cannot parse the server's XML ({e}): {text}"))
 }
 
 /// Escape text for an XML element.
@@ -188,12 +190,18 @@ mod tests {
             .iter()
             .filter_map(|i| match i {
                 VersionsItem::Version(v) => Some(format!("V{}", v.version_id.clone().unwrap())),
-                VersionsItem::DeleteMarker(v) => Some(format!("D{}", v.version_id.clone().unwrap())),
+                VersionsItem::DeleteMarker(v) => {
+                    Some(format!("D{}", v.version_id.clone().unwrap()))
+                }
                 _ => None,
             })
             .collect();
         assert_eq!(ids, ["Dv3", "Vv2", "Vv1"]);
-        assert!(r.items.iter().any(|i| matches!(i, VersionsItem::IsTruncated(true))));
+        assert!(
+            r.items
+                .iter()
+                .any(|i| matches!(i, VersionsItem::IsTruncated(true)))
+        );
     }
 
     #[test]
