@@ -62,8 +62,17 @@ pub fn assert_chain(batches: &[Batch], closed: bool) {
     for (i, b) in batches.iter().enumerate() {
         assert_eq!(b.header.seq, i as u64, "seq gap before {}", b.key);
         assert_eq!(b.header.prev, prev, "prev link of {}", b.key);
-        assert_eq!(b.header.records as usize, b.records.len(), "record count of {}", b.key);
-        assert!(b.key.contains(&b.header.batch.to_string()), "key {} lacks batch id", b.key);
+        assert_eq!(
+            b.header.records as usize,
+            b.records.len(),
+            "record count of {}",
+            b.key
+        );
+        assert!(
+            b.key.contains(&b.header.batch.to_string()),
+            "key {} lacks batch id",
+            b.key
+        );
         prev = Some(b.chain_hash);
         let last = i + 1 == batches.len();
         assert_eq!(b.is_final, closed && last, "final flag of {}", b.key);

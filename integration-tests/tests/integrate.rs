@@ -1,4 +1,5 @@
 //! `tracing` and `log` integration: events become audit records with span context.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,21 +13,33 @@ use worm::{AuditLogBuilder, Level};
 #[test]
 fn span_fields_and_event_fields_make_one_record() {
     let mem = MemorySink::new();
-    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "camera_service").build().unwrap();
-    let subscriber = tracing_subscriber::registry().with(WormLayer::new(log.clone()).min_level(Level::Info));
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "camera_service")
+        .build()
+        .unwrap();
+    let subscriber =
+        tracing_subscriber::registry().with(WormLayer::new(log.clone()).min_level(Level::Info));
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("request", request_id = "req-1", camera_id = "cam001");
         let _e = span.enter();
         let inner = tracing::info_span!("inner", camera_id = "cam002");
         let _i = inner.enter();
-        tracing::info!(user_id = "user123", action = "motion_detected", confidence = 0.92, detection_count = 3u64, "Motion detected");
+        tracing::info!(
+            user_id = "user123",
+            action = "motion_detected",
+            confidence = 0.92,
+            detection_count = 3u64,
+            "Motion detected"
+        );
         tracing::debug!(action = "below_min_level", "not stored");
         tracing::info!(target: "worm", "the writer's own diagnostics are not audit records");
     });
     guard.close_blocking().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let streams = rt.block_on(read_streams(&mem, ""));
-    let records: Vec<_> = streams.values().flat_map(|b| b.iter().flat_map(|b| b.records.clone())).collect();
+    let records: Vec<_> = streams
+        .values()
+        .flat_map(|b| b.iter().flat_map(|b| b.records.clone()))
+        .collect();
     assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];
     assert_eq!(r["request_id"], "req-1");
@@ -45,7 +58,9 @@ fn span_fields_and_event_fields_make_one_record() {
 #[test]
 fn log_crate_records_are_stored() {
     let mem = MemorySink::new();
-    let (audit, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "auth_service").build().unwrap();
+    let (audit, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "auth_service")
+        .build()
+        .unwrap();
     let logger = WormLogger::new(audit, log::LevelFilter::Info);
     log::Log::log(
         &logger,
@@ -55,11 +70,20 @@ fn log_crate_records_are_stored() {
             .args(format_args!("user {} locked out", "user7"))
             .build(),
     );
-    log::Log::log(&logger, &log::Record::builder().level(log::Level::Debug).args(format_args!("skip")).build());
+    log::Log::log(
+        &logger,
+        &log::Record::builder()
+            .level(log::Level::Debug)
+            .args(format_args!("skip"))
+            .build(),
+    );
     guard.close_blocking().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let streams = rt.block_on(read_streams(&mem, ""));
-    let records: Vec<_> = streams.values().flat_map(|b| b.iter().flat_map(|b| b.records.clone())).collect();
+    let records: Vec<_> = streams
+        .values()
+        .flat_map(|b| b.iter().flat_map(|b| b.records.clone()))
+        .collect();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["message"], "user user7 locked out");
     assert_eq!(records[0]["level"], "WARN");
@@ -82,7 +106,12 @@ fn caller_cost_rough_figure() {
         let _e = span.enter();
         let t = Instant::now();
         for i in 0..n {
-            tracing::info!(user_id = "user123", action = "motion_detected", i, "Motion detected");
+            tracing::info!(
+                user_id = "user123",
+                action = "motion_detected",
+                i,
+                "Motion detected"
+            );
         }
         t.elapsed()
     });

@@ -1,5 +1,6 @@
 //! The writer pipeline against the memory and fs sinks: nothing lost, nothing twice,
 //! chains intact, failures retried or reported.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +55,10 @@ async fn many_threads(sink: Arc<dyn WormSink>) {
     }
     log.flush().await.unwrap();
     let stats = log.stats();
-    assert_eq!((stats.accepted, stats.stored, stats.pending), (THREADS * PER, THREADS * PER, 0));
+    assert_eq!(
+        (stats.accepted, stats.stored, stats.pending),
+        (THREADS * PER, THREADS * PER, 0)
+    );
     let report = guard.close().await.unwrap();
     assert_eq!(report.records_stored, THREADS * PER);
 
@@ -70,7 +74,11 @@ async fn many_threads(sink: Arc<dyn WormSink>) {
         assert_eq!(n, next[t], "thread {t}: record out of order or duplicated");
         next[t] += 1;
     }
-    assert_eq!(next, vec![PER; THREADS as usize], "every record exactly once");
+    assert_eq!(
+        next,
+        vec![PER; THREADS as usize],
+        "every record exactly once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +109,10 @@ async fn transient_failures_are_retried_and_nothing_is_lost() {
     let s = log.stats();
     assert_eq!(s.stored, 50);
     assert!(s.retries >= 5, "retries counted: {s:?}");
-    assert!(s.failures >= 1, "a round of 4 attempts failed at least once: {s:?}");
+    assert!(
+        s.failures >= 1,
+        "a round of 4 attempts failed at least once: {s:?}"
+    );
     guard.close().await.unwrap();
     let streams = read_streams(&mem, "").await;
     let batches = streams.values().next().unwrap();
@@ -122,8 +133,14 @@ async fn permanent_error_is_returned_by_flush_and_nothing_counts_as_stored() {
         log.log(rec(0, n)).unwrap();
     }
     let err = log.flush().await.unwrap_err();
-    assert!(err.to_string().contains("injected permanent failure"), "{err}");
-    assert!(err.to_string().contains("audit-logs/"), "error names the key: {err}");
+    assert!(
+        err.to_string().contains("injected permanent failure"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("audit-logs/"),
+        "error names the key: {err}"
+    );
     let s = log.stats();
     assert_eq!((s.stored, s.pending), (0, 10));
     assert_eq!(mem.put_calls(), 1, "a permanent error is not retried");
@@ -213,7 +230,10 @@ async fn drop_newest_counts_drops_and_writes_a_gap_record() {
         .filter(|r| r["action"] == "worm.records_dropped")
         .collect();
     assert!(!gaps.is_empty());
-    let recorded: u64 = gaps.iter().map(|g| g["dropped_count"].as_u64().unwrap()).sum();
+    let recorded: u64 = gaps
+        .iter()
+        .map(|g| g["dropped_count"].as_u64().unwrap())
+        .sum();
     assert_eq!(recorded, refused, "every drop is written into the stream");
     assert!(gaps[0]["first_dropped_at"].is_string() && gaps[0]["last_dropped_at"].is_string());
     assert_eq!(records.len() as u64 - gaps.len() as u64, 200 - refused);
@@ -240,9 +260,14 @@ fn block_policy_waits_instead_of_dropping() {
 #[test]
 fn works_from_inside_a_current_thread_runtime() {
     let mem = MemorySink::new();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc").build().unwrap();
+        let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+            .build()
+            .unwrap();
         log.log(rec(0, 0)).unwrap();
         log.log_async(rec(0, 1)).await.unwrap();
         log.flush().await.unwrap();
@@ -279,13 +304,18 @@ async fn level_filter_and_metadata() {
         .max_records(2)
         .build()
         .unwrap();
-    log.log(AuditRecord::new(Level::Info, "not audited at this level")).unwrap();
-    log.log(AuditRecord::new(Level::Warn, "w").request_id("req-9")).unwrap();
+    log.log(AuditRecord::new(Level::Info, "not audited at this level"))
+        .unwrap();
+    log.log(AuditRecord::new(Level::Warn, "w").request_id("req-9"))
+        .unwrap();
     log.log(AuditRecord::new(Level::Error, "e")).unwrap();
     log.flush().await.unwrap();
     assert_eq!(log.stats().filtered, 1);
     let key = mem.keys().into_iter().next().unwrap();
-    assert!(key.starts_with("audit-logs/") && key.contains("/req-9-") && key.ends_with(".json.zst"), "{key}");
+    assert!(
+        key.starts_with("audit-logs/") && key.contains("/req-9-") && key.ends_with(".json.zst"),
+        "{key}"
+    );
     let obj = mem.get(&key).await.unwrap();
     assert_eq!(obj.metadata["service_name"], "camera_service");
     assert_eq!(obj.metadata["request_id"], "req-9");
@@ -293,7 +323,10 @@ async fn level_filter_and_metadata() {
     assert!(obj.metadata.contains_key("timestamp"));
     assert!(obj.metadata.contains_key("worm_handler_version"));
     assert_eq!(obj.metadata["worm-seq"], "0");
-    assert_eq!(obj.metadata["worm-sha256"], worm::Sha256Hex::of(&obj.body).to_hex());
+    assert_eq!(
+        obj.metadata["worm-sha256"],
+        worm::Sha256Hex::of(&obj.body).to_hex()
+    );
     assert_eq!(obj.content_encoding.as_deref(), Some("zstd"));
     let ret = obj.retention.unwrap();
     assert_eq!(ret.mode, worm::RetentionMode::Governance);

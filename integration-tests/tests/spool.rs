@@ -1,5 +1,6 @@
 //! The durable spool: a writer process that dies (abort, SIGKILL) loses nothing it
 //! acknowledged, and the next writer finishes the same stream without duplicates.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -155,7 +156,10 @@ async fn sigkill_at_random_points_loses_nothing_acknowledged() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let acked = reader.join().unwrap();
-        assert!(!acked.is_empty(), "round {round}: the child acknowledged records before the kill");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: the child acknowledged records before the kill"
+        );
         eprintln!(
             "round {round}: {} records acknowledged before SIGKILL",
             acked.len()

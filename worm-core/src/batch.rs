@@ -174,7 +174,12 @@ pub fn encode(
 ) -> (Vec<u8>, Sha256Hex) {
     let mut body = Vec::with_capacity(records.len() + 512);
     // Serialising a struct of strings, numbers and uuids cannot fail.
-    let _ = serde_json::to_writer(&mut body, &HeaderLine { worm: header.clone() });
+    let _ = serde_json::to_writer(
+        &mut body,
+        &HeaderLine {
+            worm: header.clone(),
+        },
+    );
     body.push(b'\n');
     body.extend_from_slice(records);
     let sha256 = Sha256Hex::of(&body);
@@ -186,7 +191,12 @@ pub fn encode(
         None => (None, None),
     };
     let seal = SealLine {
-        worm_seal: Seal { sha256, sig, key_id, is_final },
+        worm_seal: Seal {
+            sha256,
+            sig,
+            key_id,
+            is_final,
+        },
     };
     let _ = serde_json::to_writer(&mut body, &seal);
     body.push(b'\n');
@@ -214,21 +224,30 @@ pub struct Parsed {
 /// Split an uncompressed body into header, records and seal.
 pub fn parse(body: &[u8]) -> Result<Parsed> {
     let bad = |r: &str| Error::invalid("batch", r.to_string());
-    let first_nl = body.iter().position(|&b| b == b'\n').ok_or_else(|| bad("no header line"))?;
+    let first_nl = body
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad("no header line"))?;
     let header: HeaderLine = serde_json::from_slice(&body[..first_nl])
         .map_err(|e| Error::invalid("batch header", e.to_string()))?;
     if body.last() != Some(&b'\n') {
         return Err(bad("does not end with a newline (truncated?)"));
     }
     let without_last = &body[..body.len() - 1];
-    let seal_start = without_last.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let seal_start = without_last
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
     if seal_start <= first_nl {
         return Err(bad("no seal line"));
     }
     let seal: SealLine = serde_json::from_slice(&body[seal_start..body.len() - 1])
         .map_err(|e| Error::invalid("batch seal", e.to_string()))?;
     let records = first_nl + 1..seal_start;
-    let record_lines = body[records.clone()].iter().filter(|&&b| b == b'\n').count() as u64;
+    let record_lines = body[records.clone()]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64;
     // One pass over the body gives both digests: the seal's is a prefix of the chain's.
     let mut hasher = Sha256::new();
     hasher.update(&body[..seal_start]);
@@ -275,7 +294,12 @@ mod tests {
         let text = String::from_utf8(body).unwrap();
         assert!(text.starts_with("{\"worm\":{\"v\":1,\"stream\":"));
         assert!(text.contains("\"prev\":null"));
-        assert!(text.lines().last().unwrap().starts_with("{\"worm_seal\":{\"sha256\":"));
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .starts_with("{\"worm_seal\":{\"sha256\":")
+        );
     }
 
     #[test]

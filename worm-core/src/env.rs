@@ -91,8 +91,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<EnvConfig> {
-        let m: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         EnvConfig::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -100,7 +102,10 @@ mod tests {
     fn defaults_and_values() {
         let d = cfg(&[]).unwrap();
         assert!(!d.enable_worm);
-        assert_eq!((d.log_level, d.prefix.as_str(), d.bucket), (Level::Info, "audit-logs", None));
+        assert_eq!(
+            (d.log_level, d.prefix.as_str(), d.bucket),
+            (Level::Info, "audit-logs", None)
+        );
         let c = cfg(&[
             ("ENABLE_WORM_LOGGING", "TRUE"),
             ("LOG_LEVEL", "warning"),
@@ -109,13 +114,31 @@ mod tests {
         ])
         .unwrap();
         assert!(c.enable_worm);
-        assert_eq!((c.log_level, c.prefix.as_str(), c.bucket.as_deref()), (Level::Warn, "x/y", Some("b")));
+        assert_eq!(
+            (c.log_level, c.prefix.as_str(), c.bucket.as_deref()),
+            (Level::Warn, "x/y", Some("b"))
+        );
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        assert!(cfg(&[("ENABLE_WORM_LOGGING", "maybe")]).unwrap_err().to_string().contains("ENABLE_WORM_LOGGING"));
-        assert!(cfg(&[("LOG_LEVEL", "loud")]).unwrap_err().to_string().contains("LOG_LEVEL"));
-        assert!(cfg(&[("AWS_S3_PREFIX", "a/../b")]).unwrap_err().to_string().contains("AWS_S3_PREFIX"));
+        assert!(
+            cfg(&[("ENABLE_WORM_LOGGING", "maybe")])
+                .unwrap_err()
+                .to_string()
+                .contains("ENABLE_WORM_LOGGING")
+        );
+        assert!(
+            cfg(&[("LOG_LEVEL", "loud")])
+                .unwrap_err()
+                .to_string()
+                .contains("LOG_LEVEL")
+        );
+        assert!(
+            cfg(&[("AWS_S3_PREFIX", "a/../b")])
+                .unwrap_err()
+                .to_string()
+                .contains("AWS_S3_PREFIX")
+        );
     }
 }

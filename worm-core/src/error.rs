@@ -149,19 +149,60 @@ impl Error {
     /// same variant and message, I/O sources rebuilt from their kind and text.
     pub fn clone_lossy(&self) -> Error {
         match self {
-            Error::AlreadyExists { key, target } => Error::AlreadyExists { key: key.clone(), target: target.clone() },
-            Error::Conflict { key, stored, ours } => Error::Conflict { key: key.clone(), stored: stored.clone(), ours: ours.clone() },
-            Error::NotFound { key, target } => Error::NotFound { key: key.clone(), target: target.clone() },
-            Error::Unauthenticated { target, message } => Error::Unauthenticated { target: target.clone(), message: message.clone() },
-            Error::PermissionDenied { target, message } => Error::PermissionDenied { target: target.clone(), message: message.clone() },
-            Error::NotWorm { target, reason } => Error::NotWorm { target: target.clone(), reason: reason.clone() },
-            Error::InvalidInput { what, reason } => Error::InvalidInput { what: what.clone(), reason: reason.clone() },
-            Error::Io { context, source } => Error::Io { context: context.clone(), source: io::Error::new(source.kind(), source.to_string()) },
-            Error::Transient { context, message } => Error::Transient { context: context.clone(), message: message.clone() },
-            Error::Backend { context, message } => Error::Backend { context: context.clone(), message: message.clone() },
+            Error::AlreadyExists { key, target } => Error::AlreadyExists {
+                key: key.clone(),
+                target: target.clone(),
+            },
+            Error::Conflict { key, stored, ours } => Error::Conflict {
+                key: key.clone(),
+                stored: stored.clone(),
+                ours: ours.clone(),
+            },
+            Error::NotFound { key, target } => Error::NotFound {
+                key: key.clone(),
+                target: target.clone(),
+            },
+            Error::Unauthenticated { target, message } => Error::Unauthenticated {
+                target: target.clone(),
+                message: message.clone(),
+            },
+            Error::PermissionDenied { target, message } => Error::PermissionDenied {
+                target: target.clone(),
+                message: message.clone(),
+            },
+            Error::NotWorm { target, reason } => Error::NotWorm {
+                target: target.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidInput { what, reason } => Error::InvalidInput {
+                what: what.clone(),
+                reason: reason.clone(),
+            },
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Transient { context, message } => Error::Transient {
+                context: context.clone(),
+                message: message.clone(),
+            },
+            Error::Backend { context, message } => Error::Backend {
+                context: context.clone(),
+                message: message.clone(),
+            },
             Error::Closed => Error::Closed,
-            Error::Overflow { capacity } => Error::Overflow { capacity: *capacity },
-            Error::Timeout { what, seconds, left } => Error::Timeout { what: what.clone(), seconds: *seconds, left: left.clone() },
+            Error::Overflow { capacity } => Error::Overflow {
+                capacity: *capacity,
+            },
+            Error::Timeout {
+                what,
+                seconds,
+                left,
+            } => Error::Timeout {
+                what: what.clone(),
+                seconds: *seconds,
+                left: left.clone(),
+            },
         }
     }
 
@@ -198,9 +239,14 @@ mod tests {
     fn retryable_classification() {
         assert!(Error::transient("put a", "503").is_retryable());
         assert!(Error::io("write /x", io::Error::from(io::ErrorKind::TimedOut)).is_retryable());
-        assert!(!Error::io("write /x", io::Error::from(io::ErrorKind::PermissionDenied)).is_retryable());
+        assert!(
+            !Error::io("write /x", io::Error::from(io::ErrorKind::PermissionDenied)).is_retryable()
+        );
         assert!(!Error::invalid("key", "empty").is_retryable());
-        let e = Error::AlreadyExists { key: "k".into(), target: "memory:".into() };
+        let e = Error::AlreadyExists {
+            key: "k".into(),
+            target: "memory:".into(),
+        };
         assert!(!e.is_retryable());
         assert!(e.to_string().contains("'k'"));
     }

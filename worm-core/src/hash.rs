@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn known_digest_and_round_trip() {
         let h = Sha256Hex::of(b"abc");
-        assert_eq!(h.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(Sha256Hex::parse(&h.to_hex()), Some(h));
         assert_eq!(Sha256Hex::parse("zz"), None);
     }

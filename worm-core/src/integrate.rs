@@ -117,7 +117,8 @@ impl Visit for FieldVisitor<'_> {
     }
     fn record_f64(&mut self, f: &Field, v: f64) {
         // JSON has no NaN or infinity: keep them as strings rather than losing them.
-        let value = serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number);
+        let value = serde_json::Number::from_f64(v)
+            .map_or_else(|| Value::String(v.to_string()), Value::Number);
         self.0.insert(f.name().into(), value);
     }
     fn record_bool(&mut self, f: &Field, v: bool) {
@@ -127,7 +128,8 @@ impl Visit for FieldVisitor<'_> {
         self.0.insert(f.name().into(), Value::String(v.to_string()));
     }
     fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
-        self.0.insert(f.name().into(), Value::String(format!("{v:?}")));
+        self.0
+            .insert(f.name().into(), Value::String(format!("{v:?}")));
     }
 }
 
@@ -285,7 +287,10 @@ impl log::Log for WormLogger {
     }
 
     fn flush(&self) {
-        if let Err(e) = self.log.flush_blocking(Some(std::time::Duration::from_secs(30))) {
+        if let Err(e) = self
+            .log
+            .flush_blocking(Some(std::time::Duration::from_secs(30)))
+        {
             eprintln!("worm: flushing audit records failed: {e}");
         }
     }

@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -17,7 +16,8 @@ pub fn parse_strict(text: &str) -> Result<Value> {
     let v = StrictValue
         .deserialize(&mut de)
         .map_err(|e| Error::invalid("JSON", e.to_string()))?;
-    de.end().map_err(|e| Error::invalid("JSON", e.to_string()))?;
+    de.end()
+        .map_err(|e| Error::invalid("JSON", e.to_string()))?;
     Ok(v)
 }
 
@@ -92,10 +92,18 @@ mod tests {
         assert!(e.to_string().contains("duplicate key 'user_id'"), "{e}");
         assert!(parse_strict(r#"{"a":{"b":1,"b":2}}"#).is_err());
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(parse_strict(&deep).unwrap_err().to_string().contains("recursion limit"));
+        assert!(
+            parse_strict(&deep)
+                .unwrap_err()
+                .to_string()
+                .contains("recursion limit")
+        );
         assert!(parse_strict("NaN").is_err());
         assert!(parse_strict(r#"{"x":Infinity}"#).is_err());
         assert!(parse_strict(r#"{"a":1} trailing"#).is_err());
-        assert_eq!(parse_strict(r#""\u0000""#).unwrap(), Value::String("\0".into()));
+        assert_eq!(
+            parse_strict(r#""\u0000""#).unwrap(),
+            Value::String("\0".into())
+        );
     }
 }

@@ -85,8 +85,17 @@ impl KeyTemplate {
             let name = &rest[open + 1..open + close];
             if !matches!(
                 name,
-                "prefix" | "YYYY" | "MM" | "DD" | "HH" | "service" | "request_id" | "uuid"
-                    | "stream" | "seq" | "ext"
+                "prefix"
+                    | "YYYY"
+                    | "MM"
+                    | "DD"
+                    | "HH"
+                    | "service"
+                    | "request_id"
+                    | "uuid"
+                    | "stream"
+                    | "seq"
+                    | "ext"
             ) {
                 return Err(Error::invalid(
                     format!("key template '{template}'"),
@@ -160,7 +169,13 @@ pub fn sanitize_part(v: Option<&str>) -> String {
     let v = v.unwrap_or("");
     let mut s: String = v
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(MAX_PART)
         .collect();
     while s.contains("..") {
@@ -183,11 +198,15 @@ pub fn sanitize_prefix(prefix: &str) -> Result<String> {
         let ok = !seg.is_empty()
             && seg != "."
             && seg != ".."
-            && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            && seg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !ok {
             return Err(Error::invalid(
                 format!("key prefix '{prefix}'"),
-                format!("segment '{seg}' must be non-empty, not '.' or '..', and use only A-Z a-z 0-9 . _ -"),
+                format!(
+                    "segment '{seg}' must be non-empty, not '.' or '..', and use only A-Z a-z 0-9 . _ -"
+                ),
             ));
         }
     }
@@ -197,7 +216,12 @@ pub fn sanitize_prefix(prefix: &str) -> Result<String> {
 /// Check that `key` is safe for every backend: not empty, at most 1024 bytes, no leading
 /// or doubled `/`, no `.` or `..` segment, no control character or backslash.
 pub fn validate_key(key: &str) -> Result<()> {
-    let bad = |reason: &str| Err(Error::invalid(format!("key '{}'", key.escape_debug()), reason));
+    let bad = |reason: &str| {
+        Err(Error::invalid(
+            format!("key '{}'", key.escape_debug()),
+            reason,
+        ))
+    };
     if key.is_empty() {
         return bad("empty");
     }
@@ -210,7 +234,10 @@ pub fn validate_key(key: &str) -> Result<()> {
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return bad("contains a control character or backslash");
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return bad("has an empty, '.' or '..' segment");
     }
     Ok(())
@@ -247,7 +274,16 @@ mod tests {
     fn hostile_request_ids_stay_in_their_segment() {
         let t = KeyTemplate::default();
         let long = "x".repeat(5000);
-        for rid in ["../../etc/passwd", "/", "..", ".", "a/b", "\n\u{0}", "é", long.as_str()] {
+        for rid in [
+            "../../etc/passwd",
+            "/",
+            "..",
+            ".",
+            "a/b",
+            "\n\u{0}",
+            "é",
+            long.as_str(),
+        ] {
             let k = t.render(&parts(Some(rid)));
             validate_key(&k).unwrap();
             assert_eq!(k.matches('/').count(), 4, "{k}");
@@ -261,7 +297,10 @@ mod tests {
         assert!(KeyTemplate::new("{prefix}/{nope}/{uuid}", "p").is_err());
         assert!(KeyTemplate::new("{prefix}/{uuid}", "a/../b").is_err());
         let t = KeyTemplate::new("{service}/{stream}/{seq}-{uuid}{ext}", "ignored").unwrap();
-        assert_eq!(t.render(&parts(None)), "svc/00000000-0000-0000-0000-000000000000/000000000007-00000000-0000-0000-0000-000000000000.json");
+        assert_eq!(
+            t.render(&parts(None)),
+            "svc/00000000-0000-0000-0000-000000000000/000000000007-00000000-0000-0000-0000-000000000000.json"
+        );
         assert!(validate_key("a//b").is_err());
         assert!(validate_key("a/./b").is_err());
         assert!(validate_key("ok/k ey+=@,;$&~!'()[]").is_ok());

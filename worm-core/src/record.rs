@@ -112,8 +112,9 @@ pub mod timestamp {
     /// Parse any RFC 3339 time (any offset) and normalise it to UTC, truncated to
     /// milliseconds so that a round trip is exact.
     pub fn parse(s: &str) -> Result<DateTime<Utc>> {
-        let t = DateTime::parse_from_rfc3339(s)
-            .map_err(|e| Error::invalid(format!("timestamp '{s}'"), format!("not RFC 3339: {e}")))?;
+        let t = DateTime::parse_from_rfc3339(s).map_err(|e| {
+            Error::invalid(format!("timestamp '{s}'"), format!("not RFC 3339: {e}"))
+        })?;
         Ok(truncate_millis(t.with_timezone(&Utc)))
     }
 
@@ -254,8 +255,10 @@ impl AuditRecord {
     pub fn to_json_line(&self) -> String {
         // Serialising plain strings, numbers and a JSON map cannot fail.
         serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(r#"{{"timestamp":"{}","level":"ERROR","message":"unserialisable record: {e}"}}"#,
-                timestamp::format(&self.timestamp))
+            format!(
+                r#"{{"timestamp":"{}","level":"ERROR","message":"unserialisable record: {e}"}}"#,
+                timestamp::format(&self.timestamp)
+            )
         })
     }
 
@@ -281,7 +284,10 @@ impl AuditRecord {
             .as_object_mut()
             .ok_or_else(|| Error::invalid("record", "expected a JSON object"))?;
         if !obj.contains_key("timestamp") {
-            obj.insert("timestamp".into(), Value::String(timestamp::format(&timestamp::now())));
+            obj.insert(
+                "timestamp".into(),
+                Value::String(timestamp::format(&timestamp::now())),
+            );
         }
         serde_json::from_value(Value::Object(std::mem::take(obj)))
             .map_err(|e| Error::invalid("record", e.to_string()))
@@ -314,7 +320,10 @@ mod tests {
         );
         assert_eq!(AuditRecord::from_json(&r.to_json_line()).unwrap(), r);
         let bare = AuditRecord::new(Level::Warn, "x").at(t);
-        assert_eq!(bare.to_json_line(), r#"{"timestamp":"2025-06-12T08:30:00.123Z","level":"WARN","message":"x"}"#);
+        assert_eq!(
+            bare.to_json_line(),
+            r#"{"timestamp":"2025-06-12T08:30:00.123Z","level":"WARN","message":"x"}"#
+        );
     }
 
     #[test]
@@ -332,7 +341,12 @@ mod tests {
         assert_eq!(r.level, Level::Info);
         assert_eq!(r.extra["camera_id"], "c1");
         assert!(AuditRecord::from_json("[1]").is_err());
-        assert!(AuditRecord::from_json(r#"{"timestamp":"yesterday"}"#).unwrap_err().to_string().contains("yesterday"));
+        assert!(
+            AuditRecord::from_json(r#"{"timestamp":"yesterday"}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("yesterday")
+        );
         assert!(AuditRecord::from_json(r#"{"line":"x"}"#).is_err());
     }
 }

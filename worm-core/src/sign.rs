@@ -51,8 +51,12 @@ impl Signer {
     /// A fresh random key (from the operating system's generator).
     pub fn generate() -> Result<Self> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| Error::io("reading OS randomness", std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut seed).map_err(|e| {
+            Error::io(
+                "reading OS randomness",
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
         Ok(Signer::from_seed(seed))
     }
 
@@ -73,7 +77,10 @@ impl Signer {
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         let key = self.key.verifying_key();
-        PublicKey { key_id: key_id_of(&key), key }
+        PublicKey {
+            key_id: key_id_of(&key),
+            key,
+        }
     }
 
     /// Secret key file contents.
@@ -98,9 +105,12 @@ impl PublicKey {
         }
         let what = || format!("public key file {}", path.display());
         let bytes = decode_tagged(&text, PUBLIC_TAG).map_err(|r| Error::invalid(what(), r))?;
-        let key = VerifyingKey::from_bytes(&bytes)
-            .map_err(|e| Error::invalid(what(), e.to_string()))?;
-        Ok(PublicKey { key_id: key_id_of(&key), key })
+        let key =
+            VerifyingKey::from_bytes(&bytes).map_err(|e| Error::invalid(what(), e.to_string()))?;
+        Ok(PublicKey {
+            key_id: key_id_of(&key),
+            key,
+        })
     }
 
     /// The key id.
@@ -121,7 +131,9 @@ impl PublicKey {
         let Ok(arr) = <[u8; 64]>::try_from(raw.as_slice()) else {
             return false;
         };
-        self.key.verify_strict(msg, &Signature::from_bytes(&arr)).is_ok()
+        self.key
+            .verify_strict(msg, &Signature::from_bytes(&arr))
+            .is_ok()
     }
 }
 
@@ -130,8 +142,11 @@ fn decode_tagged(text: &str, tag: &str) -> std::result::Result<[u8; 32], String>
     let b64 = line
         .strip_prefix(tag)
         .ok_or_else(|| format!("expected a line starting with '{tag}'"))?;
-    let raw = B64.decode(b64.trim()).map_err(|e| format!("bad base64: {e}"))?;
-    <[u8; 32]>::try_from(raw.as_slice()).map_err(|_| format!("expected 32 bytes, found {}", raw.len()))
+    let raw = B64
+        .decode(b64.trim())
+        .map_err(|e| format!("bad base64: {e}"))?;
+    <[u8; 32]>::try_from(raw.as_slice())
+        .map_err(|_| format!("expected 32 bytes, found {}", raw.len()))
 }
 
 #[cfg(test)]
@@ -146,7 +161,12 @@ mod tests {
         let pk = s.public_key();
         assert!(pk.verify(b"hello", &sig));
         assert!(!pk.verify(b"hellO", &sig));
-        assert!(!Signer::generate().unwrap().public_key().verify(b"hello", &sig));
+        assert!(
+            !Signer::generate()
+                .unwrap()
+                .public_key()
+                .verify(b"hello", &sig)
+        );
         let dir = tempfile::tempdir().unwrap();
         let sp = dir.path().join("k");
         let pp = dir.path().join("k.pub");
@@ -156,6 +176,11 @@ mod tests {
         assert_eq!(PublicKey::from_file(&pp).unwrap().key_id(), s.key_id());
         assert_eq!(PublicKey::from_file(&sp).unwrap().key_id(), s.key_id());
         std::fs::write(&pp, "nonsense").unwrap();
-        assert!(PublicKey::from_file(&pp).unwrap_err().to_string().contains("k.pub"));
+        assert!(
+            PublicKey::from_file(&pp)
+                .unwrap_err()
+                .to_string()
+                .contains("k.pub")
+        );
     }
 }

@@ -163,7 +163,11 @@ impl OpenBatch {
             seq,
             ext: compression.ext(),
         });
-        let level = if self.records > 0 { self.max_level } else { Level::Info };
+        let level = if self.records > 0 {
+            self.max_level
+        } else {
+            Level::Info
+        };
         let mut metadata = BTreeMap::new();
         metadata.insert("service_name".into(), cfg.service.clone());
         metadata.insert(
@@ -180,7 +184,9 @@ impl OpenBatch {
             content_type: Some(CONTENT_TYPE.into()),
             content_encoding: compression.content_encoding().map(Into::into),
             metadata,
-            retention: cfg.retention.map(|(mode, days)| Retention::days_from_now(mode, days)),
+            retention: cfg
+                .retention
+                .map(|(mode, days)| Retention::days_from_now(mode, days)),
             legal_hold: cfg.legal_hold,
         };
         let sealed = Sealed {

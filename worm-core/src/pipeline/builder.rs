@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::config::{Config, Overflow, RetryConfig};
 use super::handle::{AuditLog, Shared, WriterGuard};
-use super::stats::Counters;
 use super::spool::{Spool, SpoolSync};
+use super::stats::Counters;
 use super::worker::{Inbox, StreamPos, Worker};
 use crate::batch::Compression;
 use crate::error::{Error, Result};
@@ -236,15 +236,20 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
             };
             crate::integrate::mark_worker_thread();
             rt.block_on(async move {
-                if worker_cfg.preflight {
-                    if let Err(e) = sink.preflight().await {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
+                if worker_cfg.preflight
+                    && let Err(e) = sink.preflight().await
+                {
+                    let _ = ready_tx.send(Err(e));
+                    return;
                 }
                 let _ = ready_tx.send(Ok(()));
-                let worker =
-                    Worker::new(worker_cfg, sink, worker_counters, Inbox { records, control }, pos);
+                let worker = Worker::new(
+                    worker_cfg,
+                    sink,
+                    worker_counters,
+                    Inbox { records, control },
+                    pos,
+                );
                 let worker = match (worker_spool, recovery) {
                     (Some(s), Some(r)) => worker.resume(s, r),
                     _ => worker,

@@ -11,8 +11,8 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::batcher::Entry;
 use super::config::{Config, Overflow};
-use super::stats::{Counters, Stats, lock};
 use super::spool::Spool;
+use super::stats::{Counters, Stats, lock};
 use super::worker::{CloseReport, Control, Reply};
 use crate::error::{Error, Result};
 use crate::record::{AuditRecord, timestamp};
@@ -112,8 +112,9 @@ impl AuditLog {
                     });
                 }
                 // As in `log`: `Block` may block a runtime thread; the worker has its own.
-                Overflow::Block => futures::executor::block_on(self.shared.tx.reserve())
-                    .map_err(|_| Error::Closed),
+                Overflow::Block => {
+                    futures::executor::block_on(self.shared.tx.reserve()).map_err(|_| Error::Closed)
+                }
             },
         };
         self.append_and_send(spool, entry, permit)

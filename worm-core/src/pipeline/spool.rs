@@ -179,7 +179,15 @@ impl Spool {
             tracing::warn!(target: "worm", spool = %spool.dir.display(), sealed = sealed.len(),
                 records = replay.len(), damaged = damage.len(), "recovering audit records from the spool");
         }
-        Ok((spool, Recovery { pos, sealed, replay, damage }))
+        Ok((
+            spool,
+            Recovery {
+                pos,
+                sealed,
+                replay,
+                damage,
+            },
+        ))
     }
 
     /// Append one record and, under the same lock, hand it with its WAL position to
@@ -191,16 +199,26 @@ impl Spool {
             let seg = w.seg + 1;
             let file = open_segment(&self.dir, seg)?;
             w.file.sync_data().map_err(io("fsync of spool segment"))?;
-            *w = Wal { file, seg, off: 0, dirty: false };
+            *w = Wal {
+                file,
+                seg,
+                off: 0,
+                dirty: false,
+            };
         }
-        let len = u32::try_from(line.len())
-            .map_err(|_| Error::invalid("record", "larger than 4 GiB"))?;
+        let len =
+            u32::try_from(line.len()).map_err(|_| Error::invalid("record", "larger than 4 GiB"))?;
         let mut frame = Vec::with_capacity(FRAME_HEADER + line.len());
         frame.extend_from_slice(&len.to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(line).to_le_bytes());
         frame.extend_from_slice(line);
         let seg = w.seg;
-        let ctx = || format!("appending to spool {}", self.dir.join(segment_name(seg)).display());
+        let ctx = || {
+            format!(
+                "appending to spool {}",
+                self.dir.join(segment_name(seg)).display()
+            )
+        };
         if let Err(e) = w.file.write_all(&frame) {
             // Cut a partial frame off so the segment stays readable.
             let off = w.off;
@@ -213,7 +231,10 @@ impl Spool {
             w.dirty = true;
         }
         w.off += frame.len() as u64;
-        entry.wal = Some(WalPos { seg: w.seg, off: w.off });
+        entry.wal = Some(WalPos {
+            seg: w.seg,
+            off: w.off,
+        });
         then(entry);
         Ok(())
     }
@@ -260,16 +281,21 @@ impl Spool {
     }
 
     fn read_checkpoint_wal(&self) -> Result<WalPos> {
-        Ok(read_checkpoint(&self.dir)?.map(|c| c.wal).unwrap_or_default())
+        Ok(read_checkpoint(&self.dir)?
+            .map(|c| c.wal)
+            .unwrap_or_default())
     }
 
     fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
         let path = self.dir.join("checkpoint");
         let tmp = self.dir.join("checkpoint.tmp");
         let ctx = format!("writing spool checkpoint {}", path.display());
-        let body = serde_json::to_vec(c).map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+        let body =
+            serde_json::to_vec(c).map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
         let mut f = File::create(&tmp).map_err(io(ctx.clone()))?;
-        f.write_all(&body).and_then(|()| f.sync_all()).map_err(io(ctx.clone()))?;
+        f.write_all(&body)
+            .and_then(|()| f.sync_all())
+            .map_err(io(ctx.clone()))?;
         fs::rename(&tmp, &path).map_err(io(ctx))?;
         fsync_dir(&self.dir)?;
         // Segments wholly before the checkpoint are in sealed batches now.
@@ -352,10 +378,12 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         let e = e.map_err(io(format!("reading {}", dir.display())))?;
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if let Some(n) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log")) {
-            if let Ok(seg) = n.parse() {
-                out.push((seg, e.path()));
-            }
+        if let Some(n) = name
+            .strip_prefix("wal-")
+            .and_then(|s| s.strip_suffix(".log"))
+            && let Ok(seg) = n.parse()
+        {
+            out.push((seg, e.path()));
         }
     }
     out.sort();
@@ -366,7 +394,10 @@ fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
     let path = dir.join("checkpoint");
     match fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-            Error::invalid(format!("spool checkpoint {}", path.display()), e.to_string())
+            Error::invalid(
+                format!("spool checkpoint {}", path.display()),
+                e.to_string(),
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
@@ -395,19 +426,33 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
             .and_then(|mut f| f.read_to_end(&mut raw))
             .map_err(io(format!("reading {}", path.display())))?;
         let bad = |r: String| Error::invalid(format!("spooled batch {}", path.display()), r);
-        let nl = raw.iter().position(|&b| b == b'\n').ok_or_else(|| bad("no header".into()))?;
+        let nl = raw
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("no header".into()))?;
         let h: SealedHeader = serde_json::from_slice(&raw[..nl]).map_err(|e| bad(e.to_string()))?;
         let body = Bytes::copy_from_slice(&raw[nl + 1..]);
         if Sha256Hex::of(&body) != h.sha256 {
-            return Err(bad("body does not match its sha256 (disk corruption?)".into()));
+            return Err(bad(
+                "body does not match its sha256 (disk corruption?)".into()
+            ));
         }
-        let behind = ckpt.as_ref().is_none_or(|c| c.stream != h.stream || c.next_seq <= h.seq);
-        if behind && ckpt.as_ref().is_none_or(|c| c.stream == h.stream || c.closed) {
+        let behind = ckpt
+            .as_ref()
+            .is_none_or(|c| c.stream != h.stream || c.next_seq <= h.seq);
+        if behind
+            && ckpt
+                .as_ref()
+                .is_none_or(|c| c.stream == h.stream || c.closed)
+        {
             ckpt = Some(Checkpoint {
                 stream: h.stream,
                 next_seq: h.seq + 1,
                 prev: Some(h.chain),
-                wal: h.wal_end.or(ckpt.as_ref().map(|c| c.wal)).unwrap_or_default(),
+                wal: h
+                    .wal_end
+                    .or(ckpt.as_ref().map(|c| c.wal))
+                    .unwrap_or_default(),
                 closed: h.is_final,
             });
         }
@@ -441,7 +486,11 @@ fn replay_wal(dir: &Path, from: Option<WalPos>) -> Result<(Vec<Entry>, Vec<Entry
             continue;
         }
         let data = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
-        let mut off = if seg == from.seg { from.off as usize } else { 0 };
+        let mut off = if seg == from.seg {
+            from.off as usize
+        } else {
+            0
+        };
         while off < data.len() {
             let Some(frame) = read_frame(&data[off..]) else {
                 let lost = data.len() - off;
@@ -456,7 +505,13 @@ fn replay_wal(dir: &Path, from: Option<WalPos>) -> Result<(Vec<Entry>, Vec<Entry
                 break;
             };
             off += FRAME_HEADER + frame.len();
-            replay.push(entry_from_line(frame, WalPos { seg, off: off as u64 }));
+            replay.push(entry_from_line(
+                frame,
+                WalPos {
+                    seg,
+                    off: off as u64,
+                },
+            ));
         }
     }
     Ok((replay, damage, last))
@@ -472,12 +527,18 @@ fn read_frame(buf: &[u8]) -> Option<&[u8]> {
 fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
     // The line was written by this writer from an `AuditRecord`; parse it back for the
     // fields batching needs. Were it unparseable, it is still stored verbatim.
-    let parsed = std::str::from_utf8(line).ok().and_then(|s| AuditRecord::from_json(s).ok());
+    let parsed = std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| AuditRecord::from_json(s).ok());
     Entry {
         line: line.to_vec(),
-        ts: parsed.as_ref().map_or_else(crate::record::timestamp::now, |r| r.timestamp),
+        ts: parsed
+            .as_ref()
+            .map_or_else(crate::record::timestamp::now, |r| r.timestamp),
         level: parsed.as_ref().map_or(Level::Info, |r| r.level),
-        request_id: parsed.and_then(|r| r.request_id).map(String::into_boxed_str),
+        request_id: parsed
+            .and_then(|r| r.request_id)
+            .map(String::into_boxed_str),
         synthetic: false,
         wal: Some(pos),
     }

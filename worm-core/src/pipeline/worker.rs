@@ -161,7 +161,9 @@ impl Worker {
         for e in rec.damage {
             self.push(e);
         }
-        self.counters.recovered.fetch_add(rec.replay.len() as u64, Relaxed);
+        self.counters
+            .recovered
+            .fetch_add(rec.replay.len() as u64, Relaxed);
         for e in rec.replay {
             self.push(e);
         }
@@ -251,10 +253,10 @@ impl Worker {
     fn next_wakeup(&self) -> Option<Instant> {
         let mut wake = self.open.deadline(&self.cfg);
         let mut consider = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
-        if self.inflight.len() < self.cfg.max_in_flight {
-            if let Some(t) = self.ready.iter().map(|(t, _)| *t).min() {
-                consider(t);
-            }
+        if self.inflight.len() < self.cfg.max_in_flight
+            && let Some(t) = self.ready.iter().map(|(t, _)| *t).min()
+        {
+            consider(t);
         }
         if let Some(c) = &self.closing {
             consider(c.deadline);
@@ -404,10 +406,10 @@ impl Worker {
                 self.backlog_bytes -= batch.body.len();
                 self.counters.stored.fetch_add(batch.user_records, Relaxed);
                 self.counters.batches_stored.fetch_add(1, Relaxed);
-                if let Some(spool) = &self.spool {
-                    if let Err(e) = spool.stored(batch.seq) {
-                        tracing::warn!(target: "worm", seq = batch.seq, error = %e, "could not remove a stored batch from the spool");
-                    }
+                if let Some(spool) = &self.spool
+                    && let Err(e) = spool.stored(batch.seq)
+                {
+                    tracing::warn!(target: "worm", seq = batch.seq, error = %e, "could not remove a stored batch from the spool");
                 }
                 tracing::debug!(target: "worm", seq = batch.seq, key = %batch.key, "batch stored");
             }
@@ -444,21 +446,21 @@ impl Worker {
         let mut i = 0;
         while i < self.waiters.len() {
             // Promote waiters whose records have all arrived: cut the open batch.
-            if let Waiter::Receiving { upto, .. } = &self.waiters[i] {
-                if accounted >= *upto {
-                    if !self.open.is_empty() {
-                        self.cut(false);
-                        self.start_uploads();
-                    }
-                    let Waiter::Receiving { reply, .. } = self.waiters.swap_remove(i) else {
-                        unreachable!("matched above")
-                    };
-                    self.waiters.push(Waiter::Storing {
-                        bound: self.pos.next_seq,
-                        reply,
-                    });
-                    continue;
+            if let Waiter::Receiving { upto, .. } = &self.waiters[i]
+                && accounted >= *upto
+            {
+                if !self.open.is_empty() {
+                    self.cut(false);
+                    self.start_uploads();
                 }
+                let Waiter::Receiving { reply, .. } = self.waiters.swap_remove(i) else {
+                    unreachable!("matched above")
+                };
+                self.waiters.push(Waiter::Storing {
+                    bound: self.pos.next_seq,
+                    reply,
+                });
+                continue;
             }
             let outcome = match &self.waiters[i] {
                 Waiter::Receiving { .. } => stuck.then(|| Err(self.parked_error(u64::MAX))),
