@@ -32,6 +32,9 @@
 //! ```
 #![deny(missing_docs)]
 
+mod init;
+
+pub use init::{Logging, init, init_with};
 pub use worm_core::*;
 
 /// In-memory sink that enforces WORM rules, with fault injection for tests.
@@ -44,4 +47,10 @@ pub mod memory {
 #[cfg(feature = "fs")]
 pub mod fs {
     pub use worm_fs::*;
+}
+
+/// S3 with Object Lock, and bucket setup.
+#[cfg(feature = "s3")]
+pub mod s3 {
+    pub use worm_s3::*;
 }

@@ -1,0 +1,136 @@
+//! `worm::init`: the original `configure_logging`, driven by the same environment
+//! variables.
+
+use std::sync::Arc;
+
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, Layer};
+use worm_core::env::EnvConfig;
+use worm_core::integrate::WormLayer;
+use worm_core::key::KeyTemplate;
+use worm_core::{AuditLog, AuditLogBuilder, Config, Error, Result, WormSink, WriterGuard};
+
+/// What [`init`] installed. Keep it alive for the life of the program: dropping it
+/// flushes the audit log and writes the stream's final batch.
+#[must_use = "dropping the handle closes the audit log"]
+#[derive(Debug)]
+pub struct Logging {
+    /// The audit log, when WORM logging is enabled.
+    pub log: Option<AuditLog>,
+    /// Closes the audit log on drop.
+    pub guard: Option<WriterGuard>,
+    /// The settings read from the environment.
+    pub env: EnvConfig,
+}
+
+impl Logging {
+    /// Flush and close the audit log now, reporting any failure.
+    pub fn close(self) -> Result<()> {
+        match self.guard {
+            Some(g) => g.close_blocking().map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Configure logging for `service` like the original `configure_logging`:
+///
+/// - console output as JSON lines on stdout, at `LOG_LEVEL` (default INFO);
+/// - when `ENABLE_WORM_LOGGING` is true, every event at that level or above also becomes
+///   an audit record, batched with the `compliance` preset (5 records / 15 s, 7 years
+///   GOVERNANCE) into S3 (`AWS_S3_BUCKET`, `AWS_S3_PREFIX`, `AWS_REGION`,
+///   `AWS_ENDPOINT_URL`; feature `s3`) or, without a bucket, into the local directory
+///   `WORM_DIR` (default `./worm-data`) with immutable files where the process may set
+///   them.
+///
+/// Installs a global `tracing` subscriber; fails if one is already installed.
+///
+/// ```no_run
+/// # fn main() -> worm::Result<()> {
+/// let logging = worm::init("camera_service")?;
+/// tracing::info!(request_id = "req-1", user_id = "user123", action = "login", "user logged in");
+/// logging.close()?;
+/// # Ok(()) }
+/// ```
+pub fn init(service: &str) -> Result<Logging> {
+    init_with(service, EnvConfig::from_env()?)
+}
+
+/// [`init`] with explicit settings instead of the environment.
+pub fn init_with(service: &str, env: EnvConfig) -> Result<Logging> {
+    let filter = EnvFilter::new(env.log_level.as_str().to_ascii_lowercase());
+    let console = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(std::io::stdout)
+        .with_filter(filter);
+    let (log, guard, layer) = if env.enable_worm {
+        let sink = open_sink(&env)?;
+        let cfg = Config {
+            keys: KeyTemplate::new(worm_core::key::DEFAULT_TEMPLATE, &env.prefix)?,
+            ..Config::compliance(service)
+        };
+        let (log, guard) = AuditLogBuilder::with_config(sink.clone(), cfg).build()?;
+        let layer = WormLayer::new(log.clone()).min_level(env.log_level);
+        (Some(log), Some(guard), Some(layer))
+    } else {
+        (None, None, None)
+    };
+    tracing_subscriber::registry()
+        .with(console)
+        .with(layer)
+        .try_init()
+        .map_err(|e| Error::invalid("tracing subscriber", format!("could not install: {e}")))?;
+    if let Some(log) = &log {
+        tracing::info!(
+            target: "worm",
+            service,
+            store = %describe(&env),
+            stream = %log.stats().stream,
+            "WORM audit logging enabled"
+        );
+    }
+    Ok(Logging { log, guard, env })
+}
+
+fn describe(env: &EnvConfig) -> String {
+    match &env.bucket {
+        Some(b) => format!("s3://{b}/{}", env.prefix),
+        None => env.dir.clone(),
+    }
+}
+
+fn open_sink(env: &EnvConfig) -> Result<Arc<dyn WormSink>> {
+    if let Some(bucket) = &env.bucket {
+        #[cfg(feature = "s3")]
+        {
+            let mut b = worm_s3::S3SinkBuilder::from_env()
+                .with_bucket(bucket.clone())
+                .with_prefix(env.prefix.clone());
+            if let Some(r) = &env.region {
+                b = b.with_region(r.clone());
+            }
+            if let Some(e) = &env.endpoint {
+                b = b.with_endpoint(e.clone());
+            }
+            return Ok(Arc::new(b.build()?));
+        }
+        #[cfg(not(feature = "s3"))]
+        return Err(Error::invalid(
+            format!("AWS_S3_BUCKET='{bucket}'"),
+            "this build of worm has no S3 support; enable the `s3` feature",
+        ));
+    }
+    #[cfg(feature = "fs")]
+    {
+        let sink = worm_fs::FsSink::builder(&env.dir)
+            .immutable(true)
+            .allow_read_only_fallback(true)
+            .build()?;
+        Ok(Arc::new(sink))
+    }
+    #[cfg(not(feature = "fs"))]
+    Err(Error::invalid(
+        "WORM store",
+        "no AWS_S3_BUCKET set and this build has no local-directory support (feature `fs`)",
+    ))
+}
