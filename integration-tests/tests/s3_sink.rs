@@ -587,3 +587,47 @@ async fn deny_insecure_transport() {
         }
     }
 }
+
+/// 16 writers race on one key. Exactly one wins on every server; on a server that ignores
+/// `If-None-Match` (Ceph RGW) the losers' bytes remain as later versions, and the winner is
+/// the oldest version, which `get` returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_writers_leave_one_winner_and_report_extra_versions() {
+    let Some(env) = S3Env::get() else { return };
+    let sink = env.sink().await;
+    let k = key(&unique_prefix("race"), "contended.json");
+    let puts = (0..16).map(|i| {
+        let sink = sink.clone();
+        let k = k.clone();
+        tokio::spawn(async move {
+            let body = Bytes::from(format!("writer {i}\n"));
+            (
+                body.clone(),
+                sink.put(&k, body, &PutOptions::default()).await,
+            )
+        })
+    });
+    let mut winners = Vec::new();
+    for h in futures::future::join_all(puts).await {
+        let (body, r) = h.unwrap();
+        match r {
+            Ok(receipt) => winners.push((body, receipt)),
+            Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => panic!("racing put: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one winner");
+    let (body, receipt) = &winners[0];
+    let versions = sink.versions_of(&k).await.unwrap();
+    eprintln!(
+        "{}: 16 racing puts left {} version(s) of the key",
+        server(&env),
+        versions.len()
+    );
+    assert_eq!(
+        versions.last().map(|v| &v.version_id),
+        receipt.version_id.as_ref(),
+        "the winner is the oldest version"
+    );
+    assert_eq!(&sink.get(&k).await.unwrap().body, body);
+}

@@ -259,10 +259,24 @@ impl S3Setup {
                 StepOutcome::Skipped
             },
         });
+        // The policy may already refuse us (a server enforcing the TLS rule over plain
+        // HTTP): report that rather than lose the steps.
+        let verify = match self.verify().await {
+            Ok(v) => v,
+            Err(e) => VerifyReport {
+                bucket: self.bucket().to_string(),
+                settings: vec![SettingReport {
+                    setting: Setting::Bucket,
+                    status: SettingStatus::Unreadable {
+                        reason: error_chain(&e),
+                    },
+                }],
+            },
+        };
         Ok(SetupReport {
             bucket: self.bucket().to_string(),
             steps,
-            verify: self.verify().await?,
+            verify,
         })
     }
 
