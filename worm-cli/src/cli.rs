@@ -1,0 +1,352 @@
+//! Command-line syntax: every command, flag and its `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+STORES:
+  ./dir, /abs/dir, file:///abs/dir   a local directory of read-only files (worm-fs)
+  s3://bucket[/prefix]               an S3 bucket with Object Lock (prefix default: AWS_S3_PREFIX
+                                     or audit-logs); endpoint from --endpoint or AWS_ENDPOINT_URL,
+                                     credentials from the standard AWS variables
+  memory:                            an in-process store that vanishes on exit (demos, tests)
+  Default: s3://$AWS_S3_BUCKET when AWS_S3_BUCKET is set, else $WORM_DIR or ./worm-data.
+
+EXIT CODES:
+  0  success (ship: every record stored; verify: intact)
+  1  verify found integrity problems; ship could not store every record; cat skipped
+     unreadable batches; s3 verify/setup found a setting that is not as required
+  2  usage error, or the store or a file could not be opened, read or written";
+
+/// Immutable (WORM) storage for JSON audit logs: ship records, verify stores, read them
+/// back.
+#[derive(Debug, Parser)]
+#[command(name = "worm", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read NDJSON audit records on stdin and store them in sealed, hash-chained batches.
+    ///
+    /// Each input line is one JSON object in the audit record schema (timestamp, level,
+    /// service_name, request_id, user_id, action, message, … and any extra fields);
+    /// `timestamp` defaults to now and `level` to INFO. A line that is not a JSON object,
+    /// not UTF-8, or longer than --max-line-bytes is never dropped: it is stored as a
+    /// record with action "worm.invalid_input", the raw line (lossy UTF-8, first 8 KiB),
+    /// the reason and the line number, and counted. Empty lines are skipped and counted.
+    ///
+    /// On end of input, SIGINT or SIGTERM, ship stores what is pending, writes the
+    /// stream's final batch and prints a summary to stderr (--json: to stdout). On a
+    /// signal it first reads whatever input is already waiting in the pipe (without
+    /// waiting for more), so every line written before the signal is stored. A second
+    /// signal exits at once, without waiting for the store.
+    #[command(after_help = AFTER_HELP)]
+    Ship(ShipArgs),
+    /// Check a store offline: seals, signatures, hash chains, sequence gaps, final batches.
+    ///
+    /// Exit 0 when intact (open streams and benign duplicates are reported but do not
+    /// count), 1 when anything was modified, removed, inserted, reordered, misplaced or
+    /// badly signed, 2 when the store cannot be read.
+    #[command(after_help = AFTER_HELP)]
+    Verify(VerifyArgs),
+    /// List the batch objects of a store, with their stream, seq and record count.
+    #[command(after_help = AFTER_HELP)]
+    Ls(LsArgs),
+    /// Print the records that match the filters, as NDJSON (one record per line).
+    ///
+    /// Streams come in the order of their first timestamp, batches in seq order. Output
+    /// pipes into jq; a closed pipe (e.g. `| head`) ends the command quietly. Batches
+    /// that cannot be read or do not match their seal are skipped with a message on
+    /// stderr, and the exit code is 1.
+    #[command(after_help = AFTER_HELP)]
+    Cat(CatArgs),
+    /// Create or check an S3 bucket for audit logs (Object Lock, retention, policy,
+    /// lifecycle).
+    #[command(subcommand)]
+    S3(S3Command),
+    /// Generate an Ed25519 key pair for signing batch seals.
+    ///
+    /// Writes the secret key to FILE (mode 0600) and the public key to FILE.pub. Refuses
+    /// to overwrite either. Give FILE to `worm ship --sign-key` and FILE.pub to
+    /// `worm verify --public-key`.
+    Keygen(KeygenArgs),
+    /// Write sample surveillance-platform audit events through the real pipeline, then
+    /// verify the store.
+    ///
+    /// Uses the compliance preset (5 records / 15 s batches, 7 years GOVERNANCE retention)
+    /// and signs with a fresh key that is thrown away afterwards. On a store that already
+    /// holds objects a new stream is added next to them.
+    #[command(after_help = AFTER_HELP)]
+    Demo(DemoArgs),
+}
+
+/// How to reach an S3 store (ignored for other stores).
+#[derive(Debug, Clone, Default, Args)]
+pub struct S3Args {
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:7480 (default: AWS_ENDPOINT_URL, else
+    /// AWS).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+}
+
+/// Batching preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// 5 records / 15 s batches, 7 years GOVERNANCE retention, every level.
+    Compliance,
+    /// 50 records / 60 s batches, WARN and above only, zstd, 7 years GOVERNANCE retention.
+    HighVolume,
+}
+
+/// Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Privileged users may shorten or remove retention.
+    Governance,
+    /// Nobody may shorten or remove retention, not even the root account.
+    Compliance,
+}
+
+impl From<Mode> for worm::RetentionMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Governance => worm::RetentionMode::Governance,
+            Mode::Compliance => worm::RetentionMode::Compliance,
+        }
+    }
+}
+
+/// `worm ship`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// Store to write to (see STORES below).
+    #[arg(long, value_name = "STORE")]
+    pub to: Option<String>,
+    /// Service name written in batch headers and on records that carry none.
+    #[arg(long, value_name = "NAME", default_value = "worm-ship")]
+    pub service: String,
+    /// Batching and retention preset.
+    #[arg(long, value_enum, default_value_t = Preset::Compliance)]
+    pub preset: Preset,
+    /// Records per batch (overrides the preset).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+    /// Longest time in seconds a record waits before its batch is stored (overrides the
+    /// preset).
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<f64>,
+    /// Object Lock retention in days for each batch (overrides the preset's 2557).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+    /// Object Lock retention mode (overrides the preset's governance).
+    #[arg(long, value_enum, value_name = "M")]
+    pub mode: Option<Mode>,
+    /// Sign every batch seal with this secret key (from `worm keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Durable spool directory: records are fsynced there before they count as read, and
+    /// replayed by the next `worm ship` with the same service after a crash.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Longest input line in bytes; longer lines are stored as worm.invalid_input.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u64).range(64..=(64 << 20)))]
+    pub max_line_bytes: u64,
+    /// Local stores: also set the Linux immutable attribute on every file (needs
+    /// CAP_LINUX_IMMUTABLE; fails when unavailable).
+    #[arg(long)]
+    pub immutable: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display and no summary unless something went wrong.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// `worm verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Store to verify (see STORES below).
+    #[arg(value_name = "STORE")]
+    pub store: Option<String>,
+    /// Expect every batch signed by this key (FILE.pub from `worm keygen`; a secret key
+    /// file works too). May be given more than once, e.g. across a key rotation.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Vec<PathBuf>,
+    /// Treat streams without a final batch as truncated (an error), for archives whose
+    /// writers have all stopped.
+    #[arg(long)]
+    pub require_closed: bool,
+    /// Print the full report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing when intact; only the exit code tells.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Time filters shared by `ls` and `cat`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TimeArgs {
+    /// Only records (ls: batches holding records) at or after T: RFC 3339
+    /// (2025-06-12T10:30:00Z), a date (2025-06-12, UTC), or an age such as 15m, 2h, 7d.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only records (ls: batches holding records) before T (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+}
+
+/// `worm ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Store to list (see STORES below).
+    #[arg(value_name = "STORE")]
+    pub store: Option<String>,
+    /// Time range.
+    #[command(flatten)]
+    pub time: TimeArgs,
+    /// One JSON object per line on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// `worm cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// Store to read (see STORES below).
+    #[arg(value_name = "STORE")]
+    pub store: Option<String>,
+    /// Only records of this service.
+    #[arg(long, value_name = "S")]
+    pub service: Option<String>,
+    /// Only records with this request id.
+    #[arg(long, value_name = "R")]
+    pub request_id: Option<String>,
+    /// Only records of this user.
+    #[arg(long, value_name = "U")]
+    pub user_id: Option<String>,
+    /// Only records at this level or above (TRACE, DEBUG, INFO, WARN, ERROR).
+    #[arg(long, value_name = "L")]
+    pub level: Option<String>,
+    /// Only records with this action (e.g. login, worm.invalid_input).
+    #[arg(long, value_name = "A")]
+    pub action: Option<String>,
+    /// Time range.
+    #[command(flatten)]
+    pub time: TimeArgs,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// `worm s3 …`.
+#[derive(Debug, Subcommand)]
+pub enum S3Command {
+    /// Create (or complete) a bucket for audit logs: Object Lock with versioning, default
+    /// retention, a bucket policy denying deletion and non-TLS access, lifecycle tiers
+    /// (30 d Standard-IA, 90 d Glacier, 365 d Deep Archive). Then verify it.
+    ///
+    /// Settings the server does not implement (some S3-compatible servers lack policies
+    /// or lifecycle) are reported as unsupported. On a plain-http endpoint the policy
+    /// statement denying non-TLS access is left out, since it would refuse every request.
+    #[command(after_help = AFTER_HELP)]
+    Setup(S3SetupArgs),
+    /// Report whether each setting of an audit-log bucket is as `worm s3 setup` makes it.
+    #[command(after_help = AFTER_HELP)]
+    Verify(S3VerifyArgs),
+}
+
+/// `worm s3 setup`.
+#[derive(Debug, Args)]
+pub struct S3SetupArgs {
+    /// Bucket name.
+    pub bucket: String,
+    /// Default retention in days.
+    #[arg(long, value_name = "D", default_value_t = 2557,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: u32,
+    /// Default retention mode.
+    #[arg(long, value_enum, value_name = "M", default_value_t = Mode::Governance)]
+    pub mode: Mode,
+    /// The one IAM principal (role or user ARN) still allowed to delete object versions and
+    /// change the Object Lock configuration.
+    #[arg(long, value_name = "ARN")]
+    pub admin_principal: Option<String>,
+    /// Do not set a bucket policy.
+    #[arg(long)]
+    pub no_policy: bool,
+    /// Do not set lifecycle transitions.
+    #[arg(long)]
+    pub no_lifecycle: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// `worm s3 verify`.
+#[derive(Debug, Args)]
+pub struct S3VerifyArgs {
+    /// Bucket name.
+    pub bucket: String,
+    /// Expected default retention in days.
+    #[arg(long, value_name = "D", default_value_t = 2557,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: u32,
+    /// Expected default retention mode.
+    #[arg(long, value_enum, value_name = "M", default_value_t = Mode::Governance)]
+    pub mode: Mode,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// `worm keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Secret key file to create (the public key goes to FILE.pub).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `worm demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Store to write to (see STORES below).
+    #[arg(value_name = "STORE")]
+    pub store: Option<String>,
+    /// Print the verification report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}

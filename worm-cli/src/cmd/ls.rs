@@ -1,0 +1,212 @@
+//! `worm ls`: the objects of a store, each with what its batch header says.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+use uuid::Uuid;
+use worm::batch::{self, Compression};
+use worm::{ObjectInfo, WormSink};
+
+use crate::cli::LsArgs;
+use crate::error::{CliError, CliResult, EXIT_OK};
+use crate::output::{Stdout, Written};
+use crate::store::{self, Access};
+use crate::time;
+
+/// Largest decompressed object read (as the verifier's default).
+const MAX_OBJECT_BYTES: u64 = worm::verify::DEFAULT_MAX_OBJECT_BYTES;
+
+/// One listed object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Object key.
+    pub key: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Stream id (absent when the object is not a readable batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Uuid>,
+    /// Service in the batch header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Seq in the stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Records in the batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    /// First record's timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_ts: Option<String>,
+    /// Last record's timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ts: Option<String>,
+    /// Whether this is its stream's final batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_final: Option<bool>,
+    /// Signing key id, when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Why the object could not be read as a batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// List the store.
+pub async fn run(a: LsArgs) -> CliResult<u8> {
+    let (since, until) = time::range(&a.time)?;
+    let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
+    let sink = store.sink.as_ref();
+    let mut entries = sink
+        .list(&store.list_prefix)
+        .map_ok(|info| describe(sink, info))
+        .try_buffered(worm::verify::DEFAULT_CONCURRENCY);
+    let mut out = Stdout::new();
+    if !a.json {
+        out.line(&format!(
+            "{:<4} {:<8} {:>6} {:>7} {:<24} {:<5} KEY",
+            "SEQ", "STREAM", "RECS", "SIZE", "FIRST_TS", "FINAL"
+        ))?;
+    }
+    let mut shown = 0u64;
+    while let Some(e) = entries
+        .try_next()
+        .await
+        .map_err(|e| CliError::fatal(format!("cannot list store '{}': {e}", store.name)))?
+    {
+        if !in_range(&e, since, until) {
+            continue;
+        }
+        shown += 1;
+        let line = if a.json {
+            serde_json::to_string(&e)
+                .map_err(|err| CliError::context("cannot format JSON output", err))?
+        } else {
+            table_row(&e)
+        };
+        if out.line(&line)? == Written::Closed {
+            return Ok(EXIT_OK);
+        }
+    }
+    out.flush()?;
+    if shown == 0 && !a.json {
+        eprintln!("worm: no objects in '{}'", store.name);
+    }
+    Ok(EXIT_OK)
+}
+
+/// Whether the batch's records may fall in `[since, until)`. Objects that are not
+/// readable batches are always shown: they are what the user most needs to see.
+fn in_range(e: &Entry, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> bool {
+    let parse = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|s| worm::record::timestamp::parse(s).ok())
+    };
+    let (first, last) = (parse(&e.first_ts), parse(&e.last_ts));
+    if e.error.is_some() {
+        return true;
+    }
+    if e.records == Some(0) || first.is_none() {
+        // A final batch without records: show it with an unbounded listing only.
+        return since.is_none() && until.is_none();
+    }
+    since.is_none_or(|s| last.is_none_or(|l| l >= s))
+        && until.is_none_or(|u| first.is_none_or(|f| f < u))
+}
+
+fn table_row(e: &Entry) -> String {
+    let short = |u: &Option<Uuid>| {
+        u.map(|u| {
+            let s = u.simple().to_string();
+            s[s.len() - 8..].to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+    };
+    let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+    match &e.error {
+        Some(err) => format!(
+            "{:<4} {:<8} {:>6} {:>7} {:<24} {:<5} {}  ({err})",
+            "-", "-", "-", e.size, "-", "-", e.key
+        ),
+        None => format!(
+            "{:<4} {:<8} {:>6} {:>7} {:<24} {:<5} {}",
+            opt(e.seq),
+            short(&e.stream),
+            opt(e.records),
+            e.size,
+            e.first_ts.as_deref().unwrap_or("-"),
+            if e.is_final == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            e.key
+        ),
+    }
+}
+
+/// Read one object and describe it from its batch header and seal.
+async fn describe(sink: &dyn WormSink, info: ObjectInfo) -> worm::Result<Entry> {
+    let mut e = Entry {
+        key: info.key.clone(),
+        size: info.size,
+        stream: None,
+        service: None,
+        seq: None,
+        records: None,
+        first_ts: None,
+        last_ts: None,
+        is_final: None,
+        key_id: None,
+        error: None,
+    };
+    let obj = match sink.get(&info.key).await {
+        Ok(o) => o,
+        Err(err) => {
+            e.error = Some(format!("cannot read: {err}"));
+            return Ok(e);
+        }
+    };
+    let parsed = tokio::task::spawn_blocking(move || {
+        let body = decompress(&obj.body, obj.content_encoding.as_deref(), &obj.key)?;
+        batch::parse(&body)
+    })
+    .await
+    .map_err(|err| worm::Error::Backend {
+        context: format!("reading '{}'", info.key),
+        message: err.to_string(),
+    })?;
+    match parsed {
+        Ok(p) => {
+            e.stream = Some(p.header.stream);
+            e.service = Some(p.header.service);
+            e.seq = Some(p.header.seq);
+            e.records = Some(p.header.records);
+            e.first_ts = p.header.first_ts;
+            e.last_ts = p.header.last_ts;
+            e.is_final = Some(p.seal.is_final);
+            e.key_id = p.seal.key_id;
+        }
+        Err(err) => e.error = Some(format!("not a readable batch: {err}")),
+    }
+    Ok(e)
+}
+
+/// The uncompressed body: compression told by magic bytes first (as the verifier does),
+/// then by `Content-Encoding` and the key's extension.
+fn decompress(body: &[u8], encoding: Option<&str>, key: &str) -> worm::Result<Vec<u8>> {
+    let c = if body.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if body.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else if body.first() == Some(&b'{') {
+        Compression::None
+    } else {
+        match encoding {
+            Some("gzip") => Compression::Gzip,
+            Some("zstd") => Compression::Zstd,
+            _ => Compression::from_key(key),
+        }
+    };
+    c.decompress(body, MAX_OBJECT_BYTES)
+}

@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod cat;
+pub mod demo;
+pub mod keygen;
+pub mod ls;
+pub mod s3;
+pub mod ship;
+pub mod verify;

@@ -1,0 +1,145 @@
+//! `worm s3 setup|verify`: create and check an audit-log bucket.
+
+use crate::cli::S3Command;
+use crate::error::CliResult;
+
+/// Run an `s3` subcommand.
+#[cfg(feature = "s3")]
+pub async fn run(c: S3Command) -> CliResult<u8> {
+    imp::run(c).await
+}
+
+/// Without the `s3` feature there is nothing to run.
+#[cfg(not(feature = "s3"))]
+pub async fn run(_c: S3Command) -> CliResult<u8> {
+    Err(crate::error::CliError::fatal(
+        "this worm was built without S3 support (cargo feature `s3`)",
+    ))
+}
+
+#[cfg(feature = "s3")]
+mod imp {
+    use worm_s3::{SettingStatus, StepOutcome, VerifyReport};
+
+    use crate::cli::{S3Command, S3SetupArgs, S3VerifyArgs};
+    use crate::error::{CliError, CliResult, EXIT_OK, EXIT_PROBLEMS};
+    use crate::output;
+    use crate::store::s3_builder;
+
+    pub async fn run(c: S3Command) -> CliResult<u8> {
+        match c {
+            S3Command::Setup(a) => setup(a).await,
+            S3Command::Verify(a) => verify(a).await,
+        }
+    }
+
+    async fn setup(a: S3SetupArgs) -> CliResult<u8> {
+        let b = s3_builder(&a.bucket, &a.s3).with_retention(a.mode.into(), a.retention_days);
+        // A TLS-only policy on a plain-http endpoint would refuse every request, this
+        // tool's included.
+        let plain_http = b.endpoint().is_some_and(|e| e.starts_with("http://"));
+        let mut setup = b
+            .build_setup()
+            .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", a.bucket)))?
+            .with_policy(!a.no_policy)
+            .with_lifecycle(!a.no_lifecycle)
+            .with_deny_insecure_transport(!plain_http);
+        if let Some(arn) = &a.admin_principal {
+            setup = setup.with_admin_principal(arn);
+        }
+        let report = setup
+            .apply()
+            .await
+            .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", a.bucket)))?;
+        let bad = failures(&report.verify);
+        if a.json {
+            output::json(&report)?;
+        } else {
+            if plain_http && !a.no_policy {
+                println!(
+                    "note: plain-http endpoint: the policy statement denying non-TLS access is left out"
+                );
+            }
+            println!("bucket {}:", report.bucket);
+            for s in &report.steps {
+                let what = match &s.outcome {
+                    StepOutcome::Applied => "applied".to_string(),
+                    StepOutcome::AlreadySet => "already set".to_string(),
+                    StepOutcome::Skipped => "skipped".to_string(),
+                    StepOutcome::Unsupported { reason } => {
+                        format!("unsupported by the server: {reason}")
+                    }
+                    StepOutcome::Failed { error } => format!("FAILED: {error}"),
+                };
+                println!("  {:<24} {what}", name(&s.setting));
+            }
+            print_verify(&report.verify);
+        }
+        finish(&a.bucket, bad)
+    }
+
+    async fn verify(a: S3VerifyArgs) -> CliResult<u8> {
+        let report = s3_builder(&a.bucket, &a.s3)
+            .with_retention(a.mode.into(), a.retention_days)
+            .build_setup()
+            .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", a.bucket)))?
+            .verify()
+            .await
+            .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", a.bucket)))?;
+        let bad = failures(&report);
+        if a.json {
+            output::json(&report)?;
+        } else {
+            print_verify(&report);
+        }
+        finish(&a.bucket, bad)
+    }
+
+    /// Settings that are missing, wrong or unreadable. Unsupported ones are shown but do
+    /// not fail: the server cannot have them.
+    fn failures(r: &VerifyReport) -> usize {
+        r.settings
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    s.status,
+                    SettingStatus::Ok | SettingStatus::Unsupported { .. }
+                )
+            })
+            .count()
+    }
+
+    fn finish(bucket: &str, bad: usize) -> CliResult<u8> {
+        if bad == 0 {
+            Ok(EXIT_OK)
+        } else {
+            eprintln!("worm: bucket '{bucket}': {bad} setting(s) not as required");
+            Ok(EXIT_PROBLEMS)
+        }
+    }
+
+    fn name<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_value(v)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "?".into())
+    }
+
+    fn print_verify(r: &VerifyReport) {
+        println!("verify {}:", r.bucket);
+        for s in &r.settings {
+            let what = match &s.status {
+                SettingStatus::Ok => "ok".to_string(),
+                SettingStatus::Missing => "MISSING".to_string(),
+                SettingStatus::Wrong { found, expected } => {
+                    format!("WRONG: found {found}, expected {expected}")
+                }
+                SettingStatus::Unsupported { reason } => {
+                    format!("unsupported by the server (not enforced): {reason}")
+                }
+                SettingStatus::Unreadable { reason } => format!("UNREADABLE: {reason}"),
+            };
+            println!("  {:<24} {what}", name(&s.setting));
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! `worm ship`: NDJSON on stdin into the pipeline, until end of input or a signal.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::runtime::Runtime;
+use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
+use worm::sign::Signer;
+use worm::{AuditLog, AuditLogBuilder, RetentionMode};
+
+use crate::cli::{Preset, ShipArgs};
+use crate::error::{CliError, CliResult, EXIT_OK};
+use crate::input::{self, LineSplitter, Parsed, RawLine};
+use crate::output;
+use crate::progress;
+use crate::signals::Stop;
+use crate::stdin::{Ready, Stdin};
+use crate::store::{self, Access};
+
+/// Room above `--max-line-bytes` for what the pipeline adds to a record (service name,
+/// timestamp), so that a line within the limit is never refused as a record.
+const RECORD_SLACK: usize = 64 << 10;
+
+/// How often the progress display is refreshed.
+const PROGRESS_TICK_MS: i32 = 250;
+
+/// What the input held.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    /// Lines read (empty ones included).
+    pub lines: u64,
+    /// Valid records passed to the pipeline.
+    pub records: u64,
+    /// Lines stored as `worm.invalid_input` records.
+    pub invalid: u64,
+    /// Blank lines skipped.
+    pub empty: u64,
+}
+
+/// The summary printed at the end (`--json`: this object on stdout).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The store written to.
+    pub store: String,
+    /// The stream this run wrote.
+    pub stream: String,
+    /// `eof`, `SIGINT`, `SIGTERM`, or `error`.
+    pub stopped_by: String,
+    /// Input counts.
+    #[serde(flatten)]
+    pub input: Counts,
+    /// Records accepted by the pipeline (valid and invalid-input records, above the
+    /// preset's minimum level).
+    pub accepted: u64,
+    /// Records stored.
+    pub stored: u64,
+    /// Batches stored, the final one included.
+    pub batches: u64,
+    /// Records below the preset's minimum level (high-volume: WARN), not stored by
+    /// configuration.
+    pub filtered: u64,
+    /// Upload retries.
+    pub retries: u64,
+    /// Failed upload rounds.
+    pub failures: u64,
+    /// Records dropped by an overflow policy (always 0: ship waits instead).
+    pub dropped: u64,
+    /// Accepted records not stored.
+    pub pending: u64,
+    /// Whether every accepted record was stored and the stream closed.
+    pub all_stored: bool,
+    /// What went wrong, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Ship stdin to the store.
+pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
+    // Signals first: a SIGTERM during start-up must not kill the process half-way.
+    let stop = Stop::install(rt)?;
+    let store = store::open(
+        a.to.as_deref(),
+        Access::Write {
+            immutable: a.immutable,
+        },
+        &a.s3,
+    )?;
+    let max_line = usize::try_from(a.max_line_bytes)
+        .map_err(|_| CliError::fatal("--max-line-bytes is too large"))?;
+    let builder = configure(
+        AuditLogBuilder::new(store.sink.clone(), a.service.clone()),
+        &a,
+        &store.write_prefix,
+        max_line,
+    )?;
+    let (log, guard) = builder
+        .build()
+        .map_err(|e| CliError::fatal(format!("cannot write to store '{}': {e}", store.name)))?;
+    let pb = progress::spinner(a.quiet || a.json, "reading stdin");
+    let mut counts = Counts::default();
+    let read = read_input(&log, &stop, max_line, &mut counts, &pb);
+    progress::set(&pb, || "storing the last batches".into());
+    let closed = guard.close_blocking();
+    progress::clear(pb);
+    let stats = log.stats();
+
+    let stopped_by = match (&read, stop.requested()) {
+        (Err(_), _) => "error",
+        (Ok(()), Some(sig)) => sig,
+        (Ok(()), None) => "eof",
+    };
+    let error = match (&read, &closed) {
+        (Err(e), _) => Some(e.message.clone()),
+        (Ok(()), Err(e)) => Some(format!(
+            "not every record was stored in '{}': {e}",
+            store.name
+        )),
+        (Ok(()), Ok(_)) if stats.pending > 0 => Some(format!(
+            "{} record(s) were not stored in '{}'",
+            stats.pending, store.name
+        )),
+        _ => None,
+    };
+    let summary = Summary {
+        store: store.name.clone(),
+        stream: stats.stream.to_string(),
+        stopped_by: stopped_by.into(),
+        input: counts,
+        accepted: stats.accepted,
+        stored: stats.stored,
+        batches: stats.batches_stored,
+        filtered: stats.filtered,
+        retries: stats.retries,
+        failures: stats.failures,
+        dropped: stats.dropped,
+        pending: stats.pending,
+        all_stored: closed.is_ok() && stats.pending == 0,
+        error,
+    };
+    if a.json {
+        output::json(&summary)?;
+    } else if !a.quiet || summary.error.is_some() {
+        eprintln!("{}", describe(&summary));
+    }
+    match (read, summary.error) {
+        // Input that could not be read: what was read is stored (or reported above).
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(msg)) => Err(CliError::problems(msg)),
+        (Ok(()), None) => Ok(EXIT_OK),
+    }
+}
+
+/// The preset and every flag, applied to the builder.
+fn configure(
+    b: AuditLogBuilder,
+    a: &ShipArgs,
+    prefix: &str,
+    max_line: usize,
+) -> CliResult<AuditLogBuilder> {
+    let mut b = match a.preset {
+        Preset::Compliance => b.compliance(),
+        Preset::HighVolume => b.high_volume(),
+    };
+    let keys = KeyTemplate::new(DEFAULT_TEMPLATE, prefix)
+        .map_err(|e| CliError::fatal(format!("key prefix '{prefix}': {e}")))?;
+    b = b.keys(keys).max_record_bytes(max_line + RECORD_SLACK);
+    if let Some(n) = a.batch_size {
+        b = b.max_records(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(secs) = a.interval {
+        let d = Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                CliError::fatal(format!(
+                    "--interval {secs}: expected a positive number of seconds"
+                ))
+            })?;
+        b = b.max_age(d);
+    }
+    if a.retention_days.is_some() || a.mode.is_some() {
+        let (mode, days) = b
+            .config()
+            .retention
+            .unwrap_or((RetentionMode::Governance, 2557));
+        b = b.retention(
+            a.mode.map_or(mode, Into::into),
+            a.retention_days.unwrap_or(days),
+        );
+    }
+    if let Some(path) = &a.sign_key {
+        b = b.signer(Signer::from_file(path).map_err(|e| CliError::fatal(e.to_string()))?);
+    }
+    Ok(b)
+}
+
+/// Read stdin line by line into the log until end of input, a stop request (then what is
+/// already waiting is read too), or an error.
+fn read_input(
+    log: &AuditLog,
+    stop: &Stop,
+    max_line: usize,
+    counts: &mut Counts,
+    pb: &Option<indicatif::ProgressBar>,
+) -> CliResult {
+    let read_err = |e: std::io::Error| CliError::context("cannot read stdin", e);
+    let mut stdin = Stdin::open().map_err(read_err)?;
+    let mut split = LineSplitter::new(max_line);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut lines = Vec::new();
+    let timeout = if pb.is_some() { PROGRESS_TICK_MS } else { -1 };
+    let mut shown = Instant::now();
+    loop {
+        if stop.requested().is_some() {
+            let mut out = Ok(());
+            stdin
+                .drain(&mut buf, |chunk| {
+                    split.push(chunk, &mut |l| lines.push(l));
+                    if out.is_ok() {
+                        out = ship_lines(log, &mut lines, max_line, counts);
+                    }
+                    lines.clear();
+                })
+                .map_err(read_err)?;
+            out?;
+            break;
+        }
+        match stdin.wait(stop.wake_fd(), timeout).map_err(read_err)? {
+            Ready::Woken => continue,
+            Ready::Timeout => {}
+            Ready::Input => {
+                let n = stdin.read(&mut buf).map_err(read_err)?;
+                if n == 0 {
+                    break;
+                }
+                split.push(&buf[..n], &mut |l| lines.push(l));
+                ship_lines(log, &mut lines, max_line, counts)?;
+            }
+        }
+        if pb.is_some() && shown.elapsed() >= Duration::from_millis(PROGRESS_TICK_MS as u64) {
+            shown = Instant::now();
+            let s = log.stats();
+            progress::set(pb, || {
+                format!(
+                    "read {} lines ({} invalid), stored {} records in {} batches",
+                    counts.lines, counts.invalid, s.stored, s.batches_stored
+                )
+            });
+        }
+    }
+    lines.extend(split.finish());
+    ship_lines(log, &mut lines, max_line, counts)
+}
+
+/// Classify and log each line (emptying `lines`).
+fn ship_lines(
+    log: &AuditLog,
+    lines: &mut Vec<RawLine>,
+    max_line: usize,
+    counts: &mut Counts,
+) -> CliResult {
+    for line in lines.drain(..) {
+        counts.lines += 1;
+        let (record, valid) = match input::parse_line(&line, max_line) {
+            Parsed::Empty => {
+                counts.empty += 1;
+                continue;
+            }
+            Parsed::Record(r) => (r, true),
+            Parsed::Invalid(r) => (r, false),
+        };
+        let res = match log.log(*record) {
+            // The pipeline refuses a record only for its size; the line is kept as
+            // invalid input instead.
+            Err(worm::Error::InvalidInput { what, reason }) if valid => {
+                let reason = format!("{what}: {reason}");
+                log.log(input::invalid_record(&line, &reason))
+                    .map(|()| false)
+            }
+            other => other.map(|()| valid),
+        };
+        match res {
+            Ok(true) => counts.records += 1,
+            Ok(false) => counts.invalid += 1,
+            Err(e) => {
+                return Err(CliError::problems(format!(
+                    "the audit log refused input line {}: {e}",
+                    line.number
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The human summary.
+fn describe(s: &Summary) -> String {
+    let why = match s.stopped_by.as_str() {
+        "eof" => "end of input".to_string(),
+        "error" => "stopped by an error".to_string(),
+        sig => format!("stopped by {sig}"),
+    };
+    let mut out = format!(
+        "worm ship: stored {} records in {} batches in '{}' (stream {}, {why})\n  \
+         lines {}: records {}, invalid {} (stored as {}), empty {}; filtered {}, \
+         retries {}, dropped {}",
+        s.stored,
+        s.batches,
+        s.store,
+        s.stream,
+        s.input.lines,
+        s.input.records,
+        s.input.invalid,
+        input::INVALID_ACTION,
+        s.input.empty,
+        s.filtered,
+        s.retries,
+        s.dropped,
+    );
+    if s.pending > 0 {
+        out.push_str(&format!("\n  NOT stored: {} record(s)", s.pending));
+    }
+    out
+}

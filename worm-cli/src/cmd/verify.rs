@@ -1,0 +1,140 @@
+//! `worm verify`: the offline verifier over a store, with a report and an exit code.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use worm::sign::PublicKey;
+use worm::verify::{Report, Verifier};
+
+use crate::cli::VerifyArgs;
+use crate::error::{CliError, CliResult, EXIT_OK, EXIT_PROBLEMS};
+use crate::output;
+use crate::progress;
+use crate::store::{self, Access, Store};
+
+/// The JSON form of a report: the verifier's report plus the verdict.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    /// Whether no finding is an error.
+    pub intact: bool,
+    /// The full report.
+    #[serde(flatten)]
+    pub report: &'a Report,
+}
+
+/// Verify the store; exit 0 intact, 1 problems.
+pub async fn run(a: VerifyArgs) -> CliResult<u8> {
+    let keys = a
+        .public_key
+        .iter()
+        .map(|p| PublicKey::from_file(p).map_err(|e| CliError::fatal(e.to_string())))
+        .collect::<CliResult<Vec<_>>>()?;
+    let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
+    let mut v = Verifier::new().require_closed(a.require_closed);
+    for k in keys {
+        v = v.public_key(k);
+    }
+    let report = verify(&store, v, a.quiet || a.json).await?;
+    if a.json {
+        output::json(&JsonReport {
+            intact: report.is_intact(),
+            report: &report,
+        })?;
+    } else if !a.quiet {
+        print_report(&report);
+    } else if !report.is_intact() {
+        eprintln!(
+            "worm: store '{}' is NOT intact: {} error(s)",
+            store.name,
+            report.errors().count()
+        );
+    }
+    Ok(if report.is_intact() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    })
+}
+
+/// Run `verifier` over `store` with a progress display unless `quiet`.
+pub async fn verify(store: &Store, verifier: Verifier, quiet: bool) -> CliResult<Report> {
+    let pb = Arc::new(progress::spinner(quiet, "verifying"));
+    let shown = pb.clone();
+    let v = verifier
+        .prefix(store.list_prefix.clone())
+        .on_object(move |p| {
+            progress::set(&shown, || {
+                format!(
+                    "verified {} objects, {}: {}",
+                    p.objects_done,
+                    progress::bytes(p.bytes_done),
+                    p.key
+                )
+            })
+        });
+    let res = v.verify(store.sink.as_ref()).await;
+    drop(v);
+    if let Some(pb) = Arc::into_inner(pb) {
+        progress::clear(pb);
+    }
+    res.map_err(|e| CliError::fatal(format!("cannot verify store '{}': {e}", store.name)))
+}
+
+/// The human report: totals, one line per stream, every problem, the verdict.
+pub fn print_report(r: &Report) {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}{}: {} objects, {}, {} batches, {} records in {} stream(s){}\n",
+        r.store,
+        if r.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.prefix)
+        },
+        r.objects,
+        progress::bytes(r.bytes),
+        r.batches,
+        r.records,
+        r.streams.len(),
+        if r.signatures_checked {
+            ", signatures checked"
+        } else {
+            ""
+        },
+    ));
+    for s in &r.streams {
+        out.push_str(&format!(
+            "  stream {} ({}): seq {}..={}, {} batches, {} records, {}, signed: {}{}\n",
+            s.stream,
+            s.service,
+            s.first_seq,
+            s.last_seq,
+            s.batches,
+            s.records,
+            if s.closed { "closed" } else { "open" },
+            match s.signed {
+                worm::verify::Signed::All => "all",
+                worm::verify::Signed::Partly => "partly",
+                worm::verify::Signed::None => "no",
+            },
+            if s.key_ids.is_empty() {
+                String::new()
+            } else {
+                format!(" (key {})", s.key_ids.join(", "))
+            }
+        ));
+    }
+    for p in &r.problems {
+        out.push_str(&format!("{p}\n"));
+    }
+    let errors = r.errors().count();
+    if errors == 0 {
+        out.push_str("intact");
+    } else {
+        out.push_str(&format!("NOT intact: {errors} error(s)"));
+    }
+    // A report that cannot be written (closed stdout) has nothing better to do.
+    let mut o = output::Stdout::new();
+    let _ = o.line(&out);
+    let _ = o.flush();
+}
