@@ -153,14 +153,20 @@ pub struct ShipArgs {
     /// Sign every batch seal with this secret key (from `worm keygen`).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
-    /// Durable spool directory: records are fsynced there before they count as read, and
-    /// replayed by the next `worm ship` with the same service after a crash.
+    /// Durable spool directory: each record is written to a write-ahead log there before
+    /// the next line is read (fsynced every 50 ms), and a `worm ship` with the same
+    /// service and spool started after a crash stores what the crashed one left, in the
+    /// same stream.
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
     /// Longest input line in bytes; longer lines are stored as worm.invalid_input.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u64).range(64..=(64 << 20)))]
     pub max_line_bytes: u64,
+    /// At the end, how long to keep trying to store what is pending before giving up
+    /// (exit 1, naming what was not stored).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub close_timeout: f64,
     /// Local stores: also set the Linux immutable attribute on every file (needs
     /// CAP_LINUX_IMMUTABLE; fails when unavailable).
     #[arg(long)]

@@ -36,8 +36,11 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
     }
 }
 
+/// A parsed `--since` / `--until` pair.
+pub type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// The `--since` / `--until` pair, parsed.
-pub fn range(t: &TimeArgs) -> CliResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+pub fn range(t: &TimeArgs) -> CliResult<Range> {
     let now = Utc::now();
     let one = |flag: &str, v: &Option<String>| {
         v.as_deref()

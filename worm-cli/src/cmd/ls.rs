@@ -64,8 +64,8 @@ pub async fn run(a: LsArgs) -> CliResult<u8> {
     let mut out = Stdout::new();
     if !a.json {
         out.line(&format!(
-            "{:<4} {:<8} {:>6} {:>7} {:<24} {:<5} KEY",
-            "SEQ", "STREAM", "RECS", "SIZE", "FIRST_TS", "FINAL"
+            "{:<8} {:>5} {:>6} {:>7} {:<24} {:<5} KEY",
+            "STREAM", "SEQ", "RECS", "SIZE", "FIRST_TS", "FINAL"
         ))?;
     }
     let mut shown = 0u64;
@@ -125,13 +125,13 @@ fn table_row(e: &Entry) -> String {
     let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
     match &e.error {
         Some(err) => format!(
-            "{:<4} {:<8} {:>6} {:>7} {:<24} {:<5} {}  ({err})",
+            "{:<8} {:>5} {:>6} {:>7} {:<24} {:<5} {}  ({err})",
             "-", "-", "-", e.size, "-", "-", e.key
         ),
         None => format!(
-            "{:<4} {:<8} {:>6} {:>7} {:<24} {:<5} {}",
-            opt(e.seq),
+            "{:<8} {:>5} {:>6} {:>7} {:<24} {:<5} {}",
             short(&e.stream),
+            opt(e.seq),
             opt(e.records),
             e.size,
             e.first_ts.as_deref().unwrap_or("-"),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::runtime::Runtime;
 use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
+use worm::pipeline::SpoolSync;
 use worm::sign::Signer;
 use worm::{AuditLog, AuditLogBuilder, RetentionMode};
 
@@ -52,6 +53,8 @@ pub struct Summary {
     /// Records accepted by the pipeline (valid and invalid-input records, above the
     /// preset's minimum level).
     pub accepted: u64,
+    /// Records of an earlier, interrupted run recovered from the spool and stored.
+    pub recovered: u64,
     /// Records stored.
     pub stored: u64,
     /// Batches stored, the final one included.
@@ -127,6 +130,7 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         stopped_by: stopped_by.into(),
         input: counts,
         accepted: stats.accepted,
+        recovered: stats.recovered,
         stored: stats.stored,
         batches: stats.batches_stored,
         filtered: stats.filtered,
@@ -178,6 +182,7 @@ fn configure(
             })?;
         b = b.max_age(d);
     }
+    b = b.close_deadline(positive_secs("--close-timeout", a.close_timeout)?);
     if a.retention_days.is_some() || a.mode.is_some() {
         let (mode, days) = b
             .config()
@@ -188,10 +193,24 @@ fn configure(
             a.retention_days.unwrap_or(days),
         );
     }
+    if let Some(dir) = &a.spool {
+        b = b.spool_dir(dir, SpoolSync::default());
+    }
     if let Some(path) = &a.sign_key {
         b = b.signer(Signer::from_file(path).map_err(|e| CliError::fatal(e.to_string()))?);
     }
     Ok(b)
+}
+
+fn positive_secs(flag: &str, secs: f64) -> CliResult<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            CliError::fatal(format!(
+                "{flag} {secs}: expected a positive number of seconds"
+            ))
+        })
 }
 
 /// Read stdin line by line into the log until end of input, a stop request (then what is
@@ -317,6 +336,12 @@ fn describe(s: &Summary) -> String {
         s.retries,
         s.dropped,
     );
+    if s.recovered > 0 {
+        out.push_str(&format!(
+            "\n  recovered from the spool of an interrupted run: {} record(s)",
+            s.recovered
+        ));
+    }
     if s.pending > 0 {
         out.push_str(&format!("\n  NOT stored: {} record(s)", s.pending));
     }

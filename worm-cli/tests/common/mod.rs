@@ -1,0 +1,130 @@
+//! Running the built `worm` binary in tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by several test binaries; panics are failure reports
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// `worm` with an environment that cannot leak a developer's store settings into a test.
+pub fn worm() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_worm"));
+    for k in [
+        "AWS_S3_BUCKET",
+        "AWS_S3_PREFIX",
+        "WORM_DIR",
+        "AWS_ENDPOINT_URL",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// Run `worm args` with `input` on stdin.
+pub fn run(args: &[&str], input: &[u8]) -> Output {
+    let mut child = worm()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn worm");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    // Written from a thread: a large input must not dead-lock against full output pipes.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for worm");
+    writer.join().unwrap();
+    out
+}
+
+/// Exit code, stdout and stderr as text.
+pub fn text(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Run and expect exit code `code`; returns stdout.
+pub fn expect(args: &[&str], input: &[u8], code: i32) -> String {
+    let o = run(args, input);
+    let (c, out, err) = text(&o);
+    assert_eq!(
+        c, code,
+        "worm {args:?}: exit {c}\nstdout: {out}\nstderr: {err}"
+    );
+    out
+}
+
+/// `worm ship --json` into `store`; returns the summary.
+pub fn ship(store: &Path, extra: &[&str], input: &[u8]) -> Value {
+    let s = store.to_str().unwrap();
+    let mut args = vec!["ship", "--to", s, "--json"];
+    args.extend_from_slice(extra);
+    let out = expect(&args, input, 0);
+    serde_json::from_str(&out).expect("ship --json prints JSON")
+}
+
+/// `worm cat store args`: the records printed.
+pub fn cat(store: &Path, args: &[&str]) -> Vec<Value> {
+    let s = store.to_str().unwrap();
+    let mut all = vec!["cat", s];
+    all.extend_from_slice(args);
+    expect(&all, b"", 0)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("cat prints JSON lines"))
+        .collect()
+}
+
+/// NDJSON lines `{"message":"m<i>", …}` for i in 0..n.
+pub fn records(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        writeln!(
+            out,
+            r#"{{"level":"{}","request_id":"req-{}","user_id":"user{}","action":"{}","message":"m{i}"}}"#,
+            if i % 10 == 0 { "ERROR" } else { "INFO" },
+            i % 7,
+            i % 3,
+            if i % 2 == 0 { "login" } else { "motion_detected" }
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// Every regular file under `dir`, sorted.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `worm verify store --json`: exit code and report.
+pub fn verify(store: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["verify", store.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = run(&args, b"");
+    let (code, out, err) = text(&o);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    (code, v)
+}
