@@ -281,6 +281,10 @@ pub enum S3Command {
     #[command(after_help = AFTER_HELP)]
     Setup(S3SetupArgs),
     /// Report whether each setting of an audit-log bucket is as `worm s3 setup` makes it.
+    ///
+    /// Exit 0 when every required setting is as wanted. Settings the server does not
+    /// implement are shown but not required; neither is the TLS-only policy statement on
+    /// a plain-http endpoint.
     #[command(after_help = AFTER_HELP)]
     Verify(S3VerifyArgs),
 }
@@ -327,6 +331,12 @@ pub struct S3VerifyArgs {
     /// Expected default retention mode.
     #[arg(long, value_enum, value_name = "M", default_value_t = Mode::Governance)]
     pub mode: Mode,
+    /// Do not require the bucket policy statements (as after `setup --no-policy`).
+    #[arg(long)]
+    pub no_policy: bool,
+    /// Do not require lifecycle transitions (as after `setup --no-lifecycle`).
+    #[arg(long)]
+    pub no_lifecycle: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -176,8 +176,8 @@ fn open_s3(
 
 /// An S3 builder from the environment, with the command line's endpoint and region.
 #[cfg(feature = "s3")]
-pub fn s3_builder(bucket: &str, s3: &S3Args) -> worm_s3::S3SinkBuilder {
-    let mut b = worm_s3::S3SinkBuilder::from_env().with_bucket(bucket);
+pub fn s3_builder(bucket: &str, s3: &S3Args) -> worm::s3::S3SinkBuilder {
+    let mut b = worm::s3::S3SinkBuilder::from_env().with_bucket(bucket);
     if let Some(e) = &s3.endpoint {
         b = b.with_endpoint(e);
     }

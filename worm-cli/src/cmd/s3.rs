@@ -19,7 +19,7 @@ pub async fn run(_c: S3Command) -> CliResult<u8> {
 
 #[cfg(feature = "s3")]
 mod imp {
-    use worm_s3::{SettingStatus, StepOutcome, VerifyReport};
+    use worm::s3::{Setting, SettingStatus, StepOutcome, VerifyReport};
 
     use crate::cli::{S3Command, S3SetupArgs, S3VerifyArgs};
     use crate::error::{CliError, CliResult, EXIT_OK, EXIT_PROBLEMS};
@@ -51,7 +51,17 @@ mod imp {
             .apply()
             .await
             .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", a.bucket)))?;
-        let bad = failures(&report.verify);
+        let mut skip = not_required(a.no_policy, a.no_lifecycle, plain_http);
+        // What the server refused to implement cannot be required of it; a later
+        // verification may only see it as missing.
+        skip.extend(
+            report
+                .steps
+                .iter()
+                .filter(|s| matches!(s.outcome, StepOutcome::Unsupported { .. }))
+                .map(|s| s.setting),
+        );
+        let bad = failures(&report.verify, &skip);
         if a.json {
             output::json(&report)?;
         } else {
@@ -73,33 +83,51 @@ mod imp {
                 };
                 println!("  {:<24} {what}", name(&s.setting));
             }
-            print_verify(&report.verify);
+            print_verify(&report.verify, &skip);
         }
         finish(&a.bucket, bad)
     }
 
     async fn verify(a: S3VerifyArgs) -> CliResult<u8> {
-        let report = s3_builder(&a.bucket, &a.s3)
-            .with_retention(a.mode.into(), a.retention_days)
+        let b = s3_builder(&a.bucket, &a.s3).with_retention(a.mode.into(), a.retention_days);
+        let plain_http = b.endpoint().is_some_and(|e| e.starts_with("http://"));
+        let skip = not_required(a.no_policy, a.no_lifecycle, plain_http);
+        let report = b
             .build_setup()
             .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", a.bucket)))?
             .verify()
             .await
             .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", a.bucket)))?;
-        let bad = failures(&report);
+        let bad = failures(&report, &skip);
         if a.json {
             output::json(&report)?;
         } else {
-            print_verify(&report);
+            print_verify(&report, &skip);
         }
         finish(&a.bucket, bad)
     }
 
-    /// Settings that are missing, wrong or unreadable. Unsupported ones are shown but do
-    /// not fail: the server cannot have them.
-    fn failures(r: &VerifyReport) -> usize {
+    /// Settings the user did not ask for, or that cannot work on a plain-http endpoint.
+    fn not_required(no_policy: bool, no_lifecycle: bool, plain_http: bool) -> Vec<Setting> {
+        let mut skip = Vec::new();
+        if no_policy {
+            skip.extend([Setting::DenyInsecureTransport, Setting::DenyDelete]);
+        }
+        if plain_http {
+            skip.push(Setting::DenyInsecureTransport);
+        }
+        if no_lifecycle {
+            skip.push(Setting::Lifecycle);
+        }
+        skip
+    }
+
+    /// Required settings that are missing, wrong or unreadable. Unsupported ones are
+    /// shown but do not fail: the server cannot have them.
+    fn failures(r: &VerifyReport, skip: &[Setting]) -> usize {
         r.settings
             .iter()
+            .filter(|s| !skip.contains(&s.setting))
             .filter(|s| {
                 !matches!(
                     s.status,
@@ -125,9 +153,14 @@ mod imp {
             .unwrap_or_else(|| "?".into())
     }
 
-    fn print_verify(r: &VerifyReport) {
+    fn print_verify(r: &VerifyReport, skip: &[Setting]) {
         println!("verify {}:", r.bucket);
         for s in &r.settings {
+            let note = if skip.contains(&s.setting) && s.status != SettingStatus::Ok {
+                " (not required)"
+            } else {
+                ""
+            };
             let what = match &s.status {
                 SettingStatus::Ok => "ok".to_string(),
                 SettingStatus::Missing => "MISSING".to_string(),
@@ -139,7 +172,7 @@ mod imp {
                 }
                 SettingStatus::Unreadable { reason } => format!("UNREADABLE: {reason}"),
             };
-            println!("  {:<24} {what}", name(&s.setting));
+            println!("  {:<24} {what}{note}", name(&s.setting));
         }
     }
 }

@@ -1,0 +1,194 @@
+//! `worm` against a real S3 server with Object Lock: s3 setup/verify, ship to s3://,
+//! verify/ls/cat s3://.
+//!
+//! Driven by `WORM_TEST_S3_ENDPOINT` (+ `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), as
+//! printed by `scripts/s3-server.sh env ceph`. Without it the test prints that it skipped
+//! and passes, unless `WORM_TEST_REQUIRE_S3=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// The endpoint, or `None` after printing the skip (panics when S3 is required).
+fn endpoint() -> Option<String> {
+    match std::env::var("WORM_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ => {
+            if std::env::var("WORM_TEST_REQUIRE_S3").is_ok_and(|v| v == "1") {
+                panic!("WORM_TEST_REQUIRE_S3=1 but WORM_TEST_S3_ENDPOINT is not set");
+            }
+            eprintln!("skipped: no S3 server (set WORM_TEST_S3_ENDPOINT)");
+            None
+        }
+    }
+}
+
+fn s3_json(args: &[&str], code: i32) -> Value {
+    let out = expect(args, b"", code);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn setup_ship_verify_ls_cat_on_s3() {
+    let Some(ep) = endpoint() else { return };
+    let bucket = format!(
+        "worm-cli-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let setup = s3_json(
+        &[
+            "s3",
+            "setup",
+            &bucket,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "1",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(setup["bucket"], bucket.as_str());
+    // Lifecycle is not required: SeaweedFS does not implement it (setup says so; a
+    // verification only sees it missing).
+    let check = s3_json(
+        &[
+            "s3",
+            "verify",
+            &bucket,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "1",
+            "--json",
+            "--no-lifecycle",
+        ],
+        0,
+    );
+    let status = |name: &str| {
+        check["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["setting"] == name)
+            .map(|s| s["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("versioning").as_deref(), Some("ok"), "{check}");
+    assert_eq!(status("object_lock").as_deref(), Some("ok"), "{check}");
+    assert_eq!(
+        status("default_retention").as_deref(),
+        Some("ok"),
+        "{check}"
+    );
+    // Other retention than configured: not as required.
+    expect(
+        &[
+            "s3",
+            "verify",
+            &bucket,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "9",
+            "--no-lifecycle",
+        ],
+        b"",
+        1,
+    );
+
+    let url = format!("s3://{bucket}/cli-test");
+    let mut input = records(12);
+    input.extend_from_slice(b"not json\n");
+    let out = expect(
+        &[
+            "ship",
+            "--to",
+            &url,
+            "--endpoint",
+            &ep,
+            "--json",
+            "--service",
+            "camera_service",
+            "--retention-days",
+            "1",
+        ],
+        &input,
+        0,
+    );
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (s["stored"].as_u64(), s["invalid"].as_u64()),
+        (Some(13), Some(1)),
+        "{s}"
+    );
+    assert_eq!(s["all_stored"], true);
+
+    let out = expect(&["verify", &url, "--endpoint", &ep, "--json"], b"", 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["records"], 13);
+    assert_eq!(report["streams"][0]["closed"], true);
+
+    let ls = expect(&["ls", &url, "--endpoint", &ep, "--json"], b"", 0);
+    assert!(
+        ls.lines().all(|l| l.contains("\"key\":\"cli-test/")),
+        "{ls}"
+    );
+    let cat = expect(
+        &["cat", &url, "--endpoint", &ep, "--user-id", "user1"],
+        b"",
+        0,
+    );
+    assert_eq!(cat.lines().count(), 4);
+    let invalid = expect(
+        &[
+            "cat",
+            &url,
+            "--endpoint",
+            &ep,
+            "--action",
+            "worm.invalid_input",
+        ],
+        b"",
+        0,
+    );
+    assert!(invalid.contains("\"raw\":\"not json\""), "{invalid}");
+
+    // The bucket from the environment, as the original handler read it.
+    let o = worm()
+        .args(["verify", "--endpoint", &ep, "-q"])
+        .env("AWS_S3_BUCKET", &bucket)
+        .env("AWS_S3_PREFIX", "cli-test")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn unreachable_or_missing_bucket_is_a_one_line_error() {
+    let Some(ep) = endpoint() else { return };
+    let o = run(
+        &[
+            "ship",
+            "--to",
+            "s3://worm-cli-no-such-bucket",
+            "--endpoint",
+            &ep,
+        ],
+        b"{}\n",
+    );
+    let (code, _, err) = text(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("worm: cannot write to store 's3://worm-cli-no-such-bucket'"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
