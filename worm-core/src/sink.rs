@@ -196,6 +196,15 @@ pub trait WormSink: Send + Sync + fmt::Debug {
     /// A short name of the store for messages (`/var/lib/worm`, `s3://bucket`, `memory:`).
     fn describe(&self) -> String;
 
+    /// Store `body` at a key the caller made unique (e.g. it contains a fresh UUID), on the
+    /// first attempt to store it. The contract is [`put`](WormSink::put)'s; the hint lets
+    /// a provider skip round trips that only guard against *another* writer using the same
+    /// key (on S3 servers that ignore `If-None-Match`, a HEAD before and a version check
+    /// after the PUT). Retries must use `put`.
+    async fn put_unique(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        self.put(key, body, opts).await
+    }
+
     /// sha256 of the stored object, used to decide whether an earlier, uncertain PUT in
     /// fact succeeded. Providers that store the hash as metadata override this to avoid
     /// downloading the body.
@@ -245,6 +254,9 @@ impl<T: WormSink + ?Sized> WormSinkExt for T {}
 impl<T: WormSink + ?Sized> WormSink for std::sync::Arc<T> {
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
         (**self).put(key, body, opts).await
+    }
+    async fn put_unique(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        (**self).put_unique(key, body, opts).await
     }
     async fn get(&self, key: &str) -> Result<StoredObject> {
         (**self).get(key).await

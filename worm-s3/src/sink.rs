@@ -250,9 +250,16 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-#[async_trait]
-impl WormSink for S3Sink {
-    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+impl S3Sink {
+    /// PutObject once. `guarded`: HEAD before and check versions after, for servers that
+    /// ignore `If-None-Match` (Ceph RGW) when another writer might use the same key.
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Bytes,
+        opts: &PutOptions,
+        guarded: bool,
+    ) -> Result<PutReceipt> {
         validate_key(key)?;
         if self.inner.state.load(Ordering::Acquire) == UNCHECKED {
             self.preflight().await?;
@@ -262,7 +269,7 @@ impl WormSink for S3Sink {
         let req = request::put_object(self.bucket(), key, body, opts, self.lock_headers())?;
         // Ceph RGW ignores `If-None-Match: *`, so look first. A delete marker on top still
         // means the key was used: its versions cannot be removed, so it is taken.
-        if self.head(key, None).await?.is_some() {
+        if guarded && self.head(key, None).await?.is_some() {
             return Err(Error::AlreadyExists {
                 key: key.to_string(),
                 target: self.target(),
@@ -273,7 +280,7 @@ impl WormSink for S3Sink {
             .header("x-amz-version-id")
             .filter(|v| !v.is_empty() && *v != "null")
             .map(str::to_string);
-        if let Some(v) = &version_id {
+        if let (true, Some(v)) = (guarded, &version_id) {
             self.check_single_version(key, v).await?;
         }
         Ok(PutReceipt {
@@ -282,6 +289,19 @@ impl WormSink for S3Sink {
             sha256,
             size,
         })
+    }
+}
+
+#[async_trait]
+impl WormSink for S3Sink {
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        self.put_object(key, body, opts, true).await
+    }
+
+    /// One request: `If-None-Match: *` still guards servers that honour it, and a key the
+    /// caller made unique cannot meet another writer's object.
+    async fn put_unique(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        self.put_object(key, body, opts, false).await
     }
 
     async fn get(&self, key: &str) -> Result<StoredObject> {

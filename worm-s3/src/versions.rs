@@ -2,33 +2,18 @@
 //! and the tamper tests need beyond the [`WormSink`](worm_core::WormSink) contract.
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use http::Method;
-use serde::Serialize;
 use worm_core::key::validate_key;
+use worm_core::verify::VersionSource;
 use worm_core::{Error, Result, Retention};
 
 use crate::request::{self, S3Request};
 use crate::sink::{S3Sink, parse_retention, parse_time};
 use crate::xml::{self, VersionsItem};
 
-/// One version or delete marker of a key, as ListObjectVersions reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectVersion {
-    /// Key.
-    pub key: String,
-    /// Version id (`null` on a bucket that never had versioning).
-    pub version_id: String,
-    /// Whether this is the key's current version (what a plain S3 GET returns).
-    pub is_latest: bool,
-    /// A delete marker: hides the key from plain listings; removes nothing.
-    pub is_delete_marker: bool,
-    /// Size in bytes (0 for delete markers).
-    pub size: u64,
-    /// When this version was written.
-    pub last_modified: Option<DateTime<Utc>>,
-}
+/// One version or delete marker; the type the verifier's [`VersionSource`] speaks.
+pub use worm_core::verify::ObjectVersion;
 
 impl S3Sink {
     /// Every version and delete marker under `prefix`: keys in order, each key's entries
@@ -147,6 +132,7 @@ impl S3Sink {
                 is_delete_marker: marker,
                 size: if marker { 0 } else { e.size },
                 last_modified: e.last_modified.as_deref().and_then(parse_time),
+                etag: e.etag,
             });
         }
         let next = match (truncated, next_key) {
@@ -318,5 +304,23 @@ impl S3Sink {
             return Ok(None);
         }
         Err(crate::error::from_status(&op, resp.status, &resp.body))
+    }
+}
+
+/// The verifier reads every version and delete marker through this: shadowing versions
+/// and delete markers over audit objects are reported (see `worm_core::verify`).
+#[async_trait::async_trait]
+impl VersionSource for S3Sink {
+    fn list_versions<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectVersion>> {
+        self.versions(prefix)
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Bytes> {
+        validate_key(key)?;
+        let mut req = S3Request::new("GET", Method::GET, self.bucket(), Some(key));
+        if version_id != "null" {
+            req = req.query("versionId", version_id);
+        }
+        Ok(self.client().send(req).await?.body)
     }
 }

@@ -93,6 +93,8 @@ pub(crate) struct VersionEntry {
     pub size: u64,
     #[serde(rename = "LastModified", default)]
     pub last_modified: Option<String>,
+    #[serde(rename = "ETag", default)]
+    pub etag: Option<String>,
 }
 
 /// GetBucketVersioning.

@@ -68,6 +68,12 @@ pub(crate) struct Sealed {
     pub wal_end: Option<super::spool::WalPos>,
     /// Whether this is the stream's final batch.
     pub is_final: bool,
+    /// Whether an earlier attempt may have reached the store.
+    pub maybe_sent: bool,
+    /// Size of the stored bytes.
+    pub size: usize,
+    /// When spooled, the bytes live in this file and `body` is empty.
+    pub spool_file: Option<std::path::PathBuf>,
 }
 
 impl OpenBatch {
@@ -189,7 +195,8 @@ impl OpenBatch {
                 .map(|(mode, days)| Retention::days_from_now(mode, days)),
             legal_hold: cfg.legal_hold,
         };
-        let sealed = Sealed {
+        let size = stored.len();
+        let mut sealed = Sealed {
             seq,
             key,
             body: Bytes::from(stored),
@@ -201,7 +208,11 @@ impl OpenBatch {
             rounds: 0,
             wal_end: self.wal_end.take(),
             is_final,
+            maybe_sent: false,
+            size: 0,
+            spool_file: None,
         };
+        sealed.size = size;
         self.body.clear();
         self.records = 0;
         self.synthetic = 0;

@@ -101,6 +101,12 @@ impl AuditLogBuilder {
         self
     }
 
+    /// Bytes of sealed batches the spool may hold during an outage (default 1 GiB).
+    pub fn max_spool_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_spool_bytes = n.max(1);
+        self
+    }
+
     /// Largest record accepted, in bytes of JSON.
     pub fn max_record_bytes(mut self, n: usize) -> Self {
         self.cfg.max_record_bytes = n;

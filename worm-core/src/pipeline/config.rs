@@ -87,6 +87,9 @@ pub struct Config {
     /// so that the queue fills and the overflow policy applies (bounded memory during an
     /// outage).
     pub max_pending_bytes: usize,
+    /// Bytes of sealed batches waiting in the spool (during an outage) at which the worker
+    /// stops taking records, so the overflow policy applies: the spool's size bound.
+    pub max_spool_bytes: usize,
     /// Largest accepted record line in bytes.
     pub max_record_bytes: usize,
     /// What to do when the queue is full.
@@ -125,6 +128,7 @@ impl Config {
             max_in_flight: 2,
             queue_capacity: 100_000,
             max_pending_bytes: 64 << 20,
+            max_spool_bytes: 1 << 30,
             max_record_bytes: 1 << 20,
             overflow: Overflow::Block,
             retry: RetryConfig::default(),

@@ -240,7 +240,7 @@ impl Spool {
     }
 
     /// Persist a sealed batch before its upload starts, then move the checkpoint past it.
-    pub fn seal(&self, b: &Sealed, stream: Uuid) -> Result<()> {
+    pub fn seal(&self, b: &Sealed, stream: Uuid) -> Result<PathBuf> {
         let (wal_end, is_final) = (b.wal_end, b.is_final);
         let header = SealedHeader {
             key: b.key.clone(),
@@ -277,7 +277,8 @@ impl Spool {
             prev: Some(b.chain),
             wal,
             closed: is_final,
-        })
+        })?;
+        Ok(path)
     }
 
     fn read_checkpoint_wal(&self) -> Result<WalPos> {
@@ -431,8 +432,9 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
             .position(|&b| b == b'\n')
             .ok_or_else(|| bad("no header".into()))?;
         let h: SealedHeader = serde_json::from_slice(&raw[..nl]).map_err(|e| bad(e.to_string()))?;
-        let body = Bytes::copy_from_slice(&raw[nl + 1..]);
-        if Sha256Hex::of(&body) != h.sha256 {
+        let body = &raw[nl + 1..];
+        let size = body.len();
+        if Sha256Hex::of(body) != h.sha256 {
             return Err(bad(
                 "body does not match its sha256 (disk corruption?)".into()
             ));
@@ -459,7 +461,9 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
         sealed.push(Sealed {
             seq: h.seq,
             key: h.key,
-            body,
+            body: Bytes::new(),
+            size,
+            spool_file: Some(path.clone()),
             sha256: h.sha256,
             chain: h.chain,
             user_records: h.user_records,
@@ -468,9 +472,28 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
             rounds: 0,
             wal_end: h.wal_end,
             is_final: h.is_final,
+            // A previous run may have stored it before dying.
+            maybe_sent: true,
         });
     }
     Ok((ckpt, sealed))
+}
+
+/// The stored bytes of a spooled batch, checked against their sha256.
+pub(crate) async fn read_sealed_body(path: &Path, sha256: &Sha256Hex) -> Result<Bytes> {
+    let raw = tokio::fs::read(path)
+        .await
+        .map_err(io(format!("reading spooled batch {}", path.display())))?;
+    let bad = |r: &str| Error::invalid(format!("spooled batch {}", path.display()), r.to_string());
+    let nl = raw
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad("no header"))?;
+    let body = Bytes::from(raw).slice(nl + 1..);
+    if Sha256Hex::of(&body) != *sha256 {
+        return Err(bad("body does not match its sha256 (disk corruption?)"));
+    }
+    Ok(body)
 }
 
 /// Records after `from`, and a gap record for each damaged stretch. Damaged tails are cut

@@ -21,9 +21,21 @@ pub(crate) async fn upload_round(
     counters: &Counters,
     rng: &mut fastrand::Rng,
 ) -> Result<()> {
+    let body = match &batch.spool_file {
+        Some(path) => super::spool::read_sealed_body(path, &batch.sha256).await?,
+        None => batch.body.clone(),
+    };
     let mut attempt = 0;
     loop {
-        let res = match sink.put(&batch.key, batch.body.clone(), &batch.opts).await {
+        // Only the very first attempt may skip the provider's guards against other writers:
+        // any later one may meet our own earlier PUT.
+        let first = attempt == 0 && !batch.maybe_sent;
+        let put = if first {
+            sink.put_unique(&batch.key, body.clone(), &batch.opts).await
+        } else {
+            sink.put(&batch.key, body.clone(), &batch.opts).await
+        };
+        let res = match put {
             Ok(_) => Ok(()),
             Err(Error::AlreadyExists { key, .. }) => match sink.stored_sha256(&key).await {
                 Ok(stored) if stored == batch.sha256 => {

@@ -105,8 +105,10 @@ pub(crate) struct Worker {
     /// Sealed and not yet stored: seq -> when its first record arrived.
     unstored: BTreeMap<u64, Instant>,
     parked_seqs: BTreeSet<u64>,
-    /// Bytes of sealed batches not yet stored.
+    /// Bytes of sealed batches not yet stored, held in memory.
     backlog_bytes: usize,
+    /// Bytes of sealed batches not yet stored, held in the spool.
+    spool_bytes: usize,
     waiters: Vec<Waiter>,
     closing: Option<Closing>,
     drops_reported: u64,
@@ -140,6 +142,7 @@ impl Worker {
             unstored: BTreeMap::new(),
             parked_seqs: BTreeSet::new(),
             backlog_bytes: 0,
+            spool_bytes: 0,
             waiters: Vec::new(),
             closing: None,
             drops_reported: 0,
@@ -153,7 +156,7 @@ impl Worker {
     pub fn resume(mut self, spool: Arc<Spool>, rec: Recovery) -> Self {
         for b in rec.sealed {
             self.unstored.insert(b.seq, b.opened_at);
-            self.backlog_bytes += b.body.len();
+            self.account(&b, true);
             self.counters.recovered.fetch_add(b.user_records, Relaxed);
             self.ready.push_back((Instant::now(), b));
         }
@@ -174,6 +177,21 @@ impl Worker {
     /// records so the bounded queue fills and the overflow policy applies.
     fn backlogged(&self) -> bool {
         self.backlog_bytes >= self.cfg.max_pending_bytes
+            || self.spool_bytes >= self.cfg.max_spool_bytes
+    }
+
+    /// Count a sealed batch into (or out of) the backlog, in memory or on disk.
+    fn account(&mut self, b: &Sealed, add: bool) {
+        let counter = if b.spool_file.is_some() {
+            &mut self.spool_bytes
+        } else {
+            &mut self.backlog_bytes
+        };
+        if add {
+            *counter += b.size;
+        } else {
+            *counter -= b.size;
+        }
     }
 
     pub async fn run(mut self) {
@@ -353,7 +371,7 @@ impl Worker {
 
     fn cut(&mut self, is_final: bool) {
         let seq = self.pos.next_seq;
-        let sealed = self
+        let mut sealed = self
             .open
             .seal(&self.cfg, self.pos.stream, seq, self.pos.prev, is_final);
         self.pos.next_seq += 1;
@@ -361,13 +379,18 @@ impl Worker {
         *lock(&self.counters.chain_head) = Some((seq, sealed.chain));
         if let Some(spool) = &self.spool {
             // Before the upload starts: from here a crash re-sends these exact bytes.
-            if let Err(e) = spool.seal(&sealed, self.pos.stream) {
-                tracing::error!(target: "worm", seq, error = %e,
-                    "could not spool the sealed batch; its records stay in the spool's log");
+            // The bytes then wait on disk, not in memory.
+            match spool.seal(&sealed, self.pos.stream) {
+                Ok(path) => {
+                    sealed.spool_file = Some(path);
+                    sealed.body = bytes::Bytes::new();
+                }
+                Err(e) => tracing::error!(target: "worm", seq, error = %e,
+                    "could not spool the sealed batch; its records stay in the spool's log"),
             }
         }
         self.unstored.insert(seq, sealed.opened_at);
-        self.backlog_bytes += sealed.body.len();
+        self.account(&sealed, true);
         tracing::debug!(target: "worm", seq, key = %sealed.key, records = sealed.user_records, is_final, "batch sealed");
         self.ready.push_back((Instant::now(), sealed));
     }
@@ -403,7 +426,7 @@ impl Worker {
         match res {
             Ok(()) => {
                 self.unstored.remove(&batch.seq);
-                self.backlog_bytes -= batch.body.len();
+                self.account(&batch, false);
                 self.counters.stored.fetch_add(batch.user_records, Relaxed);
                 self.counters.batches_stored.fetch_add(1, Relaxed);
                 if let Some(spool) = &self.spool
@@ -415,6 +438,7 @@ impl Worker {
             }
             Err(e) if e.is_retryable() => {
                 batch.rounds += 1;
+                batch.maybe_sent = true;
                 self.counters.failures.fetch_add(1, Relaxed);
                 let wait = self.cfg.retry.round_backoff(batch.rounds);
                 tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e, rounds = batch.rounds,
@@ -422,6 +446,7 @@ impl Worker {
                 self.ready.push_back((Instant::now() + wait, batch));
             }
             Err(e) => {
+                batch.maybe_sent = true;
                 self.counters.failures.fetch_add(1, Relaxed);
                 tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e,
                     "batch refused permanently; kept pending, retried on the next flush or close");

@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::hash::Sha256Hex;
 
 /// One version (or delete marker) of a key, as a versioned store lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ObjectVersion {
     /// The key.
     pub key: String,
