@@ -270,3 +270,66 @@ fn sigint_stops_the_same_way() {
     assert_eq!(s["stored"], 45, "{s}");
     assert_eq!(cat(&dir.path().join("s"), &[]).len(), 45);
 }
+
+#[test]
+fn spool_keeps_what_a_killed_ship_had_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let spool = dir.path().join("spool");
+    let (s, sp) = (store.to_str().unwrap(), spool.to_str().unwrap());
+    let mut child = worm()
+        .args([
+            "ship",
+            "--to",
+            s,
+            "--spool",
+            sp,
+            "--batch-size",
+            "1000",
+            "--interval",
+            "3600",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&records(50)).unwrap();
+    stdin.flush().unwrap();
+    // Wait until the last record is in the spool's write-ahead log.
+    let t = Instant::now();
+    while !files(&spool).iter().any(|p| {
+        std::fs::read(p)
+            .unwrap()
+            .windows(5)
+            .any(|w| w == b"\"m49\"")
+    }) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "records never reached the spool"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to store anything
+    child.wait().unwrap();
+    drop(stdin);
+    assert!(
+        cat(&store, &[]).is_empty(),
+        "nothing was stored before the kill"
+    );
+
+    let summary = ship(&store, &["--spool", sp], b"");
+    assert_eq!(summary["recovered"], 50, "{summary}");
+    assert_eq!(summary["all_stored"], true);
+    let all = cat(&store, &[]);
+    assert_eq!(all.len(), 50);
+    assert_eq!(all[49]["message"], "m49");
+    let (code, report) = verify(&store, &["--require-closed"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["streams"].as_array().unwrap().len(),
+        1,
+        "same stream: {report}"
+    );
+}
