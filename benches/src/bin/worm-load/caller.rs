@@ -1,0 +1,78 @@
+//! Per-call cost of one audit event on the caller's thread: `WormLayer` against
+//! `fmt().json()` on `tracing_appender::non_blocking`, in alternating rounds of the same
+//! run so that both see the same noise. Each call is timed with `Instant`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use tracing_subscriber::prelude::*;
+use worm_benches::event::{SERVICE, audit_event, request_span};
+use worm_benches::measure::percentiles;
+use worm_benches::sinks::NullSink;
+use worm_core::integrate::WormLayer;
+use worm_core::pipeline::AuditLogBuilder;
+
+use crate::args::Args;
+
+fn timed_calls(dispatch: &tracing::Dispatch, calls: usize, first: u64, out: &mut Vec<u64>) {
+    tracing::dispatcher::with_default(dispatch, || {
+        let span = request_span();
+        let _e = span.enter();
+        for i in 0..calls as u64 {
+            let t = Instant::now();
+            audit_event(first + i);
+            out.push(t.elapsed().as_nanos() as u64);
+        }
+    });
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let calls: usize = args.num("calls", 100_000)?;
+    let rounds: usize = args.num("rounds", 10)?;
+
+    let sink = Arc::new(NullSink::default());
+    let (log, guard) = AuditLogBuilder::new(sink.clone(), SERVICE)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let worm = tracing::Dispatch::new(tracing_subscriber::registry().with(WormLayer::new(log)));
+    let (writer, wguard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::sink());
+    let fmt = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(writer)
+            .finish(),
+    );
+
+    // One warm-up round each, not counted.
+    let mut scratch = Vec::with_capacity(calls);
+    timed_calls(&worm, calls, 0, &mut scratch);
+    timed_calls(&fmt, calls, 0, &mut scratch);
+
+    let mut ours = Vec::with_capacity(calls * rounds);
+    let mut theirs = Vec::with_capacity(calls * rounds);
+    for r in 0..rounds {
+        let first = ((r + 1) * calls) as u64;
+        timed_calls(&worm, calls, first, &mut ours);
+        timed_calls(&fmt, calls, first, &mut theirs);
+    }
+    drop(fmt);
+    drop(wguard);
+    let report = guard.close_blocking().map_err(|e| e.to_string())?;
+    let ours = percentiles(&mut ours);
+    let theirs = percentiles(&mut theirs);
+    crate::emit(json!({
+        "bench": "caller",
+        "calls_per_side": calls * rounds,
+        "worm_layer": ours,
+        "fmt_json_non_blocking": theirs,
+        "ratio_mean": ours.mean_ns / theirs.mean_ns,
+        "ratio_p50": ours.p50_ns as f64 / theirs.p50_ns as f64,
+        "ratio_p99": ours.p99_ns as f64 / theirs.p99_ns as f64,
+        "worm_records_stored": report.records_stored,
+        "worm_puts": sink.puts(),
+    }));
+    Ok(())
+}

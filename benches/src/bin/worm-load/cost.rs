@@ -1,0 +1,7 @@
+use crate::args::Args;
+pub fn run(_a: &Args) -> Result<(), String> {
+    Err("todo".into())
+}
+pub fn latency(_a: &Args) -> Result<(), String> {
+    Err("todo".into())
+}

@@ -1,0 +1,48 @@
+//! `worm-load`: whole-process measurements for BENCHMARKS.md. Each command prints one
+//! JSON object per result line on stdout.
+//!
+//! ```text
+//! worm-load caller   [--calls N] [--rounds R]
+//! worm-load pipeline [--records N] [--mode plain|zstd|signed] [--dir D]
+//! worm-load cost     [--records N]
+//! worm-load latency  [--rate R] [--secs S]
+//! worm-load memory   [--records N] [--queue N] [--pending-mib M]
+//! worm-load verify   --dir D [--mib M]
+//! worm-load s3       [--objects N] [--size BYTES] [--concurrency C]
+//! ```
+
+mod args;
+mod caller;
+mod cost;
+mod memory;
+mod pipeline;
+mod verify;
+
+use args::Args;
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let what = argv.next().unwrap_or_default();
+    let args = Args::parse(argv);
+    let res = match what.as_str() {
+        "caller" => caller::run(&args),
+        "pipeline" => pipeline::run(&args),
+        "cost" => cost::run(&args),
+        "latency" => cost::latency(&args),
+        "memory" => memory::run(&args),
+        "verify" => verify::run(&args),
+        "generate" => verify::generate(&args),
+        _ => Err(format!(
+            "unknown command '{what}'; see the docs at the top of main.rs"
+        )),
+    };
+    if let Err(e) = res {
+        eprintln!("worm-load {what}: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Print one result line.
+pub fn emit(v: serde_json::Value) {
+    println!("{v}");
+}
