@@ -44,8 +44,10 @@ pub enum Command {
     /// On end of input, SIGINT or SIGTERM, ship stores what is pending, writes the
     /// stream's final batch and prints a summary to stderr (--json: to stdout). On a
     /// signal it first reads whatever input is already waiting in the pipe (without
-    /// waiting for more), so every line written before the signal is stored. A second
-    /// signal exits at once, without waiting for the store.
+    /// waiting for more), so every line written before the signal is stored; a last line
+    /// without its newline is stored as it is (as invalid input if it is cut short). A
+    /// second signal exits at once (130 for SIGINT, 143 for SIGTERM) without waiting for
+    /// the store.
     #[command(after_help = AFTER_HELP)]
     Ship(ShipArgs),
     /// Check a store offline: seals, signatures, hash chains, sequence gaps, final batches.
