@@ -15,7 +15,12 @@ use super::spool::Spool;
 use super::stats::{Counters, Stats, lock};
 use super::worker::{CloseReport, Control, Reply};
 use crate::error::{Error, Result};
-use crate::record::{AuditRecord, timestamp};
+use crate::record::{AuditRecord, RecordView, timestamp};
+
+thread_local! {
+    /// Where `prepare` serialises a record before copying it out.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 pub(crate) struct Shared {
     pub tx: mpsc::Sender<Entry>,
@@ -54,6 +59,12 @@ impl AuditLog {
     /// A record whose JSON exceeds `max_record_bytes` is refused with
     /// [`Error::InvalidInput`].
     pub fn log(&self, record: AuditRecord) -> Result<()> {
+        self.log_view(&record.view())
+    }
+
+    /// [`log`](Self::log) for a record held by reference (the tracing layer builds no
+    /// [`AuditRecord`]).
+    pub(crate) fn log_view(&self, record: &RecordView<'_>) -> Result<()> {
         let Some(entry) = self.prepare(record)? else {
             return Ok(());
         };
@@ -86,7 +97,7 @@ impl AuditLog {
 
     /// Queue a record, waiting asynchronously for room whatever the overflow policy.
     pub async fn log_async(&self, record: AuditRecord) -> Result<()> {
-        let Some(entry) = self.prepare(record)? else {
+        let Some(entry) = self.prepare(&record.view())? else {
             return Ok(());
         };
         if let Some(spool) = &self.shared.spool {
@@ -150,7 +161,7 @@ impl AuditLog {
         }
     }
 
-    fn prepare(&self, mut record: AuditRecord) -> Result<Option<Entry>> {
+    fn prepare(&self, record: &RecordView<'_>) -> Result<Option<Entry>> {
         let cfg = &self.shared.cfg;
         if self.shared.closed.load(Relaxed) {
             return Err(Error::Closed);
@@ -159,17 +170,23 @@ impl AuditLog {
             self.shared.counters.filtered.fetch_add(1, Relaxed);
             return Ok(None);
         }
+        let mut record = *record;
         if record.service_name.is_none() {
-            record.service_name = Some(cfg.service.clone());
+            record.service_name = Some(&cfg.service);
         }
-        let mut line = Vec::with_capacity(256);
-        record.write_json(&mut line);
+        // Serialised into a reused buffer and copied out at its exact size: one allocation
+        // per record, and a queued record holds no spare capacity.
+        let mut scratch = SCRATCH.take();
+        scratch.clear();
+        record.write_json(&mut scratch);
+        let line = scratch.to_vec();
+        SCRATCH.set(scratch);
         if line.len() > cfg.max_record_bytes {
             return Err(Error::invalid(
                 format!(
                     "record (action {:?}, request_id {:?})",
-                    record.action.as_deref().unwrap_or("-"),
-                    record.request_id.as_deref().unwrap_or("-")
+                    record.action.unwrap_or("-"),
+                    record.request_id.unwrap_or("-")
                 ),
                 format!(
                     "{} bytes of JSON exceeds max_record_bytes ({})",
@@ -182,7 +199,7 @@ impl AuditLog {
             line,
             ts: record.timestamp,
             level: record.level,
-            request_id: record.request_id.map(String::into_boxed_str),
+            request_id: record.request_id.map(Box::from),
             synthetic: false,
             wal: None,
         }))

@@ -38,6 +38,10 @@ pub struct Stats {
     pub oldest_pending_age: Option<Duration>,
     /// Seq and hash of the newest sealed batch.
     pub chain_head: Option<(u64, Sha256Hex)>,
+    /// Bytes of sealed batches awaiting storage held in memory.
+    pub backlog_memory_bytes: u64,
+    /// Bytes of sealed batches awaiting storage held in the spool.
+    pub backlog_spool_bytes: u64,
 }
 
 mod opt_secs {
@@ -72,6 +76,8 @@ pub(crate) struct Counters {
     /// Drops not yet written into the stream: count, first and last time.
     pub unreported_drops: Mutex<Option<DropSpan>>,
     pub oldest_pending: Mutex<Option<Instant>>,
+    pub backlog_memory_bytes: AtomicU64,
+    pub backlog_spool_bytes: AtomicU64,
     pub chain_head: Mutex<Option<(u64, Sha256Hex)>>,
 }
 
@@ -100,6 +106,8 @@ impl Counters {
             unsent_changed: tokio::sync::Notify::new(),
             unreported_drops: Mutex::new(None),
             oldest_pending: Mutex::new(None),
+            backlog_memory_bytes: AtomicU64::new(0),
+            backlog_spool_bytes: AtomicU64::new(0),
             chain_head: Mutex::new(None),
         }
     }
@@ -145,6 +153,8 @@ impl Counters {
             recovered,
             oldest_pending_age: lock(&self.oldest_pending).map(|t| t.elapsed()),
             chain_head: *lock(&self.chain_head),
+            backlog_memory_bytes: self.backlog_memory_bytes.load(Relaxed),
+            backlog_spool_bytes: self.backlog_spool_bytes.load(Relaxed),
         }
     }
 }

@@ -534,6 +534,12 @@ impl Worker {
             .copied()
             .or(self.open.opened_at);
         *lock(&self.counters.oldest_pending) = oldest;
+        self.counters
+            .backlog_memory_bytes
+            .store(self.backlog_bytes as u64, Relaxed);
+        self.counters
+            .backlog_spool_bytes
+            .store(self.spool_bytes as u64, Relaxed);
     }
 
     fn finish(mut self) {
