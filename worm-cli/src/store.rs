@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use worm::WormSink;
 use worm::key::DEFAULT_PREFIX;
+use worm::verify::VersionSource;
 
 use crate::cli::S3Args;
 use crate::error::{CliError, CliResult};
@@ -83,6 +84,8 @@ pub struct Store {
     pub list_prefix: String,
     /// Key prefix new batches are written under.
     pub write_prefix: String,
+    /// Every object version and delete marker, where the store keeps versions (S3).
+    pub versions: Option<Arc<dyn VersionSource>>,
 }
 
 /// Whether the store is opened to write (local directories are created) or only to read
@@ -110,6 +113,7 @@ pub fn open(url: Option<&str>, access: Access, s3: &S3Args) -> CliResult<Store> 
             sink: Arc::new(worm::memory::MemorySink::new()),
             list_prefix: String::new(),
             write_prefix,
+            versions: None,
             name,
         }),
         StoreUrl::Fs(root) => {
@@ -125,6 +129,7 @@ pub fn open(url: Option<&str>, access: Access, s3: &S3Args) -> CliResult<Store> 
                 // keys' prefixes, and any foreign file in it deserves to be reported.
                 list_prefix: String::new(),
                 write_prefix,
+                versions: None,
                 name,
             })
         }
@@ -148,10 +153,11 @@ fn open_s3(name: String, bucket: String, prefix: Option<String>, s3: &S3Args) ->
     if let Some(p) = prefix {
         b = b.with_prefix(worm::key::sanitize_prefix(&p).map_err(|e| cannot(&e))?);
     }
-    let sink = b.build().map_err(|e| cannot(&e))?;
+    let sink = Arc::new(b.build().map_err(|e| cannot(&e))?);
     let write_prefix = sink.prefix().to_string();
     Ok(Store {
-        sink: Arc::new(sink),
+        versions: Some(sink.clone()),
+        sink,
         list_prefix: if write_prefix.is_empty() {
             String::new()
         } else {

@@ -130,6 +130,7 @@ fn setup_ship_verify_ls_cat_on_s3() {
     assert_eq!(report["intact"], true, "{report}");
     assert_eq!(report["records"], 13);
     assert_eq!(report["streams"][0]["closed"], true);
+    assert_eq!(report["versions_checked"], true);
 
     let ls = expect(&["ls", &url, "--endpoint", &ep, "--json"], b"", 0);
     assert!(

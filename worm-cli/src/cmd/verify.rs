@@ -58,6 +58,10 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
 
 /// Run `verifier` over `store` with a progress display unless `quiet`.
 pub async fn verify(store: &Store, verifier: Verifier, quiet: bool) -> CliResult<Report> {
+    let verifier = match &store.versions {
+        Some(v) => verifier.versions(v.clone()),
+        None => verifier,
+    };
     let pb = Arc::new(progress::spinner(quiet, "verifying"));
     let shown = pb.clone();
     let v = verifier
@@ -96,10 +100,11 @@ pub fn print_report(r: &Report) {
         r.batches,
         r.records,
         r.streams.len(),
-        if r.signatures_checked {
-            ", signatures checked"
-        } else {
-            ""
+        match (r.signatures_checked, r.versions_checked) {
+            (true, true) => ", signatures and object versions checked",
+            (true, false) => ", signatures checked",
+            (false, true) => ", object versions checked",
+            (false, false) => "",
         },
     ));
     for s in &r.streams {
