@@ -102,8 +102,13 @@ pub fn run(rt: &Runtime, a: DemoArgs) -> CliResult<u8> {
             );
         }
         verify::print_report(&report);
-        if intact {
-            let s = &store.name;
+        // A memory store is gone when this process ends: nothing to look at later.
+        if intact && !store.name.starts_with("memory:") {
+            // The store as the next commands need it named (with its endpoint, if any).
+            let s = match &a.s3.endpoint {
+                Some(e) => format!("{} --endpoint {e}", store.name),
+                None => store.name.clone(),
+            };
             println!(
                 "\nnext: worm ls {s}\n      worm cat {s} --action motion_detected | jq .\n      \
                  worm cat {s} --user-id op.mallory\n      worm verify {s}"
