@@ -338,3 +338,44 @@ async fn a_clean_close_empties_the_spool_and_the_next_run_starts_a_new_stream() 
         assert_eq!(b.iter().map(|b| b.records.len()).sum::<usize>(), 150);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_with_the_store_down_keeps_everything_in_the_spool_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let (log, guard) = AuditLogBuilder::new(Arc::new(Unreachable(sink(&store))), "camera_service")
+        .max_records(100)
+        .close_deadline(Duration::from_millis(500))
+        .spool_dir(&spool, SpoolSync::EveryRecord)
+        .build()
+        .unwrap();
+    for n in 0..250 {
+        log.log(AuditRecord::new(Level::Info, "x").field("n", n))
+            .unwrap();
+    }
+    let err = guard.close().await.unwrap_err();
+    assert!(err.to_string().contains("250 records not stored"), "{err}");
+    drop(log);
+    // The next run (store reachable again) stores all of it in the old, closed stream, and
+    // starts its own.
+    let (log, guard) = writer(&store, &spool, SpoolSync::default());
+    assert_eq!(log.stats().recovered, 250);
+    guard.close().await.unwrap();
+    let streams = read_streams(sink(&store).as_ref(), "").await;
+    assert_eq!(streams.len(), 2, "the closed stream, and the new run's own");
+    let mut by_start: Vec<_> = streams.values().collect();
+    by_start.sort_by_key(|b| b[0].header.stream);
+    assert_chain(by_start[0], true);
+    let ns: BTreeSet<u64> = by_start[0]
+        .iter()
+        .flat_map(|b| &b.records)
+        .map(|r| r["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, (0..250).collect::<BTreeSet<u64>>());
+    assert_chain(by_start[1], true);
+    assert_eq!(
+        by_start[1].len(),
+        1,
+        "the new run wrote only its empty final batch"
+    );
+}

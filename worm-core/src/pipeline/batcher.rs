@@ -51,7 +51,12 @@ pub(crate) struct OpenBatch {
 /// A sealed batch: its key and bytes are fixed, so every retry is the same PUT.
 #[derive(Debug, Clone)]
 pub(crate) struct Sealed {
+    /// The batch's stream (a recovered spool may hold batches of an earlier stream).
+    pub stream: Uuid,
     pub seq: u64,
+    /// The worker's upload order: unique across streams, so flush can wait for "every
+    /// batch sealed before".
+    pub order: u64,
     pub key: String,
     pub body: Bytes,
     /// sha256 of the stored bytes (compressed, when compressed).
@@ -197,7 +202,9 @@ impl OpenBatch {
         };
         let size = stored.len();
         let mut sealed = Sealed {
+            stream,
             seq,
+            order: 0,
             key,
             body: Bytes::from(stored),
             sha256,

@@ -254,8 +254,8 @@ impl Spool {
             opts: b.opts.clone(),
         };
         let dir = self.dir.join("sealed");
-        let path = dir.join(format!("{:012}.batch", b.seq));
-        let tmp = dir.join(format!("{:012}.tmp", b.seq));
+        let path = dir.join(sealed_name(b.stream, b.seq));
+        let tmp = path.with_extension("tmp");
         let ctx = format!("writing sealed batch {}", path.display());
         let mut f = File::create(&tmp).map_err(io(ctx.clone()))?;
         let mut head = serde_json::to_vec(&header)
@@ -309,8 +309,8 @@ impl Spool {
     }
 
     /// The batch is stored: its spool copy can go.
-    pub fn stored(&self, seq: u64) -> Result<()> {
-        let path = self.dir.join("sealed").join(format!("{seq:012}.batch"));
+    pub fn stored(&self, stream: Uuid, seq: u64) -> Result<()> {
+        let path = self.dir.join("sealed").join(sealed_name(stream, seq));
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -356,6 +356,12 @@ fn start_syncer(spool: Weak<Spool>, every: Duration) {
                 }
             }
         });
+}
+
+/// Sealed batch files are named by stream and seq: a recovered batch of a closed stream
+/// and the first batches of the next stream must not share a name.
+fn sealed_name(stream: Uuid, seq: u64) -> String {
+    format!("{}-{seq:012}.batch", stream.simple())
 }
 
 fn segment_name(seg: u64) -> String {
@@ -459,6 +465,8 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
             });
         }
         sealed.push(Sealed {
+            stream: h.stream,
+            order: 0,
             seq: h.seq,
             key: h.key,
             body: Bytes::new(),

@@ -102,9 +102,12 @@ pub(crate) struct Worker {
     /// Batches stopped by a permanent error, retried only on an explicit flush or close.
     parked: Vec<(Sealed, Error)>,
     inflight: FuturesUnordered<Upload>,
-    /// Sealed and not yet stored: seq -> when its first record arrived.
+    /// Sealed and not yet stored: order -> when its first record arrived.
     unstored: BTreeMap<u64, Instant>,
-    parked_seqs: BTreeSet<u64>,
+    /// Orders of the parked batches.
+    parked_orders: BTreeSet<u64>,
+    /// The next upload order (see `Sealed::order`).
+    next_order: u64,
     /// Bytes of sealed batches not yet stored, held in memory.
     backlog_bytes: usize,
     /// Bytes of sealed batches not yet stored, held in the spool.
@@ -140,7 +143,8 @@ impl Worker {
             parked: Vec::new(),
             inflight: FuturesUnordered::new(),
             unstored: BTreeMap::new(),
-            parked_seqs: BTreeSet::new(),
+            parked_orders: BTreeSet::new(),
+            next_order: 0,
             backlog_bytes: 0,
             spool_bytes: 0,
             waiters: Vec::new(),
@@ -154,8 +158,10 @@ impl Worker {
     /// Continue from a spool: upload what a previous run sealed, then replay its records
     /// (and note any damage) before taking new ones.
     pub fn resume(mut self, spool: Arc<Spool>, rec: Recovery) -> Self {
-        for b in rec.sealed {
-            self.unstored.insert(b.seq, b.opened_at);
+        for mut b in rec.sealed {
+            b.order = self.next_order;
+            self.next_order += 1;
+            self.unstored.insert(b.order, b.opened_at);
             self.account(&b, true);
             self.counters.recovered.fetch_add(b.user_records, Relaxed);
             self.ready.push_back((Instant::now(), b));
@@ -389,7 +395,9 @@ impl Worker {
                     "could not spool the sealed batch; its records stay in the spool's log"),
             }
         }
-        self.unstored.insert(seq, sealed.opened_at);
+        sealed.order = self.next_order;
+        self.next_order += 1;
+        self.unstored.insert(sealed.order, sealed.opened_at);
         self.account(&sealed, true);
         tracing::debug!(target: "worm", seq, key = %sealed.key, records = sealed.user_records, is_final, "batch sealed");
         self.ready.push_back((Instant::now(), sealed));
@@ -397,7 +405,7 @@ impl Worker {
 
     fn unpark(&mut self) {
         for (batch, _) in self.parked.drain(..) {
-            self.parked_seqs.remove(&batch.seq);
+            self.parked_orders.remove(&batch.order);
             self.ready.push_back((Instant::now(), batch));
         }
     }
@@ -425,12 +433,12 @@ impl Worker {
     fn on_uploaded(&mut self, mut batch: Sealed, res: Result<()>) {
         match res {
             Ok(()) => {
-                self.unstored.remove(&batch.seq);
+                self.unstored.remove(&batch.order);
                 self.account(&batch, false);
                 self.counters.stored.fetch_add(batch.user_records, Relaxed);
                 self.counters.batches_stored.fetch_add(1, Relaxed);
                 if let Some(spool) = &self.spool
-                    && let Err(e) = spool.stored(batch.seq)
+                    && let Err(e) = spool.stored(batch.stream, batch.seq)
                 {
                     tracing::warn!(target: "worm", seq = batch.seq, error = %e, "could not remove a stored batch from the spool");
                 }
@@ -450,7 +458,7 @@ impl Worker {
                 self.counters.failures.fetch_add(1, Relaxed);
                 tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e,
                     "batch refused permanently; kept pending, retried on the next flush or close");
-                self.parked_seqs.insert(batch.seq);
+                self.parked_orders.insert(batch.order);
                 self.parked.push((batch, e));
             }
         }
@@ -482,7 +490,7 @@ impl Worker {
                     unreachable!("matched above")
                 };
                 self.waiters.push(Waiter::Storing {
-                    bound: self.pos.next_seq,
+                    bound: self.next_order,
                     reply,
                 });
                 continue;
@@ -493,7 +501,7 @@ impl Worker {
                     let mut below = self.unstored.range(..*bound).map(|(s, _)| *s).peekable();
                     if below.peek().is_none() {
                         Some(Ok(()))
-                    } else if below.all(|s| self.parked_seqs.contains(&s)) {
+                    } else if below.all(|s| self.parked_orders.contains(&s)) {
                         Some(Err(self.parked_error(*bound)))
                     } else {
                         None
@@ -514,8 +522,8 @@ impl Worker {
     fn parked_error(&self, bound: u64) -> Error {
         self.parked
             .iter()
-            .filter(|(b, _)| b.seq < bound)
-            .min_by_key(|(b, _)| b.seq)
+            .filter(|(b, _)| b.order < bound)
+            .min_by_key(|(b, _)| b.order)
             .map(|(b, e)| Error::Backend {
                 context: format!(
                     "storing batch {} ({} records) at '{}'",
