@@ -7,7 +7,6 @@
 use std::cell::Cell;
 use std::fmt;
 
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
@@ -16,7 +15,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::error::Error;
 use crate::pipeline::AuditLog;
-use crate::record::{AuditRecord, Level, timestamp};
+use crate::record::{AuditRecord, Extra, FieldRef, Level, RecordView, timestamp};
 
 thread_local! {
     static IN_WORKER: Cell<bool> = const { Cell::new(false) };
@@ -99,37 +98,139 @@ impl WormLayer {
     }
 }
 
-/// Fields recorded on a span, kept in its extensions.
+/// A field value as recorded on a span.
+#[derive(Debug, Clone, PartialEq)]
+enum OwnedField {
+    Str(String),
+    Json(String),
+}
+
+impl OwnedField {
+    fn as_ref(&self) -> FieldRef<'_> {
+        match self {
+            OwnedField::Str(s) => FieldRef::Str(s),
+            OwnedField::Json(s) => FieldRef::Json(s),
+        }
+    }
+}
+
+/// Put `value` under `name`: a name already present keeps its place and takes the new
+/// value, as inserting into a JSON map does (inner spans and the event win).
+fn set<'a, V>(fields: &mut Vec<(&'a str, V)>, name: &'a str, value: V) {
+    match fields.iter_mut().find(|(n, _)| *n == name) {
+        Some(slot) => slot.1 = value,
+        None => fields.push((name, value)),
+    }
+}
+
+/// Where [`FieldVisitor`] puts the values it converts.
+trait Fields {
+    fn put(&mut self, name: &'static str, value: FieldRef<'_>);
+    fn put_debug(&mut self, name: &'static str, value: &dyn fmt::Debug);
+}
+
+/// Fields recorded on a span, kept in its extensions, already converted to what the
+/// record will hold: an event only borrows them, it does not copy them.
 #[derive(Debug, Default)]
-struct SpanFields(Map<String, Value>);
+struct SpanFields(Vec<(&'static str, OwnedField)>);
 
-struct FieldVisitor<'a>(&'a mut Map<String, Value>);
+impl Fields for SpanFields {
+    fn put(&mut self, name: &'static str, value: FieldRef<'_>) {
+        let owned = match value {
+            FieldRef::Str(s) => OwnedField::Str(s.into()),
+            FieldRef::Json(s) => OwnedField::Json(s.into()),
+        };
+        set(&mut self.0, name, owned);
+    }
+    fn put_debug(&mut self, name: &'static str, value: &dyn fmt::Debug) {
+        set(&mut self.0, name, OwnedField::Str(format!("{value:?}")));
+    }
+}
 
-impl Visit for FieldVisitor<'_> {
+/// An event's own fields: values in one text buffer, so that formatting the message and
+/// the other `Debug` values costs no allocation of its own.
+#[derive(Debug, Default)]
+struct EventFields {
+    text: String,
+    fields: Vec<(&'static str, std::ops::Range<usize>, bool)>,
+}
+
+impl EventFields {
+    fn iter(&self) -> impl Iterator<Item = (&'static str, FieldRef<'_>)> {
+        self.fields.iter().map(|(name, range, json)| {
+            let v = &self.text[range.clone()];
+            (
+                *name,
+                if *json {
+                    FieldRef::Json(v)
+                } else {
+                    FieldRef::Str(v)
+                },
+            )
+        })
+    }
+}
+
+impl Fields for EventFields {
+    fn put(&mut self, name: &'static str, value: FieldRef<'_>) {
+        let start = self.text.len();
+        self.text.push_str(value.text());
+        let json = matches!(value, FieldRef::Json(_));
+        self.fields.push((name, start..self.text.len(), json));
+    }
+    fn put_debug(&mut self, name: &'static str, value: &dyn fmt::Debug) {
+        use std::fmt::Write;
+        let start = self.text.len();
+        // Writing into a String only fails if `value`'s Debug does; keep what it wrote.
+        let _ = write!(self.text, "{value:?}");
+        self.fields.push((name, start..self.text.len(), false));
+    }
+}
+
+/// Converts tracing values the way the record stores them: strings as strings, numbers and
+/// booleans as JSON, non-finite floats, errors and `Debug` values as strings.
+struct FieldVisitor<'a, F>(&'a mut F);
+
+/// JSON text of a number, on the stack.
+fn with_json<T: serde::Serialize>(v: &T, f: impl FnOnce(&str)) {
+    let mut buf = [0u8; 40];
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
+    // i64, u64 and finite f64 need at most 24 bytes: this cannot fail.
+    if serde_json::to_writer(&mut cur, v).is_ok() {
+        let n = cur.position() as usize;
+        if let Ok(s) = std::str::from_utf8(&buf[..n]) {
+            f(s);
+        }
+    }
+}
+
+impl<F: Fields> Visit for FieldVisitor<'_, F> {
     fn record_str(&mut self, f: &Field, v: &str) {
-        self.0.insert(f.name().into(), Value::String(v.into()));
+        self.0.put(f.name(), FieldRef::Str(v));
     }
     fn record_i64(&mut self, f: &Field, v: i64) {
-        self.0.insert(f.name().into(), v.into());
+        with_json(&v, |s| self.0.put(f.name(), FieldRef::Json(s)));
     }
     fn record_u64(&mut self, f: &Field, v: u64) {
-        self.0.insert(f.name().into(), v.into());
+        with_json(&v, |s| self.0.put(f.name(), FieldRef::Json(s)));
     }
     fn record_f64(&mut self, f: &Field, v: f64) {
         // JSON has no NaN or infinity: keep them as strings rather than losing them.
-        let value = serde_json::Number::from_f64(v)
-            .map_or_else(|| Value::String(v.to_string()), Value::Number);
-        self.0.insert(f.name().into(), value);
+        if v.is_finite() {
+            with_json(&v, |s| self.0.put(f.name(), FieldRef::Json(s)));
+        } else {
+            self.0.put(f.name(), FieldRef::Str(&v.to_string()));
+        }
     }
     fn record_bool(&mut self, f: &Field, v: bool) {
-        self.0.insert(f.name().into(), v.into());
+        let s = if v { "true" } else { "false" };
+        self.0.put(f.name(), FieldRef::Json(s));
     }
     fn record_error(&mut self, f: &Field, v: &(dyn std::error::Error + 'static)) {
-        self.0.insert(f.name().into(), Value::String(v.to_string()));
+        self.0.put(f.name(), FieldRef::Str(&v.to_string()));
     }
     fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
-        self.0
-            .insert(f.name().into(), Value::String(format!("{v:?}")));
+        self.0.put_debug(f.name(), v);
     }
 }
 
@@ -145,7 +246,7 @@ where
     ) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
-        attrs.record(&mut FieldVisitor(&mut fields.0));
+        attrs.record(&mut FieldVisitor(&mut fields));
         span.extensions_mut().insert(fields);
     }
 
@@ -158,10 +259,10 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         match ext.get_mut::<SpanFields>() {
-            Some(f) => values.record(&mut FieldVisitor(&mut f.0)),
+            Some(f) => values.record(&mut FieldVisitor(f)),
             None => {
                 let mut f = SpanFields::default();
-                values.record(&mut FieldVisitor(&mut f.0));
+                values.record(&mut FieldVisitor(&mut f));
                 ext.insert(f);
             }
         }
@@ -173,59 +274,70 @@ where
         if !self.wants(level, meta.target()) {
             return;
         }
-        let mut fields = Map::new();
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(f) = span.extensions().get::<SpanFields>() {
-                    fields.extend(f.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let timestamp = timestamp::now();
+        let mut own = EventFields::default();
+        event.record(&mut FieldVisitor(&mut own));
+        // The spans' fields are borrowed in place: every span's extensions stay
+        // read-locked until the record is serialised.
+        let spans: Vec<_> = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().collect())
+            .unwrap_or_default();
+        let extensions: Vec<_> = spans.iter().map(|s| s.extensions()).collect();
+        let mut fields: Vec<(&str, FieldRef<'_>)> = Vec::with_capacity(16);
+        for ext in &extensions {
+            if let Some(f) = ext.get::<SpanFields>() {
+                for (name, value) in &f.0 {
+                    set(&mut fields, name, value.as_ref());
                 }
             }
         }
-        event.record(&mut FieldVisitor(&mut fields));
-        let mut rec = AuditRecord::new(level, String::new());
-        rec.message = None;
-        rec.logger_name = Some(meta.target().to_string());
-        rec.module = meta.module_path().map(str::to_string);
-        rec.line = meta.line();
-        fill(&mut rec, fields);
-        submit(&self.log, rec);
+        for (name, value) in own.iter() {
+            set(&mut fields, name, value);
+        }
+        // Schema fields leave the list; the rest become extras.
+        let mut take = |name: &str| {
+            let i = fields.iter().position(|(n, _)| *n == name)?;
+            // `swap_remove`, as `serde_json::Map::remove` does with `preserve_order`: the
+            // extras keep the order records have always had.
+            Some(fields.swap_remove(i).1.text())
+        };
+        let message = take("message");
+        let request_id = take("request_id");
+        let user_id = take("user_id");
+        let action = take("action");
+        let service_name = take("service_name");
+        let function = take("function");
+        let view = RecordView {
+            timestamp,
+            level,
+            service_name,
+            request_id,
+            user_id,
+            action,
+            message,
+            logger_name: Some(meta.target()),
+            module: meta.module_path(),
+            function,
+            line: meta.line(),
+            extra: Extra::Fields(&fields),
+        };
+        submit(&self.log, &view);
     }
-}
-
-/// Move schema fields out of `fields` into the record; the rest become extras.
-fn fill(rec: &mut AuditRecord, mut fields: Map<String, Value>) {
-    let mut take = |name: &str| match fields.remove(name) {
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-        None => None,
-    };
-    rec.message = take("message").or(rec.message.take());
-    if let Some(v) = take("request_id") {
-        rec.request_id = Some(v);
-    }
-    if let Some(v) = take("user_id") {
-        rec.user_id = Some(v);
-    }
-    if let Some(v) = take("action") {
-        rec.action = Some(v);
-    }
-    if let Some(v) = take("service_name") {
-        rec.service_name = Some(v);
-    }
-    if let Some(v) = take("function") {
-        rec.function = Some(v);
-    }
-    rec.extra = fields;
 }
 
 /// Hand a record to the writer; a record it refuses is replaced by a
 /// `worm.invalid_input` record saying why, so nothing disappears without a trace.
-fn submit(log: &AuditLog, rec: AuditRecord) {
-    match log.log(rec.clone()) {
+fn submit(log: &AuditLog, rec: &RecordView<'_>) {
+    match log.log_view(rec) {
         Ok(()) | Err(Error::Overflow { .. }) => {}
         Err(Error::InvalidInput { what, reason }) => {
-            let mut line = rec.to_json_line();
-            let mut cut = 4096.min(line.len());
+            let mut raw = Vec::new();
+            rec.write_json(&mut raw);
+            let mut line = String::from_utf8_lossy(&raw).into_owned();
+            // Keep the stub well inside the record limit that refused the original.
+            let room = log.config().max_record_bytes.saturating_sub(1024) / 2;
+            let mut cut = room.min(4096).min(line.len());
             while !line.is_char_boundary(cut) {
                 cut -= 1;
             }
@@ -235,9 +347,9 @@ fn submit(log: &AuditLog, rec: AuditRecord) {
                 .field("reason", reason)
                 .field("raw_prefix", line);
             stub.timestamp = rec.timestamp;
-            stub.request_id = rec.request_id;
-            stub.user_id = rec.user_id;
-            stub.service_name = rec.service_name;
+            stub.request_id = rec.request_id.map(Into::into);
+            stub.user_id = rec.user_id.map(Into::into);
+            stub.service_name = rec.service_name.map(Into::into);
             if let Err(e) = log.log(stub) {
                 eprintln!("worm: audit record refused and could not be recorded: {e}");
             }
@@ -283,7 +395,7 @@ impl log::Log for WormLogger {
         rec.logger_name = Some(r.target().to_string());
         rec.module = r.module_path().map(str::to_string);
         rec.line = r.line();
-        submit(&self.log, rec);
+        submit(&self.log, &rec.view());
     }
 
     fn flush(&self) {
@@ -295,3 +407,6 @@ impl log::Log for WormLogger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

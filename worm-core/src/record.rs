@@ -109,6 +109,39 @@ pub mod timestamp {
         t.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
+    /// Append [`format`]'s text to `out`. Written digit by digit for years 0 to 9999,
+    /// because chrono's formatter costs a `String` and most of a record's serialisation
+    /// time; other years go through [`format`].
+    pub(crate) fn write(t: &DateTime<Utc>, out: &mut Vec<u8>) {
+        use chrono::{Datelike, Timelike};
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            out.extend_from_slice(format(t).as_bytes());
+            return;
+        }
+        let digits = |out: &mut Vec<u8>, v: u32, width: u32| {
+            for i in (0..width).rev() {
+                out.push(b'0' + (v / 10u32.pow(i) % 10) as u8);
+            }
+        };
+        digits(out, year as u32, 4);
+        out.push(b'-');
+        digits(out, t.month(), 2);
+        out.push(b'-');
+        digits(out, t.day(), 2);
+        out.push(b'T');
+        digits(out, t.hour(), 2);
+        out.push(b':');
+        digits(out, t.minute(), 2);
+        out.push(b':');
+        // A leap second shows as :60, as chrono writes it.
+        let nanos = t.nanosecond();
+        digits(out, t.second() + nanos / 1_000_000_000, 2);
+        out.push(b'.');
+        digits(out, nanos % 1_000_000_000 / 1_000_000, 3);
+        out.push(b'Z');
+    }
+
     /// Parse any RFC 3339 time (any offset) and normalise it to UTC, truncated to
     /// milliseconds so that a round trip is exact.
     pub fn parse(s: &str) -> Result<DateTime<Utc>> {
@@ -253,19 +286,33 @@ impl AuditRecord {
     /// One line of JSON, no trailing newline. JSON escapes every control character, so
     /// the line never contains a raw newline.
     pub fn to_json_line(&self) -> String {
-        // Serialising plain strings, numbers and a JSON map cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(
-                r#"{{"timestamp":"{}","level":"ERROR","message":"unserialisable record: {e}"}}"#,
-                timestamp::format(&self.timestamp)
-            )
-        })
+        let mut out = Vec::with_capacity(320);
+        self.write_json(&mut out);
+        // Only `&str`s and serde_json's own output were written: valid UTF-8.
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
     }
 
-    /// Append the JSON line (no newline) to `out`.
+    /// Append the JSON line (no newline) to `out`. Byte for byte what the derived
+    /// `Serialize` writes through `serde_json::to_writer`, only faster.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        if serde_json::to_writer(&mut *out, self).is_err() {
-            out.extend_from_slice(self.to_json_line().as_bytes());
+        self.view().write_json(out);
+    }
+
+    /// The record by reference.
+    pub(crate) fn view(&self) -> RecordView<'_> {
+        RecordView {
+            timestamp: self.timestamp,
+            level: self.level,
+            service_name: self.service_name.as_deref(),
+            request_id: self.request_id.as_deref(),
+            user_id: self.user_id.as_deref(),
+            action: self.action.as_deref(),
+            message: self.message.as_deref(),
+            logger_name: self.logger_name.as_deref(),
+            module: self.module.as_deref(),
+            function: self.function.as_deref(),
+            line: self.line,
+            extra: Extra::Map(&self.extra),
         }
     }
 
@@ -294,9 +341,170 @@ impl AuditRecord {
     }
 }
 
+/// A value of an extra field, as the tracing layer collects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldRef<'a> {
+    /// A string, escaped when written.
+    Str(&'a str),
+    /// JSON text written as it is (a number or a boolean).
+    Json(&'a str),
+}
+
+impl<'a> FieldRef<'a> {
+    /// The value as a schema field takes it: a string as it is, anything else as its JSON
+    /// text (what `Value::to_string` gives).
+    pub(crate) fn text(self) -> &'a str {
+        match self {
+            FieldRef::Str(s) | FieldRef::Json(s) => s,
+        }
+    }
+}
+
+/// A record's extra fields: a JSON map, or a list the tracing layer built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Extra<'a> {
+    Map(&'a Map<String, Value>),
+    Fields(&'a [(&'a str, FieldRef<'a>)]),
+}
+
+/// An [`AuditRecord`] by reference: what the writer needs to serialise and queue a
+/// record, without building one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordView<'a> {
+    pub timestamp: DateTime<Utc>,
+    pub level: Level,
+    pub service_name: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub logger_name: Option<&'a str>,
+    pub module: Option<&'a str>,
+    pub function: Option<&'a str>,
+    pub line: Option<u32>,
+    pub extra: Extra<'a>,
+}
+
+/// Append `s` as a JSON string.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+impl RecordView<'_> {
+    /// Append the JSON line (no newline): the schema's fields in order, absent ones
+    /// omitted, then the extras, exactly as the derived `Serialize` with `flatten` does.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        timestamp::write(&self.timestamp, out);
+        out.extend_from_slice(b"\",\"level\":\"");
+        out.extend_from_slice(self.level.as_str().as_bytes());
+        out.push(b'"');
+        let fields = [
+            ("service_name", self.service_name),
+            ("request_id", self.request_id),
+            ("user_id", self.user_id),
+            ("action", self.action),
+            ("message", self.message),
+            ("logger_name", self.logger_name),
+            ("module", self.module),
+            ("function", self.function),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+                write_str(out, v);
+            }
+        }
+        if let Some(line) = self.line {
+            out.extend_from_slice(b",\"line\":");
+            let _ = serde_json::to_writer(&mut *out, &line);
+        }
+        match self.extra {
+            Extra::Map(map) => {
+                for (k, v) in map {
+                    out.push(b',');
+                    write_str(out, k);
+                    out.push(b':');
+                    let _ = serde_json::to_writer(&mut *out, v);
+                }
+            }
+            Extra::Fields(fields) => {
+                for (k, v) in fields {
+                    out.push(b',');
+                    write_str(out, k);
+                    out.push(b':');
+                    match v {
+                        FieldRef::Str(s) => write_str(out, s),
+                        FieldRef::Json(j) => out.extend_from_slice(j.as_bytes()),
+                    }
+                }
+            }
+        }
+        out.push(b'}');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written writer against serde's derived output.
+    #[test]
+    fn write_json_matches_serde() {
+        let t = timestamp::parse("2025-06-12T10:30:00.123456+02:00").unwrap();
+        let mut full = AuditRecord::new(
+            Level::Error,
+            "quote \" back \\ nl \n tab \t nul \u{0} é \u{2028} 😀",
+        )
+        .at(t)
+        .service("svc \"x\"")
+        .request_id("req/1")
+        .user_id("u")
+        .action("a")
+        .field("n", 1)
+        .field("neg", -5)
+        .field("big", u64::MAX)
+        .field("f", 0.1 + 0.2)
+        .field("e", 1e300)
+        .field("b", true)
+        .field("null", Value::Null)
+        .field("nested", serde_json::json!({"x": [1, "y", {"z": null}]}))
+        .field("k\"ey\n", "v");
+        full.logger_name = Some("l".into());
+        full.module = Some("m::n".into());
+        full.function = Some("f".into());
+        full.line = Some(u32::MAX);
+        let bare = AuditRecord::new(Level::Trace, "").at(t);
+        let mut none = bare.clone();
+        none.message = None;
+        let old = AuditRecord::new(Level::Info, "x")
+            .at(timestamp::parse("0001-01-01T00:00:00Z").unwrap());
+        let leap =
+            AuditRecord::new(Level::Info, "x").at(chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_milli_opt(23, 59, 59, 1_500)
+                .unwrap()
+                .and_utc());
+        let far =
+            AuditRecord::new(Level::Info, "x").at(chrono::NaiveDate::from_ymd_opt(12345, 1, 2)
+                .unwrap()
+                .and_hms_milli_opt(3, 4, 5, 6)
+                .unwrap()
+                .and_utc());
+        let now = AuditRecord::new(Level::Warn, "now");
+        let mut sub_milli = now.clone();
+        sub_milli.timestamp = Utc::now();
+        for r in [full, bare, none, old, leap, far, now, sub_milli] {
+            let expected = serde_json::to_string(&r).unwrap();
+            assert_eq!(r.to_json_line(), expected);
+            let mut out = b"prefix".to_vec();
+            r.write_json(&mut out);
+            assert_eq!(&out[6..], expected.as_bytes());
+        }
+    }
 
     #[test]
     fn field_order_is_stable_and_absent_fields_omitted() {
