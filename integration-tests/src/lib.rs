@@ -1,5 +1,6 @@
 //! Shared helpers for the integration suites.
 
 pub mod chain;
+pub mod fixtures;
 pub mod readback;
 pub mod s3;

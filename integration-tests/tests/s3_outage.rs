@@ -9,27 +9,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use integration_tests::fixtures::{motion, unique_prefix};
 use integration_tests::readback::{assert_chain, read_streams};
 use integration_tests::s3::S3Env;
+use worm::AuditLogBuilder;
 use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
 use worm::pipeline::{RetryConfig, SpoolSync};
-use worm::{AuditLogBuilder, AuditRecord, Level};
-
-fn prefix(name: &str) -> String {
-    format!("it-{name}-{}", uuid::Uuid::now_v7().simple())
-}
-
-fn rec(n: u64) -> AuditRecord {
-    AuditRecord::new(
-        Level::Info,
-        format!("Motion detected in camera cam{:03}", n % 40),
-    )
-    .request_id(format!("req-{n}"))
-    .user_id("user123")
-    .action("motion_detected")
-    .field("camera_id", format!("cam{:03}", n % 40))
-    .field("n", n)
-}
 
 fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh")
@@ -77,7 +62,7 @@ async fn gateway_outage_of_30s_loses_nothing_and_duplicates_nothing() {
         return;
     }
     let sink = Arc::new(env.sink().await);
-    let prefix = prefix("outage");
+    let prefix = unique_prefix("outage");
     let spool = tempfile::tempdir().unwrap();
     let (log, guard) = AuditLogBuilder::new(sink.clone(), "camera_service")
         .max_records(200)
@@ -99,14 +84,14 @@ async fn gateway_outage_of_30s_loses_nothing_and_duplicates_nothing() {
     let mut n = 0;
     // Before: a third of the load with the gateway up.
     while n < TOTAL / 3 {
-        log.log(rec(n)).unwrap();
+        log.log(motion(n)).unwrap();
         n += 1;
     }
     let outage = Outage::start();
     let down_at = Instant::now();
     // During: the rest is accepted into the spool while nothing can be stored.
     while n < TOTAL {
-        log.log(rec(n)).unwrap();
+        log.log(motion(n)).unwrap();
         n += 1;
         if n % 1000 == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;

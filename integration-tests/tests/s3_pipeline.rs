@@ -4,33 +4,18 @@
 
 use std::sync::Arc;
 
+use integration_tests::fixtures::{motion, unique_prefix};
 use integration_tests::s3::S3Env;
 use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
 use worm::sign::Signer;
 use worm::verify::{Kind, Verifier};
-use worm::{AuditLogBuilder, AuditRecord, Level, WormSinkExt};
-
-fn prefix(name: &str) -> String {
-    format!("it-{name}-{}", uuid::Uuid::now_v7().simple())
-}
-
-fn rec(n: u64) -> AuditRecord {
-    AuditRecord::new(
-        Level::Info,
-        format!("Motion detected in camera cam{:03}", n % 40),
-    )
-    .request_id(format!("req-{n}"))
-    .user_id("user123")
-    .action("motion_detected")
-    .field("camera_id", format!("cam{:03}", n % 40))
-    .field("n", n)
-}
+use worm::{AuditLogBuilder, WormSinkExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_pipeline_to_s3_verifies_intact_and_shadowing_versions_are_caught() {
     let Some(env) = S3Env::get() else { return };
     let sink = Arc::new(env.sink().await);
-    let prefix = prefix("e2e");
+    let prefix = unique_prefix("e2e");
     let signer = Signer::generate().unwrap();
     let (log, guard) = AuditLogBuilder::new(sink.clone(), "camera_service")
         .max_records(50)
@@ -40,7 +25,7 @@ async fn signed_pipeline_to_s3_verifies_intact_and_shadowing_versions_are_caught
         .build()
         .unwrap();
     for n in 0..500 {
-        log.log(rec(n)).unwrap();
+        log.log(motion(n)).unwrap();
     }
     let report = guard.close().await.unwrap();
     assert_eq!(report.records_stored, 500);

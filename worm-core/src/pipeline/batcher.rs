@@ -34,6 +34,22 @@ pub struct Entry {
     pub wal: Option<super::spool::WalPos>,
 }
 
+impl Entry {
+    /// A record the writer makes itself (gap and damage records): not counted as accepted.
+    pub(crate) fn synthetic(rec: &crate::record::AuditRecord) -> Entry {
+        let mut line = Vec::with_capacity(256);
+        rec.write_json(&mut line);
+        Entry {
+            line,
+            ts: rec.timestamp,
+            level: rec.level,
+            request_id: rec.request_id.clone().map(String::into_boxed_str),
+            synthetic: true,
+            wal: None,
+        }
+    }
+}
+
 /// The batch being filled.
 #[derive(Debug)]
 pub(crate) struct OpenBatch {

@@ -146,7 +146,8 @@ impl Spool {
             ));
         }
         let (checkpoint, sealed) = read_state(&dir)?;
-        let (replay, damage, last_seg) = replay_wal(&dir, checkpoint.as_ref().map(|c| c.wal))?;
+        let (replay, damage, last_seg) =
+            replay_wal(&dir, service, checkpoint.as_ref().map(|c| c.wal))?;
         let pos = match &checkpoint {
             Some(c) if !c.closed => StreamPos {
                 stream: c.stream,
@@ -506,7 +507,11 @@ pub(crate) async fn read_sealed_body(path: &Path, sha256: &Sha256Hex) -> Result<
 
 /// Records after `from`, and a gap record for each damaged stretch. Damaged tails are cut
 /// off so that the segment reads cleanly next time.
-fn replay_wal(dir: &Path, from: Option<WalPos>) -> Result<(Vec<Entry>, Vec<Entry>, u64)> {
+fn replay_wal(
+    dir: &Path,
+    service: &str,
+    from: Option<WalPos>,
+) -> Result<(Vec<Entry>, Vec<Entry>, u64)> {
     let from = from.unwrap_or_default();
     let mut replay = Vec::new();
     let mut damage = Vec::new();
@@ -527,7 +532,7 @@ fn replay_wal(dir: &Path, from: Option<WalPos>) -> Result<(Vec<Entry>, Vec<Entry
                 let lost = data.len() - off;
                 tracing::error!(target: "worm", segment = %path.display(), offset = off, lost,
                     "spool segment damaged: keeping the good prefix, cutting the rest");
-                damage.push(damage_entry(&path, off, lost));
+                damage.push(damage_entry(service, &path, off, lost));
                 OpenOptions::new()
                     .write(true)
                     .open(&path)
@@ -575,7 +580,7 @@ fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
     }
 }
 
-fn damage_entry(path: &Path, offset: usize, lost: usize) -> Entry {
+fn damage_entry(service: &str, path: &Path, offset: usize, lost: usize) -> Entry {
     let rec = AuditRecord::new(
         Level::Error,
         format!(
@@ -588,14 +593,5 @@ fn damage_entry(path: &Path, offset: usize, lost: usize) -> Entry {
     .field("segment", path.display().to_string())
     .field("offset", offset as u64)
     .field("damaged_bytes", lost as u64);
-    let mut line = Vec::new();
-    rec.write_json(&mut line);
-    Entry {
-        line,
-        ts: rec.timestamp,
-        level: rec.level,
-        request_id: None,
-        synthetic: true,
-        wal: None,
-    }
+    Entry::synthetic(&rec.service(service))
 }

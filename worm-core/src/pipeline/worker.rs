@@ -363,16 +363,7 @@ impl Worker {
         .field("first_dropped_at", timestamp::format(&span.first))
         .field("last_dropped_at", timestamp::format(&span.last));
         tracing::warn!(target: "worm", count = span.count, "audit records dropped by overflow policy");
-        let mut line = Vec::with_capacity(256);
-        rec.write_json(&mut line);
-        self.push(Entry {
-            line,
-            ts: rec.timestamp,
-            level: rec.level,
-            request_id: None,
-            synthetic: true,
-            wal: None,
-        });
+        self.push(Entry::synthetic(&rec));
     }
 
     fn cut(&mut self, is_final: bool) {
