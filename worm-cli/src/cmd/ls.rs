@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 use uuid::Uuid;
-use worm::batch::{self, Compression};
+use worm::batch;
 use worm::{ObjectInfo, WormSink};
 
 use crate::cli::LsArgs;
@@ -168,7 +168,12 @@ async fn describe(sink: &dyn WormSink, info: ObjectInfo) -> worm::Result<Entry> 
         }
     };
     let parsed = tokio::task::spawn_blocking(move || {
-        let body = decompress(&obj.body, obj.content_encoding.as_deref(), &obj.key)?;
+        let body = worm::verify::decode(
+            obj.body,
+            obj.content_encoding.as_deref(),
+            &obj.key,
+            MAX_OBJECT_BYTES,
+        )?;
         batch::parse(&body)
     })
     .await
@@ -190,23 +195,4 @@ async fn describe(sink: &dyn WormSink, info: ObjectInfo) -> worm::Result<Entry> 
         Err(err) => e.error = Some(format!("not a readable batch: {err}")),
     }
     Ok(e)
-}
-
-/// The uncompressed body: compression told by magic bytes first (as the verifier does),
-/// then by `Content-Encoding` and the key's extension.
-fn decompress(body: &[u8], encoding: Option<&str>, key: &str) -> worm::Result<Vec<u8>> {
-    let c = if body.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if body.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else if body.first() == Some(&b'{') {
-        Compression::None
-    } else {
-        match encoding {
-            Some("gzip") => Compression::Gzip,
-            Some("zstd") => Compression::Zstd,
-            _ => Compression::from_key(key),
-        }
-    };
-    c.decompress(body, MAX_OBJECT_BYTES)
 }

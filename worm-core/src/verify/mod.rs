@@ -84,7 +84,7 @@ use crate::error::{Error, Result};
 use crate::sign::PublicKey;
 use crate::sink::{ObjectInfo, WormSink};
 
-pub use fetch::DEFAULT_MAX_OBJECT_BYTES;
+pub use fetch::{DEFAULT_MAX_OBJECT_BYTES, decode, detect};
 pub use report::{Kind, Problem, Report, Severity, Signed, StreamSummary};
 pub use versions::{ObjectVersion, VersionSource};
 
