@@ -1,6 +1,7 @@
 //! Building a writer.
 
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -222,6 +223,13 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
     let worker_spool = spool.clone();
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::new(pos.stream));
+    if let Some(r) = &recovery {
+        // Counted before `build` returns, so the caller sees them in `stats()` at once.
+        let sealed: u64 = r.sealed.iter().map(|b| b.user_records).sum();
+        counters
+            .recovered
+            .store(sealed + r.replay.len() as u64, Relaxed);
+    }
     let (tx, records) = mpsc::channel(cfg.queue_capacity);
     let (control_tx, control) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);

@@ -163,16 +163,12 @@ impl Worker {
             self.next_order += 1;
             self.unstored.insert(b.order, b.opened_at);
             self.account(&b, true);
-            self.counters.recovered.fetch_add(b.user_records, Relaxed);
             self.ready.push_back((Instant::now(), b));
         }
         self.spool = Some(spool);
         for e in rec.damage {
             self.push(e);
         }
-        self.counters
-            .recovered
-            .fetch_add(rec.replay.len() as u64, Relaxed);
         for e in rec.replay {
             self.push(e);
         }
