@@ -19,7 +19,7 @@ for s in "${servers[@]}"; do scripts/s3-server.sh start "$s"; done
 (
   eval "$(scripts/s3-server.sh env ceph)"
   export WORM_TEST_REQUIRE_S3=1 WORM_TEST_S3_SERVER=ceph
-  cargo test --workspace
+  cargo test --workspace --no-fail-fast
 )
 # 2. The S3 suites again against SeaweedFS, a second implementation.
 (
