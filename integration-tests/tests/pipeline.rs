@@ -145,8 +145,11 @@ async fn permanent_error_is_returned_by_flush_and_nothing_counts_as_stored() {
     assert_eq!((s.stored, s.pending), (0, 10));
     assert_eq!(mem.put_calls(), 1, "a permanent error is not retried");
     assert!(mem.is_empty());
-    // The next flush tries again; the fault is gone, so it lands.
-    log.flush().await.unwrap();
+    // A second flush still reports it: nothing is retried behind the caller's back.
+    assert!(log.flush().await.is_err());
+    assert_eq!(mem.put_calls(), 1);
+    // Once the cause is fixed (the injected fault is used up), retry_failed stores it.
+    log.retry_failed().await.unwrap();
     assert_eq!(log.stats().stored, 10);
     guard.close().await.unwrap();
 }

@@ -206,29 +206,49 @@ impl AuditLog {
     }
 
     /// Wait until every record accepted before this call is stored, or return the error
-    /// that prevents it. Batches earlier refused with a permanent error are tried again.
+    /// that prevents it (a batch refused permanently, named with its key).
     pub async fn flush(&self) -> Result<()> {
+        self.flush_inner(false).await
+    }
+
+    /// Try the batches refused with a permanent error once more (after fixing the cause,
+    /// e.g. credentials or the bucket), then [`flush`](Self::flush).
+    pub async fn retry_failed(&self) -> Result<()> {
+        self.flush_inner(true).await
+    }
+
+    async fn flush_inner(&self, retry_failed: bool) -> Result<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send_flush(Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
+        self.send_flush(
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+            retry_failed,
+        )?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Blocking [`flush`](Self::flush) with an optional timeout, for sync code.
     pub fn flush_blocking(&self, timeout: Option<Duration>) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.send_flush(Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
+        self.send_flush(
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+            false,
+        )?;
         wait(rx, timeout, "flushing the audit log", || self.stats())
     }
 
-    fn send_flush(&self, reply: Reply<Result<()>>) -> Result<()> {
+    fn send_flush(&self, reply: Reply<Result<()>>, retry_failed: bool) -> Result<()> {
         let upto = self.shared.counters.sent.load(Relaxed);
         self.shared
             .control
-            .send(Control::Flush { upto, reply })
+            .send(Control::Flush {
+                upto,
+                reply,
+                retry_failed,
+            })
             .map_err(|_| Error::Closed)
     }
 

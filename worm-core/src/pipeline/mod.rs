@@ -10,8 +10,8 @@
 //!   the error that prevents it.
 //! - Transient upload errors are retried (backoff with jitter, `max_retries` per round,
 //!   then capped backoff between rounds); a batch is never given up on. Permanent errors
-//!   stop the batch, are reported by `flush`/`close`, and are retried on the next
-//!   `flush`/`close`.
+//!   stop the batch and are reported by `flush`/`close`; the batch is tried again by
+//!   `retry_failed()` (after the cause is fixed) and once more by `close`.
 //! - A batch's key and bytes are fixed when it is sealed: a retry of a PUT that in fact
 //!   succeeded finds its key taken with the same sha256 and counts as stored.
 //! - The only way a record is not stored is the explicit `DropNewest` policy, and every

@@ -35,6 +35,8 @@ pub(crate) enum Control {
     Flush {
         upto: u64,
         reply: Reply<Result<()>>,
+        /// Try batches refused permanently once more (`retry_failed`).
+        retry_failed: bool,
     },
     Close {
         upto: u64,
@@ -222,8 +224,10 @@ impl Worker {
             tokio::select! {
                 biased;
                 ctl = self.inbox.control.recv(), if control_open => match ctl {
-                    Some(Control::Flush { upto, reply }) => {
-                        self.unpark();
+                    Some(Control::Flush { upto, reply, retry_failed }) => {
+                        if retry_failed {
+                            self.unpark();
+                        }
                         self.waiters.push(Waiter::Receiving { upto, reply });
                     }
                     Some(Control::Close { upto, reply }) => self.begin_close(upto, Some(reply)),
@@ -444,7 +448,7 @@ impl Worker {
                 batch.maybe_sent = true;
                 self.counters.failures.fetch_add(1, Relaxed);
                 tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e,
-                    "batch refused permanently; kept pending, retried on the next flush or close");
+                    "batch refused permanently; kept pending, tried again by retry_failed or close");
                 self.parked_orders.insert(batch.order);
                 self.parked.push((batch, e));
             }
