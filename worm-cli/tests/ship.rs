@@ -24,9 +24,9 @@ fn invalid_lines_are_stored_as_invalid_input_and_counted() {
     input.extend_from_slice(format!("{}{}\n", "[".repeat(300), "]".repeat(300)).as_bytes()); // 7
     input.extend_from_slice(b"[\"an\",\"array\"]\n"); // 8
     input.extend_from_slice(b"{\"timestamp\":\"yesterday\"}\n"); // 9
-    // 10: a 20 MiB line, far over the 1 MiB default; must not be buffered whole.
+    // 10: a 50 MiB line, far over the 1 MiB default; must not be buffered whole.
     input.push(b'{');
-    input.extend(std::iter::repeat_n(b'x', 20 << 20));
+    input.extend(std::iter::repeat_n(b'x', 50 << 20));
     input.push(b'\n');
     input.extend_from_slice(b"   \t \n"); // 11 empty
     input.extend_from_slice(b"{\"message\":\"last\",\"level\":\"warning\"}"); // 12, no newline
@@ -67,7 +67,7 @@ fn invalid_lines_are_stored_as_invalid_input_and_counted() {
     assert_eq!(raw(4)["raw"], "{\"message\":\"bad \u{fffd}\u{fffd} utf8\"}");
     assert_eq!(raw(5)["raw"], "{\"message\":\"nul \0 inside\"}");
     let long = raw(10);
-    assert_eq!(long["raw_bytes"], (20 << 20) + 1);
+    assert_eq!(long["raw_bytes"], (50 << 20) + 1);
     assert_eq!(long["raw_truncated"], true);
     assert!(long["raw"].as_str().unwrap().len() <= 8 << 10);
     assert!(invalid.iter().all(|r| r["level"] == "WARN"));
