@@ -35,8 +35,6 @@ pub fn audit_record(n: u64, level: Level) -> AuditRecord {
         .field("detection_count", 3)
         .field("n", n);
     r.logger_name = Some("camera_service".into());
-    r.module = Some("camera_service::motion_detector".into());
-    r.function = Some("process_frame".into());
     r.line = Some(245);
     r
 }

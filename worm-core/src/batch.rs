@@ -182,7 +182,11 @@ pub fn encode(
     );
     body.push(b'\n');
     body.extend_from_slice(records);
-    let sha256 = Sha256Hex::of(&body);
+    // One pass over the body gives both digests: the seal's is a prefix of the chain's.
+    let mut hasher = Sha256::new();
+    hasher.update(&body);
+    let sha256 = Sha256Hex(hasher.clone().finalize().into());
+    let seal_start = body.len();
     let (sig, key_id) = match signer {
         Some(s) => {
             let (sig, id) = s.sign(&signed_message(&sha256, is_final));
@@ -200,7 +204,8 @@ pub fn encode(
     };
     let _ = serde_json::to_writer(&mut body, &seal);
     body.push(b'\n');
-    let chain = Sha256Hex::of(&body);
+    hasher.update(&body[seal_start..]);
+    let chain = Sha256Hex(hasher.finalize().into());
     (body, chain)
 }
 
@@ -291,6 +296,7 @@ mod tests {
         assert_eq!(p.seal.sha256, p.computed_sha256);
         assert!(p.seal.is_final);
         assert_eq!(p.chain_hash, chain);
+        assert_eq!(Sha256Hex::of(&body), chain);
         let text = String::from_utf8(body).unwrap();
         assert!(text.starts_with("{\"worm\":{\"v\":1,\"stream\":"));
         assert!(text.contains("\"prev\":null"));
