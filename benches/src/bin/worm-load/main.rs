@@ -7,7 +7,8 @@
 //! worm-load cost     [--records N]
 //! worm-load latency  [--rate R] [--secs S]
 //! worm-load memory   [--records N] [--queue N] [--pending-mib M]
-//! worm-load verify   --dir D [--mib M]
+//! worm-load generate --dir D [--mib M]
+//! worm-load verify   --dir D
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C]
 //! ```
 
@@ -16,6 +17,7 @@ mod caller;
 mod cost;
 mod memory;
 mod pipeline;
+mod s3;
 mod verify;
 
 use args::Args;
@@ -32,6 +34,7 @@ fn main() {
         "memory" => memory::run(&args),
         "verify" => verify::run(&args),
         "generate" => verify::generate(&args),
+        "s3" => s3::run(&args),
         _ => Err(format!(
             "unknown command '{what}'; see the docs at the top of main.rs"
         )),

@@ -1,7 +1,94 @@
+//! Verifier speed over an fs store written by the pipeline itself (signed, 1 MiB
+//! batches). `generate` and `verify` are separate processes so that the verifier's peak
+//! RSS is its own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use worm_benches::event::{SERVICE, audit_record};
+use worm_benches::measure::{peak_rss_mib, per_sec};
+use worm_core::pipeline::AuditLogBuilder;
+use worm_core::sign::Signer;
+use worm_core::{Level, Verifier};
+use worm_fs::FsSink;
+
 use crate::args::Args;
-pub fn run(_a: &Args) -> Result<(), String> {
-    Err("todo".into())
+
+fn signer() -> Signer {
+    Signer::from_seed([9; 32])
 }
-pub fn generate(_a: &Args) -> Result<(), String> {
-    Err("todo".into())
+
+fn dir(args: &Args) -> Result<PathBuf, String> {
+    args.str("dir")
+        .map(PathBuf::from)
+        .ok_or_else(|| "--dir is required".to_string())
+}
+
+pub fn generate(args: &Args) -> Result<(), String> {
+    let mib: u64 = args.num("mib", 1024)?;
+    let dir = dir(args)?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let sink = Arc::new(FsSink::new(&dir).map_err(|e| e.to_string())?);
+    let (log, guard) = AuditLogBuilder::new(sink, SERVICE)
+        .max_records(usize::MAX)
+        .max_bytes(1 << 20)
+        .signer(signer())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let line = audit_record(0, Level::Info)
+        .service(SERVICE)
+        .to_json_line()
+        .len() as u64
+        + 1;
+    let records = (mib << 20) / line;
+    let started = Instant::now();
+    for n in 0..records {
+        log.log(audit_record(n, Level::Info))
+            .map_err(|e| e.to_string())?;
+    }
+    let report = guard.close_blocking().map_err(|e| e.to_string())?;
+    crate::emit(json!({
+        "bench": "generate",
+        "dir": dir.display().to_string(),
+        "records": report.records_stored,
+        "batches": report.batches_stored,
+        "mib": mib,
+        "secs": started.elapsed().as_secs_f64(),
+    }));
+    Ok(())
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let dir = dir(args)?;
+    let sink = FsSink::new(&dir).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let report = rt
+        .block_on(
+            Verifier::new()
+                .public_key(signer().public_key())
+                .verify(&sink),
+        )
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    if !report.is_intact() {
+        return Err(format!("store not intact: {report}"));
+    }
+    crate::emit(json!({
+        "bench": "verify",
+        "dir": dir.display().to_string(),
+        "objects": report.objects,
+        "records": report.records,
+        "mb": report.bytes as f64 / 1e6,
+        "secs": elapsed.as_secs_f64(),
+        "mb_per_s": per_sec(report.bytes as f64 / 1e6, elapsed),
+        "peak_rss_mib": peak_rss_mib(),
+    }));
+    Ok(())
 }
