@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::config::Config;
-use crate::batch::{self, CONTENT_TYPE, Header};
+use crate::batch::{self, CONTENT_TYPE, Compression, Header};
 use crate::hash::Sha256Hex;
 use crate::key::KeyParts;
 use crate::record::{Level, timestamp};
@@ -171,16 +171,23 @@ impl OpenBatch {
             last_ts: (self.records > 0).then(|| timestamp::format(&last_ts)),
         };
         let (plain, chain) = batch::encode(&header, &self.body, is_final, cfg.signer.as_ref());
-        let (stored, compression) = match cfg.compression.compress(&plain) {
-            Ok(z) => (z, cfg.compression),
-            Err(e) => {
-                // Compressing bytes in memory does not fail in practice; if it ever does,
-                // the batch is stored uncompressed rather than lost.
-                tracing::error!(target: "worm", error = %e, seq, "compression failed; storing batch uncompressed");
-                (plain, crate::batch::Compression::None)
-            }
+        let (stored, compression) = match cfg.compression {
+            // Stored as encoded: no copy, and its sha256 is the chain hash already known.
+            Compression::None => (plain, Compression::None),
+            c => match c.compress(&plain) {
+                Ok(z) => (z, c),
+                Err(e) => {
+                    // Compressing bytes in memory does not fail in practice; if it ever
+                    // does, the batch is stored uncompressed rather than lost.
+                    tracing::error!(target: "worm", error = %e, seq, "compression failed; storing batch uncompressed");
+                    (plain, Compression::None)
+                }
+            },
         };
-        let sha256 = Sha256Hex::of(&stored);
+        let sha256 = match compression {
+            Compression::None => chain,
+            _ => Sha256Hex::of(&stored),
+        };
         let key = cfg.keys.render(&KeyParts {
             time: first_ts,
             request_id: request_id.as_deref(),
