@@ -119,7 +119,14 @@ pub(crate) struct Worker {
     drops_reported: u64,
     rng: fastrand::Rng,
     spool: Option<Arc<Spool>>,
+    /// Records are not taken before this instant (see `REST`).
+    rest_until: Option<Instant>,
 }
+
+/// How long the worker lets records gather after a wake-up that found fewer than
+/// `REST_BELOW` of them. Adds at most this much to the time from `log` to stored.
+const REST: std::time::Duration = std::time::Duration::from_millis(1);
+const REST_BELOW: usize = 64;
 
 impl Worker {
     pub fn new(
@@ -154,6 +161,7 @@ impl Worker {
             drops_reported: 0,
             rng,
             spool: None,
+            rest_until: None,
         }
     }
 
@@ -219,7 +227,12 @@ impl Worker {
                 self.begin_close(upto, None);
                 continue;
             }
-            let take_records = records_open && (self.closing.is_some() || !self.backlogged());
+            if self.rest_until.is_some_and(|t| t <= Instant::now()) {
+                self.rest_until = None;
+            }
+            let take_records = records_open
+                && (self.closing.is_some() || !self.backlogged())
+                && self.rest_until.is_none();
             let wake = self.next_wakeup();
             tokio::select! {
                 biased;
@@ -240,6 +253,7 @@ impl Worker {
                     Some(e) => {
                         self.take(e);
                         // Drain what is already queued so batching falls out of the loop.
+                        let mut taken = 1;
                         for _ in 0..4096 {
                             if self.backlogged() && self.closing.is_none() {
                                 break;
@@ -248,6 +262,13 @@ impl Worker {
                                 Ok(e) => self.take(e),
                                 Err(_) => break,
                             }
+                            taken += 1;
+                        }
+                        // Woken for a handful of records: a busy caller would pay a futex
+                        // wake-up per record or so. Let the next ones gather for a moment
+                        // instead; control messages and uploads are still heard.
+                        if taken < REST_BELOW && self.closing.is_none() {
+                            self.rest_until = Some(Instant::now() + REST);
                         }
                     }
                     None => records_open = false,
@@ -277,6 +298,9 @@ impl Worker {
     fn next_wakeup(&self) -> Option<Instant> {
         let mut wake = self.open.deadline(&self.cfg);
         let mut consider = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
+        if let Some(t) = self.rest_until {
+            consider(t);
+        }
         if self.inflight.len() < self.cfg.max_in_flight
             && let Some(t) = self.ready.iter().map(|(t, _)| *t).min()
         {
@@ -344,6 +368,11 @@ impl Worker {
     fn report_drops(&mut self) {
         let dropped = self.counters.dropped.load(Relaxed);
         if dropped == self.drops_reported {
+            return;
+        }
+        // While the backlog is full the drops gather in one span, written once it drains
+        // (or at close): a gap record per wake-up would grow the backlog without bound.
+        if self.backlogged() && self.closing.is_none() {
             return;
         }
         let Some(span) = lock(&self.counters.unreported_drops).take() else {
