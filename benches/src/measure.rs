@@ -68,3 +68,20 @@ pub fn rss_mib() -> f64 {
 pub fn per_sec(count: f64, elapsed: Duration) -> f64 {
     count / elapsed.as_secs_f64().max(1e-9)
 }
+
+/// CPU time (user + system) this process has used so far, threads that ended included.
+/// Linux only; 0 elsewhere.
+pub fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100/s on
+    // Linux).
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -138,3 +138,55 @@ mod tests {
         assert_eq!(super::record_number(br#"{"a":1}"#), None);
     }
 }
+
+/// Wraps a sink and holds every PUT until [`Gated::open`]: lets a benchmark seal a whole
+/// backlog first and then time the uploads alone.
+#[derive(Debug)]
+pub struct Gated<S> {
+    inner: S,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl<S> Gated<S> {
+    /// Wrap `inner`, closed.
+    pub fn new(inner: S) -> Self {
+        Gated {
+            inner,
+            open: tokio::sync::watch::Sender::new(false),
+        }
+    }
+    /// Let every PUT through from now on.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+#[async_trait]
+impl<S: WormSink> WormSink for Gated<S> {
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        let mut rx = self.open.subscribe();
+        // The sender lives in `self`, which outlives this call.
+        let _ = rx.wait_for(|open| *open).await;
+        self.inner.put(key, body, opts).await
+    }
+    async fn put_unique(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
+        let mut rx = self.open.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+        self.inner.put_unique(key, body, opts).await
+    }
+    async fn get(&self, key: &str) -> Result<StoredObject> {
+        self.inner.get(key).await
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn preflight(&self) -> Result<()> {
+        self.inner.preflight().await
+    }
+}

@@ -3,13 +3,13 @@
 //!
 //! ```text
 //! worm-load caller   [--calls N] [--rounds R]
-//! worm-load pipeline [--records N] [--mode plain|zstd|signed] [--dir D]
+//! worm-load pipeline [--records N] [--mode plain|zstd|gzip|signed] [--sink fs|null] [--dir D]
 //! worm-load cost     [--records N]
 //! worm-load latency  [--rate R] [--secs S]
-//! worm-load memory   [--records N] [--queue N] [--pending-mib M]
+//! worm-load memory   [--records N] [--queue N] [--pending-mib M] [--overflow drop|block]
 //! worm-load generate --dir D [--mib M]
 //! worm-load verify   --dir D
-//! worm-load s3       [--objects N] [--size BYTES] [--concurrency C]
+//! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //! ```
 
 mod args;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use worm_benches::event::{SERVICE, audit_record};
-use worm_benches::measure::{peak_rss_mib, per_sec};
+use worm_benches::measure::{cpu_secs, peak_rss_mib, per_sec};
 use worm_benches::sinks::NullSink;
 use worm_core::batch::Compression;
 use worm_core::pipeline::AuditLogBuilder;
@@ -66,6 +66,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .service(SERVICE)
         .to_json_line()
         .len();
+    let cpu0 = cpu_secs();
     let started = Instant::now();
     for n in 0..records {
         log.log(audit_record(n, Level::Info))
@@ -96,6 +97,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         "stored_mb": stored_bytes as f64 / 1e6,
         "stored_mb_per_s": per_sec(stored_bytes as f64 / 1e6, elapsed),
         "peak_rss_mib": peak_rss_mib(),
+        "cpu_us_per_record": (cpu_secs() - cpu0) * 1e6 / records as f64,
     }));
     Ok(())
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the benchmark set and rewrites BENCHMARKS.md with the commands, the machine and
+# the figures. Ratios are measured side by side in one run (this machine is shared and
+# noisy); absolute figures are for orientation.
+#
+#   scripts/bench.sh                  everything (starts the local Ceph gateway for §3)
+#   BENCH_QUICK=1 scripts/bench.sh    smaller runs
+#   BENCH_NO_S3=1 scripts/bench.sh    skip S3
+# Work files go under $BENCH_DIR (default target/bench) and are removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=${BENCH_QUICK:-0}
+records=1000000; verify_mib=1024; calls=100000; s3_objects=100; s3_rounds=4
+if [ "$quick" = 1 ]; then records=200000; verify_mib=128; calls=20000; s3_objects=30; s3_rounds=2; fi
+
+target=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release -q -p worm-benches --bin worm-load
+load=$target/release/worm-load
+mkdir -p "${BENCH_DIR:-$target/bench}"
+work=$(mktemp -d -p "${BENCH_DIR:-$target/bench}")
+out=$work/results.jsonl
+trap 'rm -rf "$work"' EXIT
+
+run() { echo "+ worm-load $*" >&2; "$load" "$@" | tee -a "$out"; }
+printf '{"bench":"meta","date":"%s","commit":"%s","load":"%s"}\n' \
+  "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(git rev-parse --short HEAD)" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$out"
+
+# 1. caller cost (and criterion's view of the same two paths)
+run caller --calls "$calls" --rounds 10
+cargo bench -q -p worm-benches --bench caller -- --warm-up-time 1 --measurement-time 5 >&2
+# 2. pipeline throughput
+for mode in plain zstd signed; do run pipeline --records "$records" --mode "$mode" --dir "$work"; done
+run pipeline --records "$records" --mode plain --sink null
+cargo bench -q -p worm-benches --bench pipeline -- --warm-up-time 1 >&2 || echo "criterion pipeline bench failed" >&2
+# 4. cost and latency
+run cost --records "$records"
+run latency --rate 1000 --secs 5
+# 5. memory: the default queue with DropNewest, and a queue that holds all 1,000,000
+run memory --records 1000000 --queue 100000 --pending-mib 64 --overflow drop
+run memory --records 1000000 --queue 1000000 --pending-mib 64 --overflow block
+# 6. verify: a small and a ~1 GiB store, each checked in its own process
+run generate --dir "$work/verify-small" --mib 128 >/dev/null
+run verify --dir "$work/verify-small"
+rm -rf "$work/verify-small"
+run generate --dir "$work/verify" --mib "$verify_mib" >/dev/null
+run verify --dir "$work/verify"
+rm -rf "$work/verify"
+# 3. S3 against the local Ceph gateway
+if [ "${BENCH_NO_S3:-0}" != 1 ]; then
+  if scripts/s3-server.sh start ceph >&2; then
+    ( eval "$(scripts/s3-server.sh env ceph)"
+      run s3 --objects "$s3_objects" --size 262144 --concurrency 2 --rounds "$s3_rounds" ) \
+      || echo "S3 run failed; BENCHMARKS.md says so" >&2
+  else
+    echo "Ceph did not start; BENCHMARKS.md says so" >&2
+  fi
+fi
+
+cp "$out" "${BENCH_DIR:-$target/bench}/last-results.jsonl"
+python3 scripts/bench_report.py "$out" "$target/criterion" > BENCHMARKS.md
+echo "BENCHMARKS.md rewritten" >&2
