@@ -291,26 +291,22 @@ pub enum S3Command {
     Verify(S3VerifyArgs),
 }
 
-/// `worm s3 setup`.
+/// The bucket, and the settings `worm s3 setup` applies and `worm s3 verify` expects.
 #[derive(Debug, Args)]
-pub struct S3SetupArgs {
+pub struct BucketArgs {
     /// Bucket name.
     pub bucket: String,
-    /// Default retention in days.
+    /// Default retention in days (applied by setup, expected by verify).
     #[arg(long, value_name = "D", default_value_t = 2557,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_days: u32,
-    /// Default retention mode.
+    /// Default retention mode (applied by setup, expected by verify).
     #[arg(long, value_enum, value_name = "M", default_value_t = Mode::Governance)]
     pub mode: Mode,
-    /// The one IAM principal (role or user ARN) still allowed to delete object versions and
-    /// change the Object Lock configuration.
-    #[arg(long, value_name = "ARN")]
-    pub admin_principal: Option<String>,
-    /// Do not set a bucket policy.
+    /// No bucket policy: setup sets none, verify requires none.
     #[arg(long)]
     pub no_policy: bool,
-    /// Do not set lifecycle transitions.
+    /// No lifecycle transitions: setup sets none, verify requires none.
     #[arg(long)]
     pub no_lifecycle: bool,
     /// Print the report as JSON on stdout.
@@ -321,30 +317,24 @@ pub struct S3SetupArgs {
     pub s3: S3Args,
 }
 
+/// `worm s3 setup`.
+#[derive(Debug, Args)]
+pub struct S3SetupArgs {
+    /// Bucket and settings.
+    #[command(flatten)]
+    pub target: BucketArgs,
+    /// The one IAM principal (role or user ARN) still allowed to delete object versions and
+    /// change the Object Lock configuration.
+    #[arg(long, value_name = "ARN")]
+    pub admin_principal: Option<String>,
+}
+
 /// `worm s3 verify`.
 #[derive(Debug, Args)]
 pub struct S3VerifyArgs {
-    /// Bucket name.
-    pub bucket: String,
-    /// Expected default retention in days.
-    #[arg(long, value_name = "D", default_value_t = 2557,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub retention_days: u32,
-    /// Expected default retention mode.
-    #[arg(long, value_enum, value_name = "M", default_value_t = Mode::Governance)]
-    pub mode: Mode,
-    /// Do not require the bucket policy statements (as after `setup --no-policy`).
-    #[arg(long)]
-    pub no_policy: bool,
-    /// Do not require lifecycle transitions (as after `setup --no-lifecycle`).
-    #[arg(long)]
-    pub no_lifecycle: bool,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// S3 connection.
+    /// Bucket and expected settings.
     #[command(flatten)]
-    pub s3: S3Args,
+    pub target: BucketArgs,
 }
 
 /// `worm keygen`.

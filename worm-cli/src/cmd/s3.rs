@@ -34,15 +34,16 @@ mod imp {
     }
 
     async fn setup(a: S3SetupArgs) -> CliResult<u8> {
-        let b = s3_builder(&a.bucket, &a.s3).with_retention(a.mode.into(), a.retention_days);
+        let t = &a.target;
+        let b = s3_builder(&t.bucket, &t.s3).with_retention(t.mode.into(), t.retention_days);
         // A TLS-only policy on a plain-http endpoint would refuse every request, this
         // tool's included.
         let plain_http = b.endpoint().is_some_and(|e| e.starts_with("http://"));
         let mut setup = b
             .build_setup()
-            .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", a.bucket)))?
-            .with_policy(!a.no_policy)
-            .with_lifecycle(!a.no_lifecycle)
+            .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", t.bucket)))?
+            .with_policy(!t.no_policy)
+            .with_lifecycle(!t.no_lifecycle)
             .with_deny_insecure_transport(!plain_http);
         if let Some(arn) = &a.admin_principal {
             setup = setup.with_admin_principal(arn);
@@ -50,8 +51,8 @@ mod imp {
         let report = setup
             .apply()
             .await
-            .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", a.bucket)))?;
-        let mut skip = not_required(a.no_policy, a.no_lifecycle, plain_http);
+            .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", t.bucket)))?;
+        let mut skip = not_required(t.no_policy, t.no_lifecycle, plain_http);
         // What the server refused to implement cannot be required of it; a later
         // verification may only see it as missing.
         skip.extend(
@@ -62,10 +63,10 @@ mod imp {
                 .map(|s| s.setting),
         );
         let bad = failures(&report.verify, &skip);
-        if a.json {
+        if t.json {
             output::json(&report)?;
         } else {
-            if plain_http && !a.no_policy {
+            if plain_http && !t.no_policy {
                 println!(
                     "note: plain-http endpoint: the policy statement denying non-TLS access is left out"
                 );
@@ -85,26 +86,27 @@ mod imp {
             }
             print_verify(&report.verify, &skip);
         }
-        finish(&a.bucket, bad)
+        finish(&t.bucket, bad)
     }
 
     async fn verify(a: S3VerifyArgs) -> CliResult<u8> {
-        let b = s3_builder(&a.bucket, &a.s3).with_retention(a.mode.into(), a.retention_days);
+        let t = &a.target;
+        let b = s3_builder(&t.bucket, &t.s3).with_retention(t.mode.into(), t.retention_days);
         let plain_http = b.endpoint().is_some_and(|e| e.starts_with("http://"));
-        let skip = not_required(a.no_policy, a.no_lifecycle, plain_http);
+        let skip = not_required(t.no_policy, t.no_lifecycle, plain_http);
         let report = b
             .build_setup()
-            .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", a.bucket)))?
+            .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", t.bucket)))?
             .verify()
             .await
-            .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", a.bucket)))?;
+            .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", t.bucket)))?;
         let bad = failures(&report, &skip);
-        if a.json {
+        if t.json {
             output::json(&report)?;
         } else {
             print_verify(&report, &skip);
         }
-        finish(&a.bucket, bad)
+        finish(&t.bucket, bad)
     }
 
     /// Settings the user did not ask for, or that cannot work on a plain-http endpoint.
