@@ -126,6 +126,23 @@ pub struct StoredObject {
     pub version_id: Option<String>,
 }
 
+impl StoredObject {
+    /// Bytes with nothing else known about them: what a backend without metadata,
+    /// retention or versions (a plain directory) returns.
+    pub fn plain(key: impl Into<String>, body: Bytes) -> Self {
+        StoredObject {
+            key: key.into(),
+            body,
+            content_type: None,
+            content_encoding: None,
+            metadata: BTreeMap::new(),
+            retention: None,
+            legal_hold: None,
+            version_id: None,
+        }
+    }
+}
+
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {

@@ -214,16 +214,7 @@ impl WormSink for FsSink {
             move || this.read(&owned_key),
         )
         .await?;
-        Ok(StoredObject {
-            key: key.to_string(),
-            body,
-            content_type: None,
-            content_encoding: None,
-            metadata: Default::default(),
-            retention: None,
-            legal_hold: None,
-            version_id: None,
-        })
+        Ok(StoredObject::plain(key, body))
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {

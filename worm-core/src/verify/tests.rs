@@ -55,16 +55,7 @@ impl WormSink for MapSink {
                 key: key.to_string(),
                 target: "map:".into(),
             })?;
-        Ok(StoredObject {
-            key: key.to_string(),
-            body,
-            content_type: None,
-            content_encoding: None,
-            metadata: Default::default(),
-            retention: None,
-            legal_hold: None,
-            version_id: None,
-        })
+        Ok(StoredObject::plain(key, body))
     }
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
         let items: Vec<_> = self
