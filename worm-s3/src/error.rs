@@ -110,6 +110,13 @@ pub(crate) fn from_status(op: &Op, status: StatusCode, body: &[u8]) -> Error {
                 ),
             }
         }
+        // The body the server received does not hash to what was sent and signed (Ceph
+        // RGW checks the signed payload sha256, SeaweedFS `x-amz-checksum-sha256`, AWS
+        // both): bytes changed on the way. Nothing was stored; sending again may succeed.
+        (400, "BadDigest" | "XAmzContentSHA256Mismatch" | "InvalidDigest") => Error::transient(
+            context,
+            format!("{said}: the server's checksum of the body differs from the one sent"),
+        ),
         // The server timed out reading our request, throttled us, or has a passing problem;
         // AWS's `ConditionalRequestConflict` (two conditional writes at once) says "retry".
         (400, "RequestTimeout")
@@ -232,6 +239,11 @@ mod tests {
             ),
         );
         assert!(matches!(e, Error::NotWorm { .. }), "{e}");
+        for code in ["BadDigest", "XAmzContentSHA256Mismatch"] {
+            let e = from_status(&k, StatusCode::BAD_REQUEST, &body(code, ""));
+            assert!(e.is_retryable(), "{code}: {e}");
+            assert!(e.to_string().contains("checksum of the body"), "{e}");
+        }
         let e = from_status(&op(None), StatusCode::NOT_FOUND, b"");
         assert!(matches!(e, Error::Backend { .. }), "{e}");
     }

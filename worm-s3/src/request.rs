@@ -2,8 +2,10 @@
 //!
 //! Every request is a whole-body request: the body's sha256 is computed up front, sent as
 //! `x-amz-content-sha256` and signed (SigV4 through object_store's public
-//! [`AwsAuthorizer`]); bodies also carry `Content-MD5`. Requests go through object_store's
-//! HTTP client and are sent exactly once: retrying is the pipeline's job.
+//! [`AwsAuthorizer`]). Configuration bodies also carry `Content-MD5` (AWS requires it for
+//! them); PutObject carries the same sha256 as `x-amz-checksum-sha256` instead, hashed
+//! once (see [`put_object`]). Requests go through object_store's HTTP client and are sent
+//! exactly once: retrying is the pipeline's job.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub(crate) struct S3Request {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The body's sha256 when the caller already has it (signed as the payload hash).
+    pub body_sha256: Option<Sha256Hex>,
 }
 
 /// A response with its body read in full.
@@ -73,6 +77,7 @@ impl S3Request {
             query: Vec::new(),
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            body_sha256: None,
         }
     }
 
@@ -103,10 +108,17 @@ impl S3Request {
             self.headers
                 .insert(HeaderName::from_static("content-md5"), v);
         }
+        self.body_hashed(body, None)
+    }
+
+    /// Set a body without `Content-MD5`; `sha256`, when given, must be the body's (it is
+    /// signed as the payload hash, and the server refuses the request if it is not).
+    fn body_hashed(mut self, body: Bytes, sha256: Option<Sha256Hex>) -> Self {
         // Explicit even when 0: Ceph RGW answers 411 to a PUT without it.
         self.headers
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         self.body = body;
+        self.body_sha256 = sha256;
         self
     }
 }
@@ -141,7 +153,7 @@ impl S3Client {
     /// Build and sign the HTTP request.
     pub fn sign(&self, req: S3Request, credential: &AwsCredential) -> Result<(Op, HttpRequest)> {
         let url = self.url(req.op.key.as_deref(), &req.query);
-        let digest = Sha256Hex::of(&req.body);
+        let digest = req.body_sha256.unwrap_or_else(|| Sha256Hex::of(&req.body));
         let mut http_req = http::Request::builder()
             .method(req.method)
             .uri(&url)
@@ -204,19 +216,26 @@ pub(crate) enum LockHeaders {
     Omit,
 }
 
-/// The write-once PutObject: `If-None-Match: *`, `Content-MD5`, `x-amz-checksum-sha256`,
-/// content type/encoding, user metadata and (with [`LockHeaders::Send`]) the Object Lock
-/// headers. The sink's own `worm-sha256` metadata (hex sha256 of the body) is set here.
+/// The write-once PutObject: `If-None-Match: *`, `x-amz-checksum-sha256`, content
+/// type/encoding, user metadata and (with [`LockHeaders::Send`]) the Object Lock headers.
+/// The sink's own `worm-sha256` metadata (hex sha256 of the body) is set here.
+///
+/// `sha` is the body's sha256, computed once by the caller and used four times: as the
+/// signed payload hash (`x-amz-content-sha256`, which Ceph RGW and AWS check against the
+/// bytes received), as `x-amz-checksum-sha256` (checked by SeaweedFS and AWS, and what AWS
+/// accepts in place of `Content-MD5` on an Object Lock PUT), as `worm-sha256` and in the
+/// receipt. No `Content-MD5`: a weaker hash of the same bytes, which cost as much client
+/// CPU as everything else in the request together (BENCHMARKS.md §3).
 pub(crate) fn put_object(
     bucket: &str,
     key: &str,
     body: Bytes,
+    sha: Sha256Hex,
     opts: &PutOptions,
     lock: LockHeaders,
 ) -> Result<S3Request> {
-    let sha = Sha256Hex::of(&body);
     let mut req = S3Request::new("PUT", Method::PUT, bucket, Some(key))
-        .body(body)
+        .body_hashed(body, Some(sha))
         .header("if-none-match", "*")?
         .header("x-amz-checksum-sha256", &B64.encode(sha.0))?;
     if let Some(ct) = &opts.content_type {
@@ -444,6 +463,7 @@ mod tests {
             "audit",
             "audit-logs/2025/06/12/r 1.json",
             body.clone(),
+            Sha256Hex::of(&body),
             &opts,
             LockHeaders::Send,
         )
@@ -460,9 +480,8 @@ mod tests {
                 .get(n)
                 .map(|v| v.to_str().unwrap().to_string())
         };
-        // Independently computed: `printf '{"worm":{"v":1}}\n' | openssl dgst -md5 -binary | base64`.
-        assert_eq!(h("content-md5").unwrap(), B64.encode(Md5::digest(&body)));
-        assert_eq!(h("content-md5").unwrap(), "PdTAYwL924t3Y4HBtx3k+Q==");
+        // PutObject is checked by sha256 alone (see `put_object`).
+        assert_eq!(h("content-md5"), None);
         let sha = Sha256Hex::of(&body);
         // `printf '{"worm":{"v":1}}\n' | openssl dgst -sha256 -binary | base64`.
         assert_eq!(
@@ -495,10 +514,25 @@ mod tests {
             .unwrap();
         assert_eq!(
             signed_headers,
-            "content-md5;content-type;host;if-none-match;x-amz-checksum-sha256;x-amz-content-sha256;\
+            "content-type;host;if-none-match;x-amz-checksum-sha256;x-amz-content-sha256;\
              x-amz-date;x-amz-meta-note;x-amz-meta-service_name;x-amz-meta-worm-meta-names;x-amz-meta-worm-sha256;\
              x-amz-object-lock-legal-hold;x-amz-object-lock-mode;x-amz-object-lock-retain-until-date"
         );
+    }
+
+    #[tokio::test]
+    async fn configuration_bodies_carry_content_md5() {
+        let c = client();
+        let body = Bytes::from_static(b"{\"worm\":{\"v\":1}}\n");
+        let req = S3Request::new("PutObjectRetention", Method::PUT, "audit", Some("k"))
+            .query("retention", "")
+            .body(body.clone());
+        let cred = c.credential().await.unwrap();
+        let (_, signed) = c.sign(req, &cred).unwrap();
+        let h = |n: &str| signed.headers()[n].to_str().unwrap().to_string();
+        // Independently computed: `printf '{"worm":{"v":1}}\n' | openssl dgst -md5 -binary | base64`.
+        assert_eq!(h("content-md5"), "PdTAYwL924t3Y4HBtx3k+Q==");
+        assert_eq!(h("x-amz-content-sha256"), Sha256Hex::of(&body).to_hex());
     }
 
     #[test]
@@ -508,17 +542,33 @@ mod tests {
             legal_hold: true,
             ..PutOptions::default()
         };
-        let req = put_object("b", "k", Bytes::from_static(b"x"), &opts, LockHeaders::Omit).unwrap();
+        let x = Bytes::from_static(b"x");
+        let req = put_object(
+            "b",
+            "k",
+            x.clone(),
+            Sha256Hex::of(&x),
+            &opts,
+            LockHeaders::Omit,
+        )
+        .unwrap();
         assert!(
             req.headers
                 .keys()
                 .all(|k| !k.as_str().starts_with("x-amz-object-lock"))
         );
-        assert!(req.headers.contains_key("content-md5"));
+        assert!(req.headers.contains_key("x-amz-checksum-sha256"));
         let mut bad = PutOptions::default();
         bad.metadata.insert(SHA_META.into(), "00".repeat(32));
-        let e =
-            put_object("b", "k", Bytes::from_static(b"x"), &bad, LockHeaders::Send).unwrap_err();
+        let e = put_object(
+            "b",
+            "k",
+            x.clone(),
+            Sha256Hex::of(&x),
+            &bad,
+            LockHeaders::Send,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
     }
 
@@ -531,7 +581,16 @@ mod tests {
             metadata,
             ..PutOptions::default()
         };
-        let req = put_object("b", "k", Bytes::new(), &opts, LockHeaders::Send).unwrap();
+        let empty = Bytes::new();
+        let req = put_object(
+            "b",
+            "k",
+            empty,
+            Sha256Hex::of(b""),
+            &opts,
+            LockHeaders::Send,
+        )
+        .unwrap();
         assert_eq!(req.headers["x-amz-meta-worm-meta-names"], "service_name");
         assert_eq!(req.headers["content-length"], "0");
         // What Ceph RGW sends back.

@@ -266,7 +266,7 @@ impl S3Sink {
         }
         let sha256 = Sha256Hex::of(&body);
         let size = body.len() as u64;
-        let req = request::put_object(self.bucket(), key, body, opts, self.lock_headers())?;
+        let req = request::put_object(self.bucket(), key, body, sha256, opts, self.lock_headers())?;
         // Ceph RGW ignores `If-None-Match: *`, so look first. A delete marker on top still
         // means the key was used: its versions cannot be removed, so it is taken.
         if guarded && self.head(key, None).await?.is_some() {
@@ -438,5 +438,79 @@ impl WormSink for S3Sink {
             "Object Lock not available, uploading without lock (WORM not required by configuration)");
         self.inner.state.store(UNLOCKED, Ordering::Release);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::S3SinkBuilder;
+
+    /// Against the server named by `WORM_TEST_S3_ENDPOINT` (`scripts/s3-server.sh env`);
+    /// skipped without one unless `WORM_TEST_REQUIRE_S3=1`.
+    fn server() -> Option<S3SinkBuilder> {
+        let Ok(endpoint) = std::env::var("WORM_TEST_S3_ENDPOINT") else {
+            if std::env::var("WORM_TEST_REQUIRE_S3").is_ok_and(|v| v == "1") {
+                panic!("WORM_TEST_REQUIRE_S3=1 but WORM_TEST_S3_ENDPOINT is not set");
+            }
+            eprintln!("skipped: no S3 server (set WORM_TEST_S3_ENDPOINT)");
+            return None;
+        };
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Some(
+            S3SinkBuilder::new()
+                .with_endpoint(endpoint)
+                .with_region(var("AWS_DEFAULT_REGION", "us-east-1"))
+                .with_credentials(
+                    var("AWS_ACCESS_KEY_ID", "test"),
+                    var("AWS_SECRET_ACCESS_KEY", "testsecret"),
+                )
+                .with_bucket(format!("worm-s3-unit-{nanos:x}")),
+        )
+    }
+
+    /// PutObject sends no `Content-MD5`; the sha256 it sends instead must be checked by
+    /// the server: a body that does not hash to it is refused and nothing is stored.
+    #[tokio::test]
+    async fn server_refuses_a_body_that_does_not_match_the_sha256_sent() {
+        let Some(builder) = server() else { return };
+        builder
+            .clone()
+            .build_setup()
+            .unwrap()
+            .with_policy(false)
+            .with_lifecycle(false)
+            .apply()
+            .await
+            .unwrap();
+        let sink = builder.build().unwrap();
+        sink.preflight().await.unwrap();
+        let body = Bytes::from_static(b"{\"worm\":{\"v\":1}}\n");
+        let claimed = Sha256Hex::of(b"some other body");
+        let opts = PutOptions::default();
+        let req = request::put_object(
+            sink.bucket(),
+            "mismatch.json",
+            body.clone(),
+            claimed,
+            &opts,
+            sink.lock_headers(),
+        )
+        .unwrap();
+        let e = sink.client().send(req).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("checksum of the body"), "{e}");
+        assert!(sink.head("mismatch.json", None).await.unwrap().is_none());
+        // The same body with its own sha256 is stored, and reads back as sent.
+        let receipt = sink
+            .put_unique("mismatch.json", body.clone(), &opts)
+            .await
+            .unwrap();
+        assert_eq!(receipt.sha256, Sha256Hex::of(&body));
+        assert_eq!(sink.get("mismatch.json").await.unwrap().body, body);
     }
 }

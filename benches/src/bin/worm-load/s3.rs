@@ -135,6 +135,27 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     // Round 0 warms both up and is not counted; the order alternates so that neither
     // side always runs on a gateway the other just loaded.
+    // `--only raw|worm|upload`: run one side alone (for profiling it), no ratio.
+    if let Some(only) = args.str("only") {
+        let mut secs = 0.0;
+        for round in 0..=rounds {
+            let s = match only {
+                "raw" => raw_round(round)?,
+                "worm" => worm_round(round)?,
+                "upload" => upload_round(round)?,
+                other => return Err(format!("--only {other}: use raw, worm or upload")),
+            };
+            if round > 0 {
+                secs += s;
+            }
+        }
+        crate::emit(json!({
+            "bench": "s3",
+            "only": only,
+            "objects_per_s": (objects * rounds) as f64 / secs,
+        }));
+        return Ok(());
+    }
     let (mut worm_s, mut raw_s, mut upload_s) = (0.0, 0.0, 0.0);
     let mut ratios = Vec::new();
     for round in 0..=rounds {
