@@ -72,16 +72,49 @@ pub fn per_sec(count: f64, elapsed: Duration) -> f64 {
 /// CPU time (user + system) this process has used so far, threads that ended included.
 /// Linux only; 0 elsewhere.
 pub fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    stat_cpu_secs("/proc/self/stat").unwrap_or(0.0)
+}
+
+/// CPU time (user + system) of the calling thread so far. Linux only; 0 elsewhere.
+pub fn thread_cpu_secs() -> f64 {
+    stat_cpu_secs("/proc/thread-self/stat").unwrap_or(0.0)
+}
+
+/// User + system CPU seconds from a `/proc/.../stat` file.
+fn stat_cpu_secs(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return 0.0;
-    };
+    let rest = stat.rfind(')').map(|i| &stat[i + 2..])?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100/s on
     // Linux).
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    Some((ticks(11) + ticks(12)) / 100.0)
+}
+
+/// CPU seconds used so far by every process of this machine whose command name is one of
+/// `names` (e.g. the S3 server's `radosgw`, `ceph-osd`, `ceph-mon`), with the count of
+/// such processes. Only processes alive at both reads can be compared.
+pub fn processes_cpu_secs(names: &[&str]) -> (f64, usize) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return (0.0, 0);
+    };
+    let mut total = (0.0, 0);
+    for e in dir.flatten() {
+        let pid = e.file_name();
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if names.contains(&comm.trim_end()) {
+            if let Some(s) = stat_cpu_secs(&format!("/proc/{pid}/stat")) {
+                total.0 += s;
+                total.1 += 1;
+            }
+        }
+    }
+    total
 }

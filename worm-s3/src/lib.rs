@@ -60,12 +60,23 @@
 //! via [`S3Sink::list_versions`]. Residual risk: this relies on the server listing
 //! versions in creation order right after the PUT returns.
 //!
+//! ## Integrity on the wire
+//!
+//! Each PutObject carries the body's sha256 twice, computed once: as the SigV4 payload
+//! hash (`x-amz-content-sha256`, signed) and as `x-amz-checksum-sha256`. Ceph RGW checks
+//! the first, SeaweedFS the second, AWS both; a body that does not match is refused
+//! (`BadDigest` / `XAmzContentSHA256Mismatch` → a transient error: the bytes changed in
+//! transit, nothing was stored) — tested against both local servers. `Content-MD5` is
+//! sent only on configuration requests (AWS requires it there); on PutObject it would be
+//! a weaker hash of the same bytes, and AWS accepts `x-amz-checksum-sha256` in its place
+//! for Object Lock uploads.
+//!
 //! ## Errors
 //!
 //! 403 for credentials or signatures → `Unauthenticated`, other 403 (a locked version,
 //! a bucket policy) → `PermissionDenied`; missing bucket → permanent error in the
-//! original's words; missing key → `NotFound`; 412 → `AlreadyExists`; 5xx, 429,
-//! timeouts and connection failures → `Transient`. Nothing is retried here: the pipeline
+//! original's words; missing key → `NotFound`; 412 → `AlreadyExists`; 5xx, 429, a
+//! checksum mismatch, timeouts and connection failures → `Transient`. Nothing is retried here: the pipeline
 //! retries, and object_store's own retry is set to zero.
 //!
 //! ## HTTPS

@@ -32,10 +32,11 @@ const UNLOCKED: u8 = 2;
 /// A [`WormSink`] on an S3 bucket with versioning and Object Lock.
 ///
 /// - `put` stores each key once: a HEAD first (some servers, Ceph RGW among them, ignore
-///   `If-None-Match`), then a PutObject with `If-None-Match: *`, `Content-MD5`,
-///   `x-amz-checksum-sha256`, the user metadata and the Object Lock headers; on a
-///   versioned bucket it then lists the key's versions to catch a writer that raced past
-///   the HEAD (see "Write once" in the crate docs).
+///   `If-None-Match`), then a PutObject with `If-None-Match: *`, the body's sha256 (as
+///   the signed payload hash and as `x-amz-checksum-sha256`, one hash for both: the
+///   server refuses a body that does not match), the user metadata and the Object Lock
+///   headers; on a versioned bucket it then lists the key's versions to catch a writer
+///   that raced past the HEAD (see "Write once" in the crate docs).
 /// - `get` reads the key's *first* version, so a later version added by a racing or
 ///   hostile writer never replaces what was stored first; retention and legal hold are
 ///   read back from the server.

@@ -10,6 +10,7 @@
 //! worm-load generate --dir D [--mib M]
 //! worm-load verify   --dir D
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
+//!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]
 //! ```
 
 mod args;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde_json::json;
 use worm_benches::event::{SERVICE, audit_record};
-use worm_benches::measure::per_sec;
+use worm_benches::measure::{cpu_secs, processes_cpu_secs, thread_cpu_secs};
 use worm_benches::sinks::Gated;
 use worm_core::key::{DEFAULT_TEMPLATE, KeyTemplate};
 use worm_core::pipeline::AuditLogBuilder;
@@ -78,8 +78,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         b.build().map_err(|e| e.to_string())
     };
     // Raw: object_store puts of the same size, `concurrency` at a time.
-    let raw_round = |round: usize| -> Result<f64, String> {
+    let raw_round = |round: usize| -> Result<(f64, Cpu), String> {
         let store = sink.object_store().clone();
+        let cpu = Cpu::now();
         let t = Instant::now();
         let failed = rt.block_on(async {
             futures::stream::iter(0..objects)
@@ -99,103 +100,226 @@ pub fn run(args: &Args) -> Result<(), String> {
         if failed > 0 {
             return Err(format!("{failed} raw puts failed"));
         }
-        Ok(t.elapsed().as_secs_f64())
+        Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
+    };
+    // The sink alone, no pipeline: `S3Sink::put_unique` of the raw loop's buffer with the
+    // pipeline's request shape (its metadata, content type and Object Lock retention),
+    // `concurrency` at a time. Against raw, it prices the request's headers; against the
+    // pipeline's uploads, the pipeline.
+    let meta_off = args.str("sink-meta") == Some("off");
+    let sink_round = |round: usize| -> Result<(f64, Cpu), String> {
+        let cpu = Cpu::now();
+        let t = Instant::now();
+        let failed = rt.block_on(async {
+            futures::stream::iter(0..objects)
+                .map(|i| {
+                    let sink = sink.clone();
+                    let body = payload.clone();
+                    let mut opts = worm_core::PutOptions {
+                        content_type: Some("application/x-ndjson".into()),
+                        retention: retention.then(|| {
+                            worm_core::Retention::days_from_now(
+                                worm_core::RetentionMode::Governance,
+                                1,
+                            )
+                        }),
+                        ..Default::default()
+                    };
+                    if !meta_off {
+                        for (k, v) in [
+                            ("service_name", SERVICE.to_string()),
+                            ("request_id", "req-12345-abcde".into()),
+                            ("log_level", "INFO".into()),
+                            ("timestamp", "2026-11-27T03:00:00.000Z".into()),
+                            ("worm_handler_version", "1.0.0".into()),
+                            ("worm-stream", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into()),
+                            ("worm-seq", i.to_string()),
+                        ] {
+                            opts.metadata.insert(k.into(), v);
+                        }
+                    }
+                    async move {
+                        sink.put_unique(&format!("sink/{round}/{i}.json"), body, &opts)
+                            .await
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .filter(|r| futures::future::ready(r.is_err()))
+                .count()
+                .await
+        });
+        if failed > 0 {
+            return Err(format!("{failed} sink puts failed"));
+        }
+        Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
+    };
+    // Both sides start from their input in memory    // Both sides start from their input in memory: the raw loop from a prebuilt buffer,
+    // worm from prebuilt records (building a record is the application's work; turning
+    // it into JSON, sealing, hashing and uploading it is worm's).
+    let records = || -> Vec<_> {
+        (0..(objects * per_object) as u64)
+            .map(|n| audit_record(n, Level::Info))
+            .collect()
     };
     // worm: records through the pipeline (serialised, sealed, chained, Object Lock
-    // headers, Content-MD5 and sha256 checksum), cut into objects of the same size. The
-    // timing includes the writer's start (bucket preflight) and the final batch at close.
-    let worm_round = |round: usize| -> Result<f64, String> {
+    // headers, sha256 checksum, metadata), cut into objects of the same size. The timing
+    // includes the writer's start (bucket preflight) and the final batch at close.
+    let worm_round = |round: usize| -> Result<(f64, Cpu), String> {
         let dyn_sink: Arc<dyn WormSink> = sink.clone();
+        let input = records();
+        let cpu = Cpu::now();
         let t = Instant::now();
         let (log, guard) = writer(dyn_sink, &format!("worm/{round}"))?;
-        for n in 0..(objects * per_object) as u64 {
-            log.log(audit_record(n, Level::Info))
-                .map_err(|e| e.to_string())?;
+        for r in input {
+            log.log(r).map_err(|e| e.to_string())?;
         }
         guard.close_blocking().map_err(|e| e.to_string())?;
-        Ok(t.elapsed().as_secs_f64())
+        Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
     };
     // worm, uploads alone: every batch sealed behind a closed gate first, then the gate
     // opens and the clock runs until close returns.
-    let upload_round = |round: usize| -> Result<f64, String> {
+    let upload_round = |round: usize| -> Result<(f64, Cpu), String> {
         let gated = Arc::new(Gated::new(sink.clone()));
         let dyn_sink: Arc<dyn WormSink> = gated.clone();
         let (log, guard) = writer(dyn_sink, &format!("gated/{round}"))?;
-        for n in 0..(objects * per_object) as u64 {
-            log.log(audit_record(n, Level::Info))
-                .map_err(|e| e.to_string())?;
+        for r in records() {
+            log.log(r).map_err(|e| e.to_string())?;
         }
         while log.stats().chain_head.map(|(seq, _)| seq + 1) < Some(objects as u64) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        let cpu = Cpu::now();
         let t = Instant::now();
         gated.open();
         guard.close_blocking().map_err(|e| e.to_string())?;
-        Ok(t.elapsed().as_secs_f64())
+        Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
     };
-    // Round 0 warms both up and is not counted; the order alternates so that neither
-    // side always runs on a gateway the other just loaded.
-    // `--only raw|worm|upload`: run one side alone (for profiling it), no ratio.
-    if let Some(only) = args.str("only") {
-        let mut secs = 0.0;
-        for round in 0..=rounds {
-            let s = match only {
-                "raw" => raw_round(round)?,
-                "worm" => worm_round(round)?,
-                "upload" => upload_round(round)?,
-                other => return Err(format!("--only {other}: use raw, worm or upload")),
-            };
+    let side = |name: &str, round: usize| match name {
+        "raw" => raw_round(round),
+        "sink" => sink_round(round),
+        "upload" => upload_round(round),
+        "worm" => worm_round(round),
+        other => Err(format!("--only {other}: use raw, sink, upload or worm")),
+    };
+    // `--only SIDE`: run one side alone (for profiling it), no ratio.
+    let names: Vec<&str> = match args.str("only") {
+        Some(one) => vec![one],
+        None => SIDES.to_vec(),
+    };
+    // Round 0 warms every side up and is not counted. Each round runs every side once,
+    // starting one further along each time, so that no side always runs first or right
+    // after the same other side, and a gateway that slows down as it fills slows all
+    // sides alike.
+    let mut secs = vec![0.0; names.len()];
+    let mut cpu = vec![Cpu::default(); names.len()];
+    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for round in 0..=rounds {
+        for k in 0..names.len() {
+            let i = (k + round) % names.len();
+            let (s, c) = side(names[i], round)?;
             if round > 0 {
-                secs += s;
+                secs[i] += s;
+                cpu[i] = cpu[i].plus(c);
+                per_round[i].push(s);
             }
         }
-        crate::emit(json!({
-            "bench": "s3",
-            "only": only,
-            "objects_per_s": (objects * rounds) as f64 / secs,
-        }));
-        return Ok(());
     }
-    let (mut worm_s, mut raw_s, mut upload_s) = (0.0, 0.0, 0.0);
-    let mut ratios = Vec::new();
-    for round in 0..=rounds {
-        let (r, w, u) = if round % 2 == 0 {
-            let r = raw_round(round)?;
-            let w = worm_round(round)?;
-            (r, w, upload_round(round)?)
-        } else {
-            let u = upload_round(round)?;
-            let w = worm_round(round)?;
-            (raw_round(round)?, w, u)
-        };
-        if round > 0 {
-            raw_s += r;
-            worm_s += w;
-            upload_s += u;
-            ratios.push(r / w);
-        }
-    }
-    let total = (objects * rounds) as f64;
-    let mb = total * payload.len() as f64 / 1e6;
+    let total = objects * rounds;
+    let raw = names.iter().position(|n| *n == "raw");
+    let sides: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let ratio = raw.map(|r| secs[r] / secs[i]);
+            let ratio_per_round: Option<Vec<f64>> = raw.map(|r| {
+                per_round[r]
+                    .iter()
+                    .zip(&per_round[i])
+                    .map(|(a, b)| a / b)
+                    .collect()
+            });
+            (
+                (*name).to_string(),
+                json!({
+                    "objects_per_s": total as f64 / secs[i],
+                    "mb_per_s": (total * payload.len()) as f64 / 1e6 / secs[i],
+                    "ratio_to_raw": ratio,
+                    "ratio_per_round": ratio_per_round,
+                    "cpu_ms_per_object": cpu[i].per_object(total),
+                }),
+            )
+        })
+        .collect();
     crate::emit(json!({
         "bench": "s3",
+        "label": args.str("label").unwrap_or("shared"),
         "endpoint": endpoint,
         "objects_per_round": objects,
         "rounds": rounds,
         "retention": retention,
+        "sink_metadata": !meta_off,
         "object_bytes": payload.len(),
+        "records_per_object": per_object,
         "concurrency": concurrency,
-        "raw_objects_per_s": total / raw_s,
-        "worm_objects_per_s": total / worm_s,
-        "raw_mb_per_s": mb / raw_s,
-        "worm_mb_per_s": mb / worm_s,
-        "ratio_worm_to_raw": raw_s / worm_s,
-        "ratio_per_round": ratios,
-        "upload_only_objects_per_s": total / upload_s,
-        "ratio_upload_only_to_raw": raw_s / upload_s,
-        "worm_records_per_s": per_sec(total * per_object as f64, std::time::Duration::from_secs_f64(worm_s)),
+        "sides": sides,
     }));
     Ok(())
+}
+
+/// The sides measured, in the order of round 1.
+const SIDES: &[&str] = &["raw", "sink", "upload", "worm"];
+
+/// The S3 servers' processes whose CPU time is counted.
+const SERVER_PROCESSES: &[&str] = &["radosgw", "ceph-osd", "ceph-mon", "ceph-mgr", "weed"];
+
+/// Where the CPU time of a round went, in seconds: the S3 server's processes, this
+/// process's main thread (the raw loop's driver, or the producer logging records) and the
+/// whole of this process (the rest is the writer thread and the runtime's workers). Read
+/// from `/proc`, so in clock ticks (10 ms): rounds must be long enough.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    server: f64,
+    main: f64,
+    process: f64,
+}
+
+impl Cpu {
+    /// Now, as a start mark; call on the main thread.
+    fn now() -> Self {
+        Cpu {
+            server: processes_cpu_secs(SERVER_PROCESSES).0,
+            main: thread_cpu_secs(),
+            process: cpu_secs(),
+        }
+    }
+
+    /// The time used since the mark `self`; call on the main thread.
+    fn elapsed(self) -> Self {
+        let now = Cpu::now();
+        Cpu {
+            server: now.server - self.server,
+            main: now.main - self.main,
+            process: now.process - self.process,
+        }
+    }
+
+    fn plus(self, o: Cpu) -> Self {
+        Cpu {
+            server: self.server + o.server,
+            main: self.main + o.main,
+            process: self.process + o.process,
+        }
+    }
+
+    /// Milliseconds per object: server, client main thread, client other threads.
+    fn per_object(self, objects: usize) -> serde_json::Value {
+        let ms = |s: f64| (s * 1e3 / objects as f64 * 1000.0).round() / 1000.0;
+        json!({
+            "server": ms(self.server),
+            "client_main_thread": ms(self.main),
+            "client_other_threads": ms(self.process - self.main),
+        })
+    }
 }
 
 fn uuid_like() -> String {
