@@ -25,6 +25,7 @@ for s in "${servers[@]}"; do scripts/s3-server.sh start "$s"; done
 (
   eval "$(scripts/s3-server.sh env seaweedfs)"
   export WORM_TEST_REQUIRE_S3=1 WORM_TEST_S3_SERVER=seaweedfs
+  cargo test -p worm-s3 --lib
   cargo test -p integration-tests --test 's3_*'
   cargo test -p worm-cli --test s3
 )
