@@ -30,8 +30,11 @@ printf '{"bench":"meta","date":"%s","commit":"%s","load":"%s"}\n' \
 run caller --calls "$calls" --rounds 10
 cargo bench -q -p worm-benches --bench caller -- --warm-up-time 1 --measurement-time 5 >&2
 # 2. pipeline throughput
-for mode in plain zstd signed; do run pipeline --records "$records" --mode "$mode" --dir "$work"; done
-run pipeline --records "$records" --mode plain --sink null
+# (three interleaved runs of each; the report takes the median)
+for round in 1 2 3; do
+  for mode in plain zstd signed; do run pipeline --records "$records" --mode "$mode" --dir "$work"; done
+  run pipeline --records "$records" --mode plain --sink null
+done
 cargo bench -q -p worm-benches --bench pipeline -- --warm-up-time 1 >&2 || echo "criterion pipeline bench failed" >&2
 # 4. cost and latency
 run cost --records "$records"

@@ -90,19 +90,28 @@ if by.get("pipeline"):
       "`close` has stored the final batch. fs: one file per batch, written to a temp file, "
       "fsynced, linked, chmod 0444, directory fsynced. `null` stores nothing (the writer's "
       "own cost). `worm-load pipeline --mode M [--sink null]`.\n")
-    w("| sink | mode | records | records/s | MB/s of records | CPU µs / record | batches | stored MB | peak RSS |\n"
-      "|---|---|---|---|---|---|---|---|---|")
+    # Each configuration runs several times, interleaved: the median run is reported,
+    # with every run's records/s beside it.
+    groups = {}
     for r in by["pipeline"]:
-        w(f"| {r['sink']} | {r['mode']} | {r['records']:,} | {r['records_per_s']:,.0f} | "
+        groups.setdefault((r["sink"], r["mode"]), []).append(r)
+    w("| sink | mode | records | records/s (median) | every run | MB/s of records | CPU µs / record | batches | stored MB | peak RSS |\n"
+      "|---|---|---|---|---|---|---|---|---|---|")
+    medians = {}
+    for (sink, mode), rs in groups.items():
+        r = sorted(rs, key=lambda x: x["records_per_s"])[len(rs) // 2]
+        medians[(sink, mode)] = r
+        runs = ", ".join(f"{x['records_per_s'] / 1000:,.0f}k" for x in rs)
+        w(f"| {sink} | {mode} | {r['records']:,} | {r['records_per_s']:,.0f} | {runs} | "
           f"{r['mb_per_s']:.0f} | {r.get('cpu_us_per_record', 0):.2f} | {r['batches']} | "
           f"{r['stored_mb']:.0f} | {r['peak_rss_mib']:.0f} MiB |")
-    plain = [r for r in by["pipeline"] if r["sink"] == "fs" and r["mode"] == "plain"]
+    plain = medians.get(("fs", "plain"))
     if plain:
-        ok = plain[0]["records_per_s"] >= 500_000
+        ok = plain["records_per_s"] >= 500_000
         w(f"\nTarget ≥ 500,000 records/s uncompressed to fs: {met(ok)} "
-          f"({plain[0]['records_per_s']:,.0f}).\n")
+          f"(median of {len(groups[('fs', 'plain')])} runs: {plain['records_per_s']:,.0f}).\n")
         summary.append(("2. fs pipeline ≥ 500k records/s (plain)",
-                        f"{plain[0]['records_per_s']:,.0f}/s", ok))
+                        f"{plain['records_per_s']:,.0f}/s (median)", ok))
     w("The zstd figure flatters compression: the records differ only in `n` and the time, "
       "so they compress ~200×; real audit records compress 5-10× and zstd level 3 costs "
       "about 2-3 ns per input byte on the worker.\n")

@@ -109,11 +109,11 @@ pub fn processes_cpu_secs(names: &[&str]) -> (f64, usize) {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if names.contains(&comm.trim_end()) {
-            if let Some(s) = stat_cpu_secs(&format!("/proc/{pid}/stat")) {
-                total.0 += s;
-                total.1 += 1;
-            }
+        if names.contains(&comm.trim_end())
+            && let Some(s) = stat_cpu_secs(&format!("/proc/{pid}/stat"))
+        {
+            total.0 += s;
+            total.1 += 1;
         }
     }
     total

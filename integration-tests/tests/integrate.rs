@@ -119,3 +119,42 @@ fn caller_cost_rough_figure() {
     eprintln!("caller cost (this build profile): {:?} per event", took / n);
     assert_eq!(log.stats().stored, u64::from(n));
 }
+
+/// A record the writer refuses is never silent: `log` returns the error, and every
+/// refusal is counted in `stats().refused` — including tracing events, which cannot
+/// return an error (an oversized one also leaves a `worm.invalid_input` stub).
+#[test]
+fn refused_records_are_counted() {
+    let mem = MemorySink::new();
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_record_bytes(2048)
+        .build()
+        .unwrap();
+    let big = "x".repeat(4096);
+    let layer = || tracing_subscriber::registry().with(WormLayer::new(log.clone()));
+    tracing::subscriber::with_default(layer(), || {
+        tracing::info!(action = "kept", "stored");
+        tracing::info!(
+            action = "too_big",
+            blob = big.as_str(),
+            "refused, stub stored"
+        );
+    });
+    let e = log
+        .log(worm::AuditRecord::new(Level::Info, big.clone()))
+        .unwrap_err();
+    assert!(e.to_string().contains("max_record_bytes"), "{e}");
+    assert_eq!(log.stats().refused, 2);
+    guard.close_blocking().unwrap();
+    tracing::subscriber::with_default(layer(), || {
+        tracing::info!(action = "late", "after close");
+    });
+    let e = log
+        .log(worm::AuditRecord::new(Level::Info, "late"))
+        .unwrap_err();
+    assert!(matches!(e, worm::Error::Closed), "{e}");
+    let s = log.stats();
+    assert_eq!(s.refused, 4, "{s:?}");
+    assert_eq!(s.stored, 2, "the kept record and the stub: {s:?}");
+    assert_eq!(s.dropped, 0);
+}

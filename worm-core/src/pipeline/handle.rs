@@ -65,6 +65,12 @@ impl AuditLog {
     /// [`log`](Self::log) for a record held by reference (the tracing layer builds no
     /// [`AuditRecord`]).
     pub(crate) fn log_view(&self, record: &RecordView<'_>) -> Result<()> {
+        let res = self.queue_view(record);
+        self.count_refusal(&res);
+        res
+    }
+
+    fn queue_view(&self, record: &RecordView<'_>) -> Result<()> {
         let Some(entry) = self.prepare(record)? else {
             return Ok(());
         };
@@ -97,6 +103,21 @@ impl AuditLog {
 
     /// Queue a record, waiting asynchronously for room whatever the overflow policy.
     pub async fn log_async(&self, record: AuditRecord) -> Result<()> {
+        let res = self.queue_async(record).await;
+        self.count_refusal(&res);
+        res
+    }
+
+    /// Count a record `log` refused (an overflow drop is counted as `dropped` instead).
+    fn count_refusal(&self, res: &Result<()>) {
+        if let Err(e) = res
+            && !matches!(e, Error::Overflow { .. })
+        {
+            self.shared.counters.refused.fetch_add(1, Relaxed);
+        }
+    }
+
+    async fn queue_async(&self, record: AuditRecord) -> Result<()> {
         let Some(entry) = self.prepare(&record.view())? else {
             return Ok(());
         };

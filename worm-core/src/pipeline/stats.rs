@@ -31,6 +31,11 @@ pub struct Stats {
     pub dropped: u64,
     /// Records below the configured minimum level, not stored by configuration.
     pub filtered: u64,
+    /// Records `log`/`log_async` refused with an error other than an overflow (the writer
+    /// was closed, or the record is larger than `max_record_bytes`): never stored. The
+    /// caller got the error; `WormLayer` and `WormLogger`, which cannot return one, also
+    /// log a `worm.invalid_input` record where they can, and write to stderr.
+    pub refused: u64,
     /// Records recovered from the spool of a previous run (not counted as accepted).
     pub recovered: u64,
     /// Age of the oldest record not yet stored.
@@ -65,6 +70,7 @@ pub(crate) struct Counters {
     pub failures: AtomicU64,
     pub dropped: AtomicU64,
     pub filtered: AtomicU64,
+    pub refused: AtomicU64,
     pub recovered: AtomicU64,
     /// Records whose send to the worker began (counted before sending, for flush
     /// ordering).
@@ -100,6 +106,7 @@ impl Counters {
             failures: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             recovered: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
@@ -150,6 +157,7 @@ impl Counters {
             failures: self.failures.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
+            refused: self.refused.load(Relaxed),
             recovered,
             oldest_pending_age: lock(&self.oldest_pending).map(|t| t.elapsed()),
             chain_head: *lock(&self.chain_head),
