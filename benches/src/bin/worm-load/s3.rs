@@ -78,82 +78,53 @@ pub fn run(args: &Args) -> Result<(), String> {
         b.build().map_err(|e| e.to_string())
     };
     // Raw: object_store puts of the same size, `concurrency` at a time.
-    let raw_round = |round: usize| -> Result<(f64, Cpu), String> {
+    let raw_round = |round: usize| {
         let store = sink.object_store().clone();
-        let cpu = Cpu::now();
-        let t = Instant::now();
-        let failed = rt.block_on(async {
-            futures::stream::iter(0..objects)
-                .map(|i| {
-                    let store = store.clone();
-                    let body = payload.clone();
-                    async move {
-                        let path = object_store::path::Path::from(format!("raw/{round}/{i}.json"));
-                        store.put(&path, body.into()).await
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .filter(|r| futures::future::ready(r.is_err()))
-                .count()
-                .await
-        });
-        if failed > 0 {
-            return Err(format!("{failed} raw puts failed"));
-        }
-        Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
+        timed_loop(&rt, objects, concurrency, "raw", |i| {
+            let store = store.clone();
+            let body = payload.clone();
+            async move {
+                let path = object_store::path::Path::from(format!("raw/{round}/{i}.json"));
+                store.put(&path, body.into()).await
+            }
+        })
     };
     // The sink alone, no pipeline: `S3Sink::put_unique` of the raw loop's buffer with the
     // pipeline's request shape (its metadata, content type and Object Lock retention),
     // `concurrency` at a time. Against raw, it prices the request's headers; against the
     // pipeline's uploads, the pipeline.
     let meta_off = args.str("sink-meta") == Some("off");
-    let sink_round = |round: usize| -> Result<(f64, Cpu), String> {
-        let cpu = Cpu::now();
-        let t = Instant::now();
-        let failed = rt.block_on(async {
-            futures::stream::iter(0..objects)
-                .map(|i| {
-                    let sink = sink.clone();
-                    let body = payload.clone();
-                    let mut opts = worm_core::PutOptions {
-                        content_type: Some("application/x-ndjson".into()),
-                        retention: retention.then(|| {
-                            worm_core::Retention::days_from_now(
-                                worm_core::RetentionMode::Governance,
-                                1,
-                            )
-                        }),
-                        ..Default::default()
-                    };
-                    if !meta_off {
-                        for (k, v) in [
-                            ("service_name", SERVICE.to_string()),
-                            ("request_id", "req-12345-abcde".into()),
-                            ("log_level", "INFO".into()),
-                            ("timestamp", "2026-11-27T03:00:00.000Z".into()),
-                            ("worm_handler_version", "1.0.0".into()),
-                            ("worm-stream", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into()),
-                            ("worm-seq", i.to_string()),
-                        ] {
-                            opts.metadata.insert(k.into(), v);
-                        }
-                    }
-                    async move {
-                        sink.put_unique(&format!("sink/{round}/{i}.json"), body, &opts)
-                            .await
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .filter(|r| futures::future::ready(r.is_err()))
-                .count()
-                .await
-        });
-        if failed > 0 {
-            return Err(format!("{failed} sink puts failed"));
-        }
-        Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
+    let sink_round = |round: usize| {
+        timed_loop(&rt, objects, concurrency, "sink", |i| {
+            let sink = sink.clone();
+            let body = payload.clone();
+            let mut opts = worm_core::PutOptions {
+                content_type: Some("application/x-ndjson".into()),
+                retention: retention.then(|| {
+                    worm_core::Retention::days_from_now(worm_core::RetentionMode::Governance, 1)
+                }),
+                ..Default::default()
+            };
+            if !meta_off {
+                for (k, v) in [
+                    ("service_name", SERVICE.to_string()),
+                    ("request_id", "req-12345-abcde".into()),
+                    ("log_level", "INFO".into()),
+                    ("timestamp", "2026-11-27T03:00:00.000Z".into()),
+                    ("worm_handler_version", "1.0.0".into()),
+                    ("worm-stream", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into()),
+                    ("worm-seq", i.to_string()),
+                ] {
+                    opts.metadata.insert(k.into(), v);
+                }
+            }
+            async move {
+                sink.put_unique(&format!("sink/{round}/{i}.json"), body, &opts)
+                    .await
+            }
+        })
     };
-    // Both sides start from their input in memory    // Both sides start from their input in memory: the raw loop from a prebuilt buffer,
+    // Both sides start from their input in memory: the raw loop from a prebuilt buffer,
     // worm from prebuilt records (building a record is the application's work; turning
     // it into JSON, sealing, hashing and uploading it is worm's).
     let records = || -> Vec<_> {
@@ -264,6 +235,34 @@ pub fn run(args: &Args) -> Result<(), String> {
         "sides": sides,
     }));
     Ok(())
+}
+
+/// Time `objects` requests made by `put(i)`, `concurrency` at a time, on the main
+/// thread; every one must succeed.
+fn timed_loop<F, Fut, T, E>(
+    rt: &tokio::runtime::Runtime,
+    objects: usize,
+    concurrency: usize,
+    what: &str,
+    put: F,
+) -> Result<(f64, Cpu), String>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let cpu = Cpu::now();
+    let t = Instant::now();
+    let failed = rt.block_on(
+        futures::stream::iter(0..objects)
+            .map(put)
+            .buffer_unordered(concurrency)
+            .filter(|r| futures::future::ready(r.is_err()))
+            .count(),
+    );
+    if failed > 0 {
+        return Err(format!("{failed} {what} puts failed"));
+    }
+    Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
 }
 
 /// The sides measured, in the order of round 1.
