@@ -84,7 +84,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A failure that may go away on retry: timeouts, 5xx, 429, connection resets.
-    #[error("{context}: {message} (transient, will be retried)")]
+    #[error("{context}: {message} (transient: trying again may succeed)")]
     Transient {
         /// What we were doing.
         context: String,
