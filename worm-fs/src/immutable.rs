@@ -11,8 +11,12 @@ use std::path::Path;
 /// Set (`on`) or clear the immutable attribute of the file (or directory) at `path`, without
 /// following a symbolic link.
 pub(crate) fn set_immutable(path: &Path, on: bool) -> io::Result<()> {
-    let file = open_no_follow(path)?;
-    let flags = sys::get_flags(&file)?;
+    set_immutable_file(&open_no_follow(path)?, on)
+}
+
+/// Set (`on`) or clear the immutable attribute of an open file.
+pub(crate) fn set_immutable_file(file: &File, on: bool) -> io::Result<()> {
+    let flags = sys::get_flags(file)?;
     let wanted = if on {
         flags | sys::FS_IMMUTABLE_FL
     } else {
@@ -21,7 +25,7 @@ pub(crate) fn set_immutable(path: &Path, on: bool) -> io::Result<()> {
     if wanted == flags {
         return Ok(());
     }
-    sys::set_flags(&file, wanted)
+    sys::set_flags(file, wanted)
 }
 
 /// Whether the file at `path` carries the immutable attribute.

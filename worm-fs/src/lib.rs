@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod builder;
+mod dir;
 mod immutable;
 mod list;
 mod path;

@@ -1,16 +1,16 @@
 //! From keys to paths under the root: key checks, parent directories, symlink refusal.
 //!
-//! Every path component under the root is inspected with `lstat` and a symbolic link is
-//! refused, so a link placed in the tree cannot lead a put or get outside the root. This
-//! guards against a misconfigured tree, not against a concurrent attacker who can already
-//! write in the root (and could delete read-only files anyway).
+//! Every directory under the root is opened relative to its parent with `O_NOFOLLOW`
+//! ([`Dir`]) and a symbolic link is refused, so a link placed in the tree, before or
+//! during a put or get, cannot lead it outside the root.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use worm_core::key::validate_key;
 use worm_core::{Error, Result};
+
+use crate::dir::Dir;
 
 /// File names starting with this are temporary files of unfinished puts (and the
 /// immutability probe): never listed, never valid as a key segment.
@@ -60,84 +60,106 @@ pub(crate) fn path_conflict(key: &str, path: &Path, what: &str) -> Error {
     )
 }
 
-/// Create the parent directories of `key` under `root` where missing (each new one made
-/// durable by syncing its parent), refusing symbolic links and files in the way.
-/// Returns the parent directory.
-pub(crate) fn ensure_parent(root: &Path, key: &str) -> Result<PathBuf> {
+/// Open the parent directory of `key` under `root`, creating missing directories on the
+/// way (each new one made durable by syncing its parent), refusing symbolic links and
+/// files in the way. Every step is opened relative to the one before (see
+/// [`Dir`]), so the returned handle is on a directory inside the root even if the tree
+/// changes meanwhile.
+pub(crate) fn ensure_parent(root: &Path, key: &str) -> Result<Dir> {
     let segments: Vec<&str> = key.split('/').collect();
-    let mut dir = root.to_path_buf();
+    let mut dir = Dir::open(root)
+        .map_err(|e| Error::io(format!("put '{key}': open root {}", root.display()), e))?;
     for seg in &segments[..segments.len().saturating_sub(1)] {
-        let next = dir.join(seg);
-        loop {
-            match fs::symlink_metadata(&next) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(symlink_refused(root, key, &next));
+        dir = loop {
+            match dir.open_dir(seg) {
+                Ok(next) => break next,
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                    return Err(symlink_refused(root, key, &dir.child_path(seg)));
                 }
-                Ok(m) if m.is_dir() => break,
-                Ok(_) => return Err(path_conflict(key, &next, "an object, not a directory")),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&next) {
-                    Ok(()) => {
-                        sync_dir(&dir).map_err(|e| {
-                            Error::io(format!("put '{key}': fsync directory {}", dir.display()), e)
-                        })?;
-                        break;
-                    }
-                    // Another put created it meanwhile: inspect what is there now.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    return Err(path_conflict(
+                        key,
+                        &dir.child_path(seg),
+                        "an object, not a directory",
+                    ));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match dir.mkdir(seg) {
+                    Ok(()) => dir.sync().map_err(|e| {
+                        Error::io(
+                            format!("put '{key}': fsync directory {}", dir.path().display()),
+                            e,
+                        )
+                    })?,
+                    // Another put created it meanwhile: open what is there now.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     Err(e) => {
                         return Err(Error::io(
-                            format!("put '{key}': create directory {}", next.display()),
+                            format!(
+                                "put '{key}': create directory {}",
+                                dir.child_path(seg).display()
+                            ),
                             e,
                         ));
                     }
                 },
                 Err(e) => {
                     return Err(Error::io(
-                        format!("put '{key}': inspect {}", next.display()),
+                        format!(
+                            "put '{key}': open directory {}",
+                            dir.child_path(seg).display()
+                        ),
                         e,
                     ));
                 }
             }
-        }
-        dir = next;
+        };
     }
     Ok(dir)
 }
 
-/// The path of an existing object `key`: every directory on the way must be a real
-/// directory (a symbolic link is refused); a missing one means [`Error::NotFound`].
-/// The final component is left to the caller, which opens it without following links.
-pub(crate) fn existing_path(root: &Path, key: &str, target: &str) -> Result<PathBuf> {
+/// The parent directory of an existing object `key`, opened step by step without
+/// following links (a symbolic link is refused); a missing one means
+/// [`Error::NotFound`]. The final component is left to the caller, which opens it
+/// through the handle without following links.
+pub(crate) fn existing_dir(root: &Path, key: &str, target: &str) -> Result<Dir> {
     let segments: Vec<&str> = key.split('/').collect();
-    let mut dir = root.to_path_buf();
     let not_found = || Error::NotFound {
         key: key.to_string(),
         target: target.to_string(),
     };
+    let mut dir = Dir::open(root)
+        .map_err(|e| Error::io(format!("get '{key}': open root {}", root.display()), e))?;
     for seg in &segments[..segments.len().saturating_sub(1)] {
-        dir.push(seg);
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(root, key, &dir)),
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(not_found()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+        dir = match dir.open_dir(seg) {
+            Ok(next) => next,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(symlink_refused(root, key, &dir.child_path(seg)));
+            }
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOTDIR)
+                    || e.kind() == io::ErrorKind::NotFound =>
+            {
+                return Err(not_found());
+            }
             Err(e) => {
                 return Err(Error::io(
-                    format!("get '{key}': inspect {}", dir.display()),
+                    format!(
+                        "get '{key}': open directory {}",
+                        dir.child_path(seg).display()
+                    ),
                     e,
                 ));
             }
-        }
-    }
-    if let Some(last) = segments.last() {
-        dir.push(last);
+        };
     }
     Ok(dir)
 }
 
-/// fsync a directory, so that entries created or removed in it survive a crash.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
+/// The path of an existing object `key`, for operations that take a path (the
+/// immutable attribute): every directory on the way must be a real directory.
+pub(crate) fn existing_path(root: &Path, key: &str, target: &str) -> Result<PathBuf> {
+    let dir = existing_dir(root, key, target)?;
+    Ok(dir.child_path(key.rsplit('/').next().unwrap_or(key)))
 }
 
 #[cfg(test)]
@@ -175,9 +197,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let parent = ensure_parent(root, "a/b/c/obj").unwrap();
-        assert_eq!(parent, root.join("a/b/c"));
-        assert!(parent.is_dir());
-        assert_eq!(ensure_parent(root, "top").unwrap(), root);
+        assert_eq!(parent.path(), root.join("a/b/c"));
+        assert!(root.join("a/b/c").is_dir());
+        assert_eq!(ensure_parent(root, "top").unwrap().path(), root);
 
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
@@ -194,7 +216,7 @@ mod tests {
         let e = existing_path(root, "link/obj", "root").unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
 
-        fs::write(root.join("file"), b"x").unwrap();
+        std::fs::write(root.join("file"), b"x").unwrap();
         let e = ensure_parent(root, "file/below").unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
         assert!(matches!(

@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ use worm_core::{
 use crate::builder::{FsSinkBuilder, probe};
 use crate::immutable;
 use crate::list::{list, walk};
-use crate::path::{check_key, existing_path, symlink_refused};
+use crate::path::{check_key, existing_dir, existing_path, symlink_refused};
 use crate::write::{Target, no_fault, write_once};
 
 /// A [`WormSink`] storing each object as a read-only file `root/<key>`, written once
@@ -134,16 +133,15 @@ impl FsSink {
 
     /// Read an object's bytes without following a symbolic link at its name.
     fn read(&self, key: &str) -> Result<Bytes> {
-        let path = self.object_path(key)?;
+        check_key(key)?;
+        let dir = existing_dir(&self.inner.root, key, &self.inner.shown)?;
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let path = dir.child_path(name);
         let not_found = || Error::NotFound {
             key: key.to_string(),
             target: self.inner.shown.clone(),
         };
-        let mut file = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-            .open(&path)
-        {
+        let mut file = match dir.open_read(name) {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                 return Err(symlink_refused(&self.inner.root, key, &path));

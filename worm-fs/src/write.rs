@@ -4,16 +4,17 @@
 //! temp file, and `link()` fails with `EEXIST` rather than replace anything, so a reader
 //! never sees a partial object and a second writer can never clobber the first.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{File, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use worm_core::{Error, Result};
 
-use crate::immutable::set_immutable;
-use crate::path::{TEMP_PREFIX, ensure_parent, path_conflict, symlink_refused, sync_dir};
+use crate::dir::{Dir, Kind};
+use crate::immutable::set_immutable_file;
+use crate::path::{TEMP_PREFIX, ensure_parent, path_conflict, symlink_refused};
 
 /// Mode of stored objects: read-only for everyone.
 pub(crate) const OBJECT_MODE: u32 = 0o444;
@@ -49,25 +50,26 @@ pub(crate) struct Target<'a> {
 
 /// Store `body` at `key` under the root, once. [`Error::AlreadyExists`] if the key is
 /// taken. On failure before the link nothing is left behind: the temp file is removed.
+/// Every step after opening the parent directory goes through its handle ([`Dir`]).
 pub(crate) fn write_once(t: &Target<'_>, key: &str, body: &[u8], hook: Hook<'_>) -> Result<()> {
     let dir = ensure_parent(t.root, key)?;
     let name = key.rsplit('/').next().unwrap_or(key);
-    let final_path = dir.join(name);
+    let final_path = dir.child_path(name);
     // Cheap early answer; `link()` below is what actually guarantees no clobbering.
-    if fs::symlink_metadata(&final_path).is_ok() {
-        return Err(taken(t.root, key, &final_path));
+    if dir.kind(name).is_ok() {
+        return Err(taken(t.root, key, &dir, name));
     }
 
     let (file, tmp) = create_temp(&dir, key)?;
     let io_err = |what: &str, path: &Path, e| {
         Error::io(format!("put '{key}': {what} {}", path.display()), e)
     };
-    fill(file, body, hook).map_err(|e| io_err("write temporary file", tmp.path(), e))?;
+    fill(file, body, hook).map_err(|e| io_err("write temporary file", &tmp.path(), e))?;
 
-    match fs::hard_link(tmp.path(), &final_path) {
+    match dir.link(tmp.name(), name) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(taken(t.root, key, &final_path));
+            return Err(taken(t.root, key, &dir, name));
         }
         Err(e) => return Err(io_err("link", &final_path, e)),
     }
@@ -83,14 +85,16 @@ pub(crate) fn write_once(t: &Target<'_>, key: &str, body: &[u8], hook: Hook<'_>)
             e,
         )
     };
-    hook(Stage::Linked).map_err(|e| stored("then failed after linking", tmp.path(), e))?;
+    hook(Stage::Linked).map_err(|e| stored("then failed after linking", &tmp.path(), e))?;
     tmp.remove()
         .map_err(|(path, e)| stored("could not remove the temporary link", &path, e))?;
     if t.immutable {
-        set_immutable(&final_path, true)
+        dir.open_read(name)
+            .and_then(|f| set_immutable_file(&f, true))
             .map_err(|e| stored("could not set the immutable attribute on", &final_path, e))?;
     }
-    sync_dir(&dir).map_err(|e| stored("could not fsync the directory", &dir, e))?;
+    dir.sync()
+        .map_err(|e| stored("could not fsync the directory", dir.path(), e))?;
     Ok(())
 }
 
@@ -104,12 +108,13 @@ fn fill(mut file: File, body: &[u8], hook: Hook<'_>) -> io::Result<()> {
     hook(Stage::Synced)
 }
 
-/// What is in the way at `path`: an object (AlreadyExists), a directory of other keys, or
+/// What is in the way at `name`: an object (AlreadyExists), a directory of other keys, or
 /// a link.
-fn taken(root: &Path, key: &str, path: &Path) -> Error {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => symlink_refused(root, key, path),
-        Ok(m) if m.is_dir() => path_conflict(key, path, "a directory holding other keys"),
+fn taken(root: &Path, key: &str, dir: &Dir, name: &str) -> Error {
+    let path = dir.child_path(name);
+    match dir.kind(name) {
+        Ok(Kind::Symlink) => symlink_refused(root, key, &path),
+        Ok(Kind::Dir) => path_conflict(key, &path, "a directory holding other keys"),
         _ => Error::AlreadyExists {
             key: key.to_string(),
             target: root.display().to_string(),
@@ -117,53 +122,69 @@ fn taken(root: &Path, key: &str, path: &Path) -> Error {
     }
 }
 
-/// A temp file path that is removed on drop unless [`remove`](TempPath::remove)d first.
-struct TempPath(Option<PathBuf>);
+/// A temp file in a directory, removed on drop unless [`remove`](TempFile::remove)d first.
+struct TempFile<'a> {
+    dir: &'a Dir,
+    name: Option<String>,
+}
 
-impl TempPath {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
+impl TempFile<'_> {
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.child_path(self.name())
     }
 
     fn remove(mut self) -> std::result::Result<(), (PathBuf, io::Error)> {
-        match self.0.take() {
-            Some(p) => fs::remove_file(&p).map_err(|e| (p, e)),
+        match self.name.take() {
+            Some(n) => self
+                .dir
+                .unlink(&n)
+                .map_err(|e| (self.dir.child_path(&n), e)),
             None => Ok(()),
         }
     }
 }
 
-impl Drop for TempPath {
+impl Drop for TempFile<'_> {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take()
-            && let Err(e) = fs::remove_file(&p)
+        if let Some(n) = self.name.take()
+            && let Err(e) = self.dir.unlink(&n)
         {
+            let p = self.dir.child_path(&n);
             tracing::warn!(target: "worm", path = %p.display(), error = %e, "could not remove a temporary file");
         }
     }
 }
 
 /// Create a fresh temp file in `dir`, named `.worm-tmp-<pid>-<n>`.
-fn create_temp(dir: &Path, key: &str) -> Result<(File, TempPath)> {
+fn create_temp<'a>(dir: &'a Dir, key: &str) -> Result<(File, TempFile<'a>)> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
     let mut attempts = 0;
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{TEMP_PREFIX}{pid}-{n}"));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-        {
-            Ok(f) => return Ok((f, TempPath(Some(path)))),
+        let name = format!("{TEMP_PREFIX}{pid}-{n}");
+        match dir.create_new(&name, 0o600) {
+            Ok(f) => {
+                return Ok((
+                    f,
+                    TempFile {
+                        dir,
+                        name: Some(name),
+                    },
+                ));
+            }
             // A leftover of a crashed process that had the same pid: take the next name.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => attempts += 1,
             Err(e) => {
                 return Err(Error::io(
-                    format!("put '{key}': create temporary file {}", path.display()),
+                    format!(
+                        "put '{key}': create temporary file {}",
+                        dir.child_path(&name).display()
+                    ),
                     e,
                 ));
             }
@@ -174,6 +195,7 @@ fn create_temp(dir: &Path, key: &str) -> Result<(File, TempPath)> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
