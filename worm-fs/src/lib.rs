@@ -4,7 +4,10 @@
 //! `root/<key>`, written exactly once:
 //!
 //! 1. the key is checked ([`worm_core::key::validate_key`]) and its parent directories
-//!    created, refusing symbolic links under the root;
+//!    opened one by one, each relative to the one before with `O_NOFOLLOW` (created where
+//!    missing), refusing symbolic links under the root; every later step names its file
+//!    relative to the parent's handle, so a link swapped in meanwhile cannot redirect
+//!    the write (reads go the same way);
 //! 2. the body goes to a temporary file `.worm-tmp-…` in the same directory (never
 //!    listed), which is made read-only (0444) and fsynced;
 //! 3. `link()` gives it its final name, failing with
