@@ -52,27 +52,16 @@ pub struct S3Sink {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub client: S3Client,
-    pub store: AmazonS3,
-    pub prefix: String,
-    pub retention_mode: RetentionMode,
-    pub retention_days: u32,
-    pub require_worm: bool,
-    pub endpoint: Option<String>,
+    /// What the builder made: client, store, prefix, retention, endpoint.
+    pub parts: Parts,
     state: AtomicU8,
 }
 
 impl S3Sink {
-    pub(crate) fn new(p: Parts) -> Self {
+    pub(crate) fn new(parts: Parts) -> Self {
         S3Sink {
             inner: Arc::new(Inner {
-                client: p.client,
-                store: p.store,
-                prefix: p.prefix,
-                retention_mode: p.retention_mode,
-                retention_days: p.retention_days,
-                require_worm: p.require_worm,
-                endpoint: p.endpoint,
+                parts,
                 state: AtomicU8::new(UNCHECKED),
             }),
         }
@@ -80,34 +69,37 @@ impl S3Sink {
 
     /// The bucket.
     pub fn bucket(&self) -> &str {
-        &self.inner.client.bucket
+        &self.inner.parts.client.bucket
     }
 
     /// The key prefix for the pipeline's key template (`AWS_S3_PREFIX`, default
     /// `audit-logs`).
     pub fn prefix(&self) -> &str {
-        &self.inner.prefix
+        &self.inner.parts.prefix
     }
 
     /// The default retention the pipeline should put on each object (mode, days):
     /// GOVERNANCE, 2557 days unless configured.
     pub fn default_retention(&self) -> (RetentionMode, u32) {
-        (self.inner.retention_mode, self.inner.retention_days)
+        (
+            self.inner.parts.retention_mode,
+            self.inner.parts.retention_days,
+        )
     }
 
     /// The endpoint, when not AWS.
     pub fn endpoint(&self) -> Option<&str> {
-        self.inner.endpoint.as_deref()
+        self.inner.parts.endpoint.as_deref()
     }
 
     /// object_store's client for the same bucket, for read-only use (it is configured
     /// without retries, like everything in this crate).
     pub fn object_store(&self) -> &AmazonS3 {
-        &self.inner.store
+        &self.inner.parts.store
     }
 
     pub(crate) fn client(&self) -> &S3Client {
-        &self.inner.client
+        &self.inner.parts.client
     }
 
     pub(crate) fn target(&self) -> String {
@@ -429,7 +421,7 @@ impl WormSink for S3Sink {
              (`worm s3 setup {bucket}`), or opt out of WORM with require_worm(false)",
             problems.join("; ")
         );
-        if self.inner.require_worm {
+        if self.inner.parts.require_worm {
             return Err(Error::NotWorm {
                 target: self.target(),
                 reason,
