@@ -4,57 +4,36 @@
 //! nothing (a null sink and `io::sink()`), and neither side may drop (`Block` and
 //! `lossy(false)`), so a slow drain shows up as caller cost on both.
 
-use std::sync::Arc;
-
 use criterion::{Criterion, criterion_group, criterion_main};
-use tracing_subscriber::prelude::*;
-use worm_benches::event::{SERVICE, audit_event, request_span};
-use worm_benches::sinks::NullSink;
-use worm_core::integrate::WormLayer;
-use worm_core::pipeline::AuditLogBuilder;
+use worm_benches::event::{CallerSubscribers, audit_event, caller_subscribers, request_span};
 
 fn caller(c: &mut Criterion) {
     let mut g = c.benchmark_group("caller");
 
-    let sink = Arc::new(NullSink::default());
-    let (log, guard) = AuditLogBuilder::new(sink, SERVICE)
-        .build()
-        .expect("writer starts");
-    let worm = tracing::Dispatch::new(tracing_subscriber::registry().with(WormLayer::new(log)));
-    tracing::dispatcher::with_default(&worm, || {
-        let span = request_span();
-        let _e = span.enter();
-        let mut n = 0u64;
-        g.bench_function("worm_layer", |b| {
-            b.iter(|| {
-                n += 1;
-                audit_event(n)
-            })
+    let subs = caller_subscribers().expect("writer starts");
+    for (name, dispatch) in [
+        ("worm_layer", &subs.worm),
+        ("fmt_json_non_blocking", &subs.fmt),
+    ] {
+        tracing::dispatcher::with_default(dispatch, || {
+            let span = request_span();
+            let _e = span.enter();
+            let mut n = 0u64;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    n += 1;
+                    audit_event(n)
+                })
+            });
         });
-    });
-    guard.close_blocking().expect("writer closes");
-
-    let (writer, wguard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::sink());
-    let fmt = tracing::Dispatch::new(
-        tracing_subscriber::fmt()
-            .json()
-            .with_writer(writer)
-            .finish(),
-    );
-    tracing::dispatcher::with_default(&fmt, || {
-        let span = request_span();
-        let _e = span.enter();
-        let mut n = 0u64;
-        g.bench_function("fmt_json_non_blocking", |b| {
-            b.iter(|| {
-                n += 1;
-                audit_event(n)
-            })
-        });
-    });
-    drop(wguard);
+    }
+    let CallerSubscribers {
+        worm_guard,
+        fmt_guard,
+        ..
+    } = subs;
+    drop(fmt_guard);
+    worm_guard.close_blocking().expect("writer closes");
     g.finish();
 }
 

@@ -41,3 +41,48 @@ pub fn audit_record(n: u64, level: Level) -> AuditRecord {
 
 /// Service name used by every writer in the benches.
 pub const SERVICE: &str = "camera_service";
+
+/// The two subscribers every caller-cost comparison sets side by side: `WormLayer` into a
+/// writer storing to a [`NullSink`](crate::sinks::NullSink), and
+/// `tracing_subscriber::fmt().json()` on a `tracing_appender::non_blocking` writer over
+/// `io::sink()` (`lossy(false)`, so neither side drops). Both background threads drain to
+/// nothing. Keep the guards until the measurement ends; close the writer's guard.
+pub fn caller_subscribers() -> worm_core::Result<CallerSubscribers> {
+    use tracing_subscriber::prelude::*;
+    let sink = std::sync::Arc::new(crate::sinks::NullSink::default());
+    let (log, worm_guard) =
+        worm_core::pipeline::AuditLogBuilder::new(sink.clone(), SERVICE).build()?;
+    let worm = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(worm_core::integrate::WormLayer::new(log)),
+    );
+    let (writer, fmt_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::sink());
+    let fmt = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(writer)
+            .finish(),
+    );
+    Ok(CallerSubscribers {
+        worm,
+        worm_guard,
+        sink,
+        fmt,
+        fmt_guard,
+    })
+}
+
+/// What [`caller_subscribers`] builds.
+pub struct CallerSubscribers {
+    /// `WormLayer` on a writer.
+    pub worm: tracing::Dispatch,
+    /// The writer's guard: close it to store the last batch.
+    pub worm_guard: worm_core::pipeline::WriterGuard,
+    /// Where the writer stores (counts PUTs and bytes).
+    pub sink: std::sync::Arc<crate::sinks::NullSink>,
+    /// `fmt().json()` on `non_blocking`.
+    pub fmt: tracing::Dispatch,
+    /// Flushes the non-blocking writer when dropped.
+    pub fmt_guard: tracing_appender::non_blocking::WorkerGuard,
+}

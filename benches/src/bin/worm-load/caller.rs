@@ -2,16 +2,11 @@
 //! `fmt().json()` on `tracing_appender::non_blocking`, in alternating rounds of the same
 //! run so that both see the same noise. Each call is timed with `Instant`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use tracing_subscriber::prelude::*;
-use worm_benches::event::{SERVICE, audit_event, request_span};
+use worm_benches::event::{CallerSubscribers, audit_event, caller_subscribers, request_span};
 use worm_benches::measure::percentiles;
-use worm_benches::sinks::NullSink;
-use worm_core::integrate::WormLayer;
-use worm_core::pipeline::AuditLogBuilder;
 
 use crate::args::Args;
 
@@ -31,36 +26,30 @@ pub fn run(args: &Args) -> Result<(), String> {
     let calls: usize = args.num("calls", 100_000)?;
     let rounds: usize = args.num("rounds", 10)?;
 
-    let sink = Arc::new(NullSink::default());
-    let (log, guard) = AuditLogBuilder::new(sink.clone(), SERVICE)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let worm = tracing::Dispatch::new(tracing_subscriber::registry().with(WormLayer::new(log)));
-    let (writer, wguard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::sink());
-    let fmt = tracing::Dispatch::new(
-        tracing_subscriber::fmt()
-            .json()
-            .with_writer(writer)
-            .finish(),
-    );
+    let subs = caller_subscribers().map_err(|e| e.to_string())?;
+    let (worm, fmt) = (&subs.worm, &subs.fmt);
 
     // One warm-up round each, not counted.
     let mut scratch = Vec::with_capacity(calls);
-    timed_calls(&worm, calls, 0, &mut scratch);
-    timed_calls(&fmt, calls, 0, &mut scratch);
+    timed_calls(worm, calls, 0, &mut scratch);
+    timed_calls(fmt, calls, 0, &mut scratch);
 
     let mut ours = Vec::with_capacity(calls * rounds);
     let mut theirs = Vec::with_capacity(calls * rounds);
     for r in 0..rounds {
         let first = ((r + 1) * calls) as u64;
-        timed_calls(&worm, calls, first, &mut ours);
-        timed_calls(&fmt, calls, first, &mut theirs);
+        timed_calls(worm, calls, first, &mut ours);
+        timed_calls(fmt, calls, first, &mut theirs);
     }
-    drop(fmt);
-    drop(wguard);
-    let report = guard.close_blocking().map_err(|e| e.to_string())?;
+    let CallerSubscribers {
+        worm,
+        worm_guard,
+        sink,
+        fmt,
+        fmt_guard,
+    } = subs;
+    drop((worm, fmt, fmt_guard));
+    let report = worm_guard.close_blocking().map_err(|e| e.to_string())?;
     let ours = percentiles(&mut ours);
     let theirs = percentiles(&mut theirs);
     crate::emit(json!({
