@@ -30,8 +30,12 @@ pub(crate) fn set_immutable_file(file: &File, on: bool) -> io::Result<()> {
 
 /// Whether the file at `path` carries the immutable attribute.
 pub(crate) fn is_immutable(path: &Path) -> io::Result<bool> {
-    let file = open_no_follow(path)?;
-    Ok(sys::get_flags(&file)? & sys::FS_IMMUTABLE_FL != 0)
+    is_immutable_file(&open_no_follow(path)?)
+}
+
+/// Whether an open file carries the immutable attribute.
+pub(crate) fn is_immutable_file(file: &File) -> io::Result<bool> {
+    Ok(sys::get_flags(file)? & sys::FS_IMMUTABLE_FL != 0)
 }
 
 /// Check that the immutable attribute can be set and cleared on files in `dir`: create a

@@ -155,13 +155,6 @@ pub(crate) fn existing_dir(root: &Path, key: &str, target: &str) -> Result<Dir> 
     Ok(dir)
 }
 
-/// The path of an existing object `key`, for operations that take a path (the
-/// immutable attribute): every directory on the way must be a real directory.
-pub(crate) fn existing_path(root: &Path, key: &str, target: &str) -> Result<PathBuf> {
-    let dir = existing_dir(root, key, target)?;
-    Ok(dir.child_path(key.rsplit('/').next().unwrap_or(key)))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -213,18 +206,18 @@ mod tests {
             !outside.path().join("x").exists(),
             "nothing may be created through the link"
         );
-        let e = existing_path(root, "link/obj", "root").unwrap_err();
+        let e = existing_dir(root, "link/obj", "root").unwrap_err();
         assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
 
         std::fs::write(root.join("file"), b"x").unwrap();
         let e = ensure_parent(root, "file/below").unwrap_err();
         assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
         assert!(matches!(
-            existing_path(root, "file/below", "root"),
+            existing_dir(root, "file/below", "root"),
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            existing_path(root, "nope/x", "root"),
+            existing_dir(root, "nope/x", "root"),
             Err(Error::NotFound { .. })
         ));
     }

@@ -16,7 +16,7 @@ use worm_core::{
 use crate::builder::{FsSinkBuilder, probe};
 use crate::immutable;
 use crate::list::{list, walk};
-use crate::path::{check_key, existing_dir, existing_path, symlink_refused};
+use crate::path::{check_key, existing_dir, symlink_refused};
 use crate::write::{Target, no_fault, write_once};
 
 /// A [`WormSink`] storing each object as a read-only file `root/<key>`, written once
@@ -74,8 +74,8 @@ impl FsSink {
 
     /// Whether the file of `key` carries the Linux immutable attribute. Blocking.
     pub fn is_immutable(&self, key: &str) -> Result<bool> {
-        let path = self.object_path(key)?;
-        immutable::is_immutable(&path)
+        let (file, path) = self.open_object(key)?;
+        immutable::is_immutable_file(&file)
             .map_err(|e| self.io_err(key, "read the attributes of", &path, e))
     }
 
@@ -84,8 +84,8 @@ impl FsSink {
     /// or to clean up after tests). Needs `CAP_LINUX_IMMUTABLE`. The file stays 0444.
     /// Blocking.
     pub fn clear_immutable(&self, key: &str) -> Result<()> {
-        let path = self.object_path(key)?;
-        immutable::set_immutable(&path, false)
+        let (file, path) = self.open_object(key)?;
+        immutable::set_immutable_file(&file, false)
             .map_err(|e| self.io_err(key, "clear the immutable attribute of", &path, e))
     }
 
@@ -115,10 +115,20 @@ impl FsSink {
         Ok(cleared)
     }
 
-    /// The checked path of an existing object (no symbolic links on the way).
-    fn object_path(&self, key: &str) -> Result<PathBuf> {
+    /// Open an existing object for reading through directory handles, following no
+    /// symbolic link on the way or at its name. Also returns its path, for messages.
+    fn open_object(&self, key: &str) -> Result<(fs::File, PathBuf)> {
         check_key(key)?;
-        existing_path(&self.inner.root, key, &self.inner.shown)
+        let dir = existing_dir(&self.inner.root, key, &self.inner.shown)?;
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let path = dir.child_path(name);
+        match dir.open_read(name) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                Err(symlink_refused(&self.inner.root, key, &path))
+            }
+            Err(e) => Err(self.io_err(key, "open", &path, e)),
+        }
     }
 
     fn io_err(&self, key: &str, what: &str, path: &Path, e: io::Error) -> Error {
@@ -133,20 +143,10 @@ impl FsSink {
 
     /// Read an object's bytes without following a symbolic link at its name.
     fn read(&self, key: &str) -> Result<Bytes> {
-        check_key(key)?;
-        let dir = existing_dir(&self.inner.root, key, &self.inner.shown)?;
-        let name = key.rsplit('/').next().unwrap_or(key);
-        let path = dir.child_path(name);
+        let (mut file, path) = self.open_object(key)?;
         let not_found = || Error::NotFound {
             key: key.to_string(),
             target: self.inner.shown.clone(),
-        };
-        let mut file = match dir.open_read(name) {
-            Ok(f) => f,
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(symlink_refused(&self.inner.root, key, &path));
-            }
-            Err(e) => return Err(self.io_err(key, "open", &path, e)),
         };
         let meta = file
             .metadata()
