@@ -249,18 +249,22 @@ fn timed_loop<F, Fut, T, E>(
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
 {
     let cpu = Cpu::now();
     let t = Instant::now();
-    let failed = rt.block_on(
+    let errors: Vec<String> = rt.block_on(
         futures::stream::iter(0..objects)
             .map(put)
             .buffer_unordered(concurrency)
-            .filter(|r| futures::future::ready(r.is_err()))
-            .count(),
+            .filter_map(|r| futures::future::ready(r.err().map(|e| e.to_string())))
+            .collect(),
     );
-    if failed > 0 {
-        return Err(format!("{failed} {what} puts failed"));
+    if let Some(first) = errors.first() {
+        return Err(format!(
+            "{} of {objects} {what} puts failed; the first: {first}",
+            errors.len()
+        ));
     }
     Ok((t.elapsed().as_secs_f64(), cpu.elapsed()))
 }
