@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::config::Config;
+use super::entry::{Entry, WalPos};
+use super::sealed::Sealed;
 use crate::batch::{self, CONTENT_TYPE, Compression, Header};
 use crate::hash::Sha256Hex;
 use crate::key::KeyParts;
@@ -16,39 +18,6 @@ use crate::sink::{PutOptions, Retention};
 
 /// Version written into each object's `worm_handler_version` metadata.
 pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// One accepted record, already serialised on the caller's thread.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// The record's JSON line, without newline.
-    pub line: Vec<u8>,
-    /// Record time.
-    pub ts: DateTime<Utc>,
-    /// Record level.
-    pub level: Level,
-    /// Request id, used in the key when this record opens a batch.
-    pub request_id: Option<Box<str>>,
-    /// Whether the writer made this record itself (gap records); not counted as accepted.
-    pub synthetic: bool,
-    /// Where the record sits in the spool's WAL, when a spool is used.
-    pub wal: Option<super::spool::WalPos>,
-}
-
-impl Entry {
-    /// A record the writer makes itself (gap and damage records): not counted as accepted.
-    pub(crate) fn synthetic(rec: &crate::record::AuditRecord) -> Entry {
-        let mut line = Vec::with_capacity(256);
-        rec.write_json(&mut line);
-        Entry {
-            line,
-            ts: rec.timestamp,
-            level: rec.level,
-            request_id: rec.request_id.clone().map(String::into_boxed_str),
-            synthetic: true,
-            wal: None,
-        }
-    }
-}
 
 /// The batch being filled.
 #[derive(Debug)]
@@ -61,40 +30,7 @@ pub(crate) struct OpenBatch {
     max_level: Level,
     pub opened_at: Option<Instant>,
     /// WAL position just past the newest record in the batch.
-    pub wal_end: Option<super::spool::WalPos>,
-}
-
-/// A sealed batch: its key and bytes are fixed, so every retry is the same PUT.
-#[derive(Debug, Clone)]
-pub(crate) struct Sealed {
-    /// The batch's stream (a recovered spool may hold batches of an earlier stream).
-    pub stream: Uuid,
-    pub seq: u64,
-    /// The worker's upload order: unique across streams, so flush can wait for "every
-    /// batch sealed before".
-    pub order: u64,
-    pub key: String,
-    pub body: Bytes,
-    /// sha256 of the stored bytes (compressed, when compressed).
-    pub sha256: Sha256Hex,
-    /// sha256 of the uncompressed body: what the next batch's `prev` names.
-    pub chain: Sha256Hex,
-    /// Records from callers (excludes gap records).
-    pub user_records: u64,
-    pub opts: PutOptions,
-    pub opened_at: Instant,
-    /// Failed rounds so far.
-    pub rounds: u32,
-    /// WAL position just past the batch's newest spooled record.
-    pub wal_end: Option<super::spool::WalPos>,
-    /// Whether this is the stream's final batch.
-    pub is_final: bool,
-    /// Whether an earlier attempt may have reached the store.
-    pub maybe_sent: bool,
-    /// Size of the stored bytes.
-    pub size: usize,
-    /// When spooled, the bytes live in this file and `body` is empty.
-    pub spool_file: Option<std::path::PathBuf>,
+    pub wal_end: Option<WalPos>,
 }
 
 impl OpenBatch {

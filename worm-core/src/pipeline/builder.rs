@@ -8,11 +8,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::config::{Config, Overflow, RetryConfig};
+use super::config::{Config, Overflow, RetryConfig, SpoolSync};
 use super::handle::{AuditLog, Shared, WriterGuard};
-use super::spool::{Spool, SpoolSync};
+use super::sealed::StreamPos;
+use super::spool::Spool;
 use super::stats::Counters;
-use super::worker::{Inbox, StreamPos, Worker};
+use super::worker::{Inbox, Worker};
 use crate::batch::Compression;
 use crate::error::{Error, Result};
 use crate::key::KeyTemplate;

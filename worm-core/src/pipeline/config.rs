@@ -67,6 +67,24 @@ impl RetryConfig {
     }
 }
 
+/// When the WAL is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// fsync before every `log` returns: survives power loss; costs one fsync per record
+    /// (callers on many threads still serialise on it).
+    EveryRecord,
+    /// Write before `log` returns, fsync at this interval: survives a crash or kill of the
+    /// process (the data is in the kernel), but a power loss or kernel crash can lose the
+    /// records of the last interval.
+    Interval(Duration),
+}
+
+impl Default for SpoolSync {
+    fn default() -> Self {
+        SpoolSync::Interval(Duration::from_millis(50))
+    }
+}
+
 /// Everything a writer is configured with. Built through
 /// [`AuditLogBuilder`](super::AuditLogBuilder); presets mirror the original system.
 #[derive(Debug, Clone)]
@@ -113,7 +131,7 @@ pub struct Config {
     /// Run the sink's WORM preflight before accepting records.
     pub preflight: bool,
     /// Durable spool directory and its fsync policy.
-    pub spool: Option<(std::path::PathBuf, super::spool::SpoolSync)>,
+    pub spool: Option<(std::path::PathBuf, SpoolSync)>,
 }
 
 impl Config {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::batcher::Entry;
 use super::config::{Config, Overflow};
+use super::control::{CloseReport, Control, Reply};
+use super::entry::Entry;
 use super::spool::Spool;
 use super::stats::{Counters, Stats, lock};
-use super::worker::{CloseReport, Control, Reply};
 use crate::error::{Error, Result};
 use crate::record::{AuditRecord, RecordView, timestamp};
 

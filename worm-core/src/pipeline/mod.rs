@@ -19,19 +19,29 @@
 //!   close deadline passing with the store unreachable, which `close` reports as an error
 //!   naming what is left (use a spool to keep those records on disk).
 
+//!
+//! Modules, leaves first (each imports only those above it):
+//! `config`, `stats`, `entry`, `sealed`, `control` (shared types and the control
+//! protocol); `batcher` (cutting and sealing), `spool` (durability), `upload` (one
+//! upload round); `worker` (drives them; never sees the handle); `handle` (what callers
+//! hold); `builder` (wires it all up).
+
 mod batcher;
 mod builder;
 mod config;
+mod control;
+mod entry;
 mod handle;
+mod sealed;
 mod spool;
 mod stats;
 mod upload;
 mod worker;
 
-pub use batcher::{Entry, HANDLER_VERSION};
+pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
-pub use config::{Config, Overflow, RetryConfig};
+pub use config::{Config, Overflow, RetryConfig, SpoolSync};
+pub use control::CloseReport;
+pub use entry::{Entry, WalPos};
 pub use handle::{AuditLog, WriterGuard};
-pub use spool::{SpoolSync, WalPos};
 pub use stats::Stats;
-pub use worker::CloseReport;

@@ -27,9 +27,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::batcher::{Entry, Sealed};
+use super::config::SpoolSync;
+use super::entry::{Entry, WalPos};
+use super::sealed::{Sealed, StreamPos};
 use super::stats::lock;
-use super::worker::StreamPos;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::record::{AuditRecord, Level};
@@ -39,33 +40,6 @@ use crate::sink::PutOptions;
 const SEGMENT_BYTES: u64 = 64 << 20;
 /// Frame header: length and crc32.
 const FRAME_HEADER: usize = 8;
-
-/// When the WAL is fsynced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpoolSync {
-    /// fsync before every `log` returns: survives power loss; costs one fsync per record
-    /// (callers on many threads still serialise on it).
-    EveryRecord,
-    /// Write before `log` returns, fsync at this interval: survives a crash or kill of the
-    /// process (the data is in the kernel), but a power loss or kernel crash can lose the
-    /// records of the last interval.
-    Interval(Duration),
-}
-
-impl Default for SpoolSync {
-    fn default() -> Self {
-        SpoolSync::Interval(Duration::from_millis(50))
-    }
-}
-
-/// A position in the WAL: segment and byte offset after a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
-pub struct WalPos {
-    /// Segment number.
-    pub seg: u64,
-    /// Offset just past a record.
-    pub off: u64,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Checkpoint {

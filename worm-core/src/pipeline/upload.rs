@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::batcher::Sealed;
 use super::config::RetryConfig;
+use super::sealed::Sealed;
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::sink::WormSink;

@@ -13,57 +13,18 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
-use super::batcher::{Entry, OpenBatch, Sealed};
+use super::batcher::OpenBatch;
 use super::config::Config;
+use super::control::{CloseReport, Control, Reply};
+use super::entry::Entry;
+use super::sealed::{Sealed, StreamPos};
 use super::spool::{Recovery, Spool};
 use super::stats::{Counters, lock};
 use super::upload::upload_round;
 use crate::error::{Error, Result};
-use crate::hash::Sha256Hex;
 use crate::record::{AuditRecord, Level, timestamp};
 use crate::sink::WormSink;
-
-/// How a flush or close is answered.
-pub(crate) type Reply<T> = Box<dyn FnOnce(T) + Send>;
-
-/// Control messages travel apart from records, so a flush or close is heard even when
-/// the record queue is full. Ordering comes from counting: `upto` is the number of
-/// records whose send had begun when the call was made (see [`super::handle`]).
-pub(crate) enum Control {
-    Flush {
-        upto: u64,
-        reply: Reply<Result<()>>,
-        /// Try batches refused permanently once more (`retry_failed`).
-        retry_failed: bool,
-    },
-    Close {
-        upto: u64,
-        reply: Reply<Result<CloseReport>>,
-    },
-}
-
-/// What `close` achieved.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CloseReport {
-    /// The stream that was closed.
-    pub stream: Uuid,
-    /// Seq of the final batch.
-    pub final_seq: u64,
-    /// Batches stored over the writer's life.
-    pub batches_stored: u64,
-    /// Records stored over the writer's life.
-    pub records_stored: u64,
-}
-
-/// Where a stream continues: used when a spool resumes a previous run.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StreamPos {
-    pub stream: Uuid,
-    pub next_seq: u64,
-    pub prev: Option<Sha256Hex>,
-}
 
 type Upload = BoxFuture<'static, (Sealed, Result<()>)>;
 
