@@ -7,6 +7,7 @@
 //! - [`WormSink`]: the write-once storage contract (put once, get, list, capabilities);
 //! - [`batch`]: the `worm-batch/1` object format, sealed and hash-chained;
 //! - [`sign`]: Ed25519 seal signatures;
+//! - [`tlog`]: Merkle trees, signed notes, checkpoints and record proofs;
 //! - [`key`]: object key layouts;
 //! - [`testing`] (feature `testing`): the conformance suite every provider runs.
 //!
@@ -35,6 +36,7 @@ pub mod sign;
 pub mod sink;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tlog;
 pub mod verify;
 
 pub use error::{Error, Result};
