@@ -14,5 +14,6 @@
 //! ```
 
 pub mod merkle;
+pub mod note;
 
 pub use merkle::{Frontier, Hash, MerkleTree, leaf_hash, node_hash};

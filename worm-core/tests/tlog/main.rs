@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod merkle;
+mod note;
 mod vectors;
 
 /// Lower-case hex to bytes (test data only).
