@@ -13,7 +13,12 @@
 //! assert!(verify_inclusion(&leaves[1], 1, 3, &path, &f.root()));
 //! ```
 
+pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use merkle::{Frontier, Hash, MerkleTree, leaf_hash, node_hash};
+pub use note::{Note, NoteError, NoteSignature};
+pub use proof::{ProofBundle, ProofError, origin_for};

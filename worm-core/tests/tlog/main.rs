@@ -1,8 +1,10 @@
 //! Tests of `worm_core::tlog` against published vectors and exhaustive small trees.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod checkpoint;
 mod merkle;
 mod note;
+mod proof;
 mod vectors;
 
 /// Lower-case hex to bytes (test data only).
