@@ -190,8 +190,8 @@ pub struct VerifyArgs {
     /// Store to verify (see STORES below).
     #[arg(value_name = "STORE")]
     pub store: Option<String>,
-    /// Expect every batch signed by this key (FILE.pub from `worm keygen`; a secret key
-    /// file works too). May be given more than once, e.g. across a key rotation.
+    /// Expect every batch signed by this key (FILE.pub or FILE.vkey from `worm keygen`;
+    /// a secret key file works too). May be given more than once, e.g. across a key rotation.
     #[arg(long, value_name = "FILE")]
     pub public_key: Vec<PathBuf>,
     /// Treat streams without a final batch as truncated (an error), for archives whose
@@ -340,7 +340,8 @@ pub struct S3VerifyArgs {
 /// `worm keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Secret key file to create (the public key goes to FILE.pub).
+    /// Secret key file to create (the public key goes to FILE.pub, the C2SP verifier key
+    /// `<name>+<key id>+<base64>` to FILE.vkey).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 }

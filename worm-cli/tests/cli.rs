@@ -110,7 +110,7 @@ fn usage_and_store_errors_exit_2_with_one_line() {
 }
 
 #[test]
-fn keygen_writes_a_private_secret_and_a_public_key_and_never_overwrites() {
+fn keygen_writes_a_private_secret_a_public_key_and_a_vkey_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("audit.key");
     let k = key.to_str().unwrap();
@@ -118,11 +118,21 @@ fn keygen_writes_a_private_secret_and_a_public_key_and_never_overwrites() {
     assert_eq!(code, 0, "{err}");
     let secret = std::fs::read_to_string(&key).unwrap();
     let public = std::fs::read_to_string(dir.path().join("audit.key.pub")).unwrap();
-    assert!(secret.starts_with("worm-ed25519-secret:"));
+    let vkey = std::fs::read_to_string(dir.path().join("audit.key.vkey")).unwrap();
+    assert!(secret.starts_with("PRIVATE+KEY+worm+"), "{secret}");
     assert!(public.starts_with("worm-ed25519-public:"));
+    assert!(vkey.starts_with("worm+") && vkey.ends_with('\n'), "{vkey}");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert!(err.contains("key id"), "{err}");
+    // The three files are one key: same seal key id, and the vkey's note key id.
+    let s = worm::sign::Signer::from_file(&key).unwrap();
+    for p in ["audit.key.pub", "audit.key.vkey"] {
+        let pk = worm::sign::PublicKey::from_file(&dir.path().join(p)).unwrap();
+        assert_eq!(pk.key_id(), s.key_id(), "{p}");
+        assert_eq!(pk.to_vkey(), vkey.trim_end(), "{p}");
+    }
+    assert!(err.contains(&s.public_key().vkey_prefix()), "{err}");
 
     let (code, _, err) = text(&run(&["keygen", "--out", k], b""));
     assert_eq!(code, 2);
@@ -132,14 +142,17 @@ fn keygen_writes_a_private_secret_and_a_public_key_and_never_overwrites() {
         secret,
         "secret key unchanged"
     );
-    // Only the .pub taken is enough to refuse.
-    let other = dir.path().join("other");
-    std::fs::write(dir.path().join("other.pub"), b"x").unwrap();
-    assert_eq!(
-        text(&run(&["keygen", "--out", other.to_str().unwrap()], b"")).0,
-        2
-    );
-    assert!(!other.exists());
+    // Only the .pub or the .vkey taken is enough to refuse.
+    for taken in ["other.pub", "other.vkey"] {
+        let other = dir.path().join("other");
+        std::fs::write(dir.path().join(taken), b"x").unwrap();
+        assert_eq!(
+            text(&run(&["keygen", "--out", other.to_str().unwrap()], b"")).0,
+            2
+        );
+        assert!(!other.exists());
+        std::fs::remove_file(dir.path().join(taken)).unwrap();
+    }
 }
 
 #[test]
@@ -281,6 +294,10 @@ fn signed_shipping_verifies_with_its_public_key_only() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["signatures_checked"], true);
     assert_eq!(report["streams"][0]["signed"], "all");
+    // The C2SP verifier key is the same key.
+    let vkey = format!("{}.vkey", key.display());
+    let (code, report) = verify(&store, &["--public-key", &vkey]);
+    assert_eq!(code, 0, "{report}");
 
     let otherpub = format!("{}.pub", other.display());
     let (code, report) = verify(&store, &["--public-key", &otherpub]);

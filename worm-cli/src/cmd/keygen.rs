@@ -1,4 +1,4 @@
-//! `worm keygen`: an Ed25519 key pair in two files.
+//! `worm keygen`: an Ed25519 key pair in three files.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -9,13 +9,19 @@ use worm::sign::Signer;
 use crate::cli::KeygenArgs;
 use crate::error::{CliError, CliResult};
 
-/// Write the secret key to `--out` (0600) and the public key to `--out`.pub (0644).
+/// Write the secret key to `--out` (0600, in the signed-note form that keeps the key
+/// name), the public key to `--out`.pub (worm's first form, which every worm reads) and
+/// the C2SP verifier key to `--out`.vkey (what other transparency tools read); all 0644
+/// but the secret.
 pub fn run(a: KeygenArgs) -> CliResult {
     let secret = a.out;
-    let mut public = secret.clone().into_os_string();
-    public.push(".pub");
-    let public = PathBuf::from(public);
-    for p in [&secret, &public] {
+    let sibling = |ext: &str| {
+        let mut p = secret.clone().into_os_string();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    let (public, vkey) = (sibling(".pub"), sibling(".vkey"));
+    for p in [&secret, &public, &vkey] {
         if p.symlink_metadata().is_ok() {
             return Err(CliError::fatal(format!(
                 "{} already exists; keygen never overwrites a key (choose another --out)",
@@ -24,20 +30,29 @@ pub fn run(a: KeygenArgs) -> CliResult {
         }
     }
     let signer = Signer::generate().map_err(|e| CliError::context("cannot generate a key", e))?;
-    write_new(&secret, 0o600, &signer.to_file_text())?;
-    if let Err(e) = write_new(&public, 0o644, &signer.public_key().to_file_text()) {
-        // Without its public half the secret key is still usable (verify takes a secret
-        // key file too), so it stays; say what exists.
-        return Err(CliError::fatal(format!(
-            "{e} (the secret key {} was written)",
-            secret.display()
-        )));
+    write_new(&secret, 0o600, &signer.to_note_secret_text())?;
+    let pk = signer.public_key();
+    for (path, text) in [
+        (&public, pk.to_file_text()),
+        (&vkey, format!("{}\n", pk.to_vkey())),
+    ] {
+        if let Err(e) = write_new(path, 0o644, &text) {
+            // Without its public halves the secret key is still usable (verify takes a
+            // secret key file too), so it stays; say what exists.
+            return Err(CliError::fatal(format!(
+                "{e} (the secret key {} was written)",
+                secret.display()
+            )));
+        }
     }
     eprintln!(
-        "worm: wrote secret key {} (keep it with the writer only) and public key {} (key id {})",
+        "worm: wrote secret key {} (keep it with the writer only), public key {} and \
+         verifier key {} (key id {}, note key {})",
         secret.display(),
         public.display(),
-        signer.key_id()
+        vkey.display(),
+        signer.key_id(),
+        pk.vkey_prefix()
     );
     Ok(())
 }
