@@ -9,7 +9,7 @@ use integration_tests::readback::{assert_chain, read_streams};
 use serde_json::Value;
 use worm::memory::{Failure, MemorySink};
 use worm::pipeline::RetryConfig;
-use worm::{AuditLogBuilder, AuditRecord, Error, Level, Overflow, WormSink};
+use worm::{AuditLogBuilder, AuditRecord, Error, ErrorKind, Level, Overflow, WormSink};
 
 fn fast_retry() -> RetryConfig {
     RetryConfig {
@@ -137,9 +137,22 @@ async fn permanent_error_is_returned_by_flush_and_nothing_counts_as_stored() {
         err.to_string().contains("injected permanent failure"),
         "{err}"
     );
+    // The batch's key and the store's error, whole: its kind and as `source()`.
+    assert_eq!(err.kind(), ErrorKind::Backend);
+    let Error::Batch(batch) = &err else {
+        panic!("a batch error: {err:?}")
+    };
+    assert!(batch.key().starts_with("audit-logs/"), "{err}");
+    assert_eq!((batch.seq(), batch.records()), (0, 10));
+    let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<Error>());
     assert!(
-        err.to_string().contains("audit-logs/"),
-        "error names the key: {err}"
+        matches!(source, Some(Error::Backend { message, .. }) if message == "injected permanent failure"),
+        "{source:?}"
+    );
+    assert!(
+        log.stats()
+            .last_error
+            .is_some_and(|e| e.contains("injected permanent failure"))
     );
     let s = log.stats();
     assert_eq!((s.stored, s.pending), (0, 10));
@@ -336,4 +349,34 @@ async fn level_filter_and_metadata() {
     let days = (ret.retain_until - chrono::Utc::now()).num_days();
     assert!((2555..=2557).contains(&days), "{days}");
     guard.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_with_a_permanent_refusal_returns_the_batch_error_without_waiting_out_the_deadline() {
+    let mem = MemorySink::new();
+    mem.fail_next_puts(u32::MAX, Failure::Permanent);
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .retry(fast_retry())
+        .close_deadline(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        log.log(rec(0, n)).unwrap();
+    }
+    // Close tries the refused batches once more; refused again, nothing is left to wait
+    // for, so it returns long before the 600 s deadline.
+    let err = tokio::time::timeout(Duration::from_secs(60), guard.close())
+        .await
+        .expect("close returns once all that is left was refused again")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    let Error::Batch(batch) = &err else {
+        panic!("a batch error: {err:?}")
+    };
+    assert!(batch.key().starts_with("audit-logs/"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("1 batches with 3 records not stored"),
+        "{err}"
+    );
 }

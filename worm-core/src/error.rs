@@ -1,9 +1,43 @@
 //! The one error type of worm, shared by every provider and the pipeline.
 
 use std::io;
+use std::sync::Arc;
 
 /// Result alias used across worm.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is: one kind per variant, and for [`Error::Batch`]
+/// the kind of the store's error underneath (see [`Error::kind`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// [`Error::AlreadyExists`].
+    AlreadyExists,
+    /// [`Error::Conflict`].
+    Conflict,
+    /// [`Error::NotFound`].
+    NotFound,
+    /// [`Error::Unauthenticated`].
+    Unauthenticated,
+    /// [`Error::PermissionDenied`].
+    PermissionDenied,
+    /// [`Error::NotWorm`].
+    NotWorm,
+    /// [`Error::InvalidInput`].
+    InvalidInput,
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::Transient`].
+    Transient,
+    /// [`Error::Backend`].
+    Backend,
+    /// [`Error::Closed`].
+    Closed,
+    /// [`Error::Overflow`].
+    Overflow,
+    /// [`Error::Timeout`].
+    Timeout,
+}
 
 /// Everything that can go wrong when storing, reading or verifying audit objects.
 ///
@@ -122,6 +156,82 @@ pub enum Error {
         /// What is still outstanding.
         left: String,
     },
+    /// A sealed batch the store refused permanently, from `flush`, `retry_failed` or
+    /// `close`: which batch, and the store's error as [`source`](std::error::Error::source)
+    /// (its kind is this error's [`kind`](Error::kind)).
+    #[error(transparent)]
+    Batch(Box<BatchError>),
+}
+
+/// A batch that could not be stored: its key, seq and record count, and the error the
+/// store gave, kept whole (it is this error's [`source`](std::error::Error::source)).
+#[derive(Debug, Clone)]
+pub struct BatchError {
+    key: String,
+    seq: u64,
+    records: u64,
+    cause: Arc<Error>,
+    left: Option<String>,
+}
+
+impl BatchError {
+    /// The batch `seq` of its stream, `records` records from callers, at `key`, refused
+    /// with `cause`.
+    pub(crate) fn new(key: String, seq: u64, records: u64, cause: Arc<Error>) -> Self {
+        BatchError {
+            key,
+            seq,
+            records,
+            cause,
+            left: None,
+        }
+    }
+
+    /// Add what else a close leaves unstored.
+    pub(crate) fn with_left(mut self, left: String) -> Self {
+        self.left = Some(left);
+        self
+    }
+
+    /// The object key the batch was to be stored at.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The batch's seq in its stream.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Records from callers in the batch.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The error the store gave for the batch.
+    pub fn cause(&self) -> &Error {
+        &self.cause
+    }
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "batch {} ({} records) not stored at '{}': {}",
+            self.seq, self.records, self.key, self.cause
+        )?;
+        if let Some(left) = &self.left {
+            write!(f, "; closed with {left}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
 }
 
 impl Error {
@@ -141,68 +251,30 @@ impl Error {
                     | io::ErrorKind::StorageFull
                     | io::ErrorKind::QuotaExceeded
             ),
+            Error::Batch(b) => b.cause.is_retryable(),
             _ => false,
         }
     }
 
-    /// A copy for a second recipient (errors are not `Clone` because `io::Error` is not):
-    /// same variant and message, I/O sources rebuilt from their kind and text.
-    pub fn clone_lossy(&self) -> Error {
+    /// What kind of failure this is, for `match`. A [`Error::Batch`] has the kind of the
+    /// error the store gave for the batch, so a caller of `flush` or `close` can tell a
+    /// bucket without Object Lock ([`ErrorKind::NotWorm`]) from rejected credentials.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::AlreadyExists { key, target } => Error::AlreadyExists {
-                key: key.clone(),
-                target: target.clone(),
-            },
-            Error::Conflict { key, stored, ours } => Error::Conflict {
-                key: key.clone(),
-                stored: stored.clone(),
-                ours: ours.clone(),
-            },
-            Error::NotFound { key, target } => Error::NotFound {
-                key: key.clone(),
-                target: target.clone(),
-            },
-            Error::Unauthenticated { target, message } => Error::Unauthenticated {
-                target: target.clone(),
-                message: message.clone(),
-            },
-            Error::PermissionDenied { target, message } => Error::PermissionDenied {
-                target: target.clone(),
-                message: message.clone(),
-            },
-            Error::NotWorm { target, reason } => Error::NotWorm {
-                target: target.clone(),
-                reason: reason.clone(),
-            },
-            Error::InvalidInput { what, reason } => Error::InvalidInput {
-                what: what.clone(),
-                reason: reason.clone(),
-            },
-            Error::Io { context, source } => Error::Io {
-                context: context.clone(),
-                source: io::Error::new(source.kind(), source.to_string()),
-            },
-            Error::Transient { context, message } => Error::Transient {
-                context: context.clone(),
-                message: message.clone(),
-            },
-            Error::Backend { context, message } => Error::Backend {
-                context: context.clone(),
-                message: message.clone(),
-            },
-            Error::Closed => Error::Closed,
-            Error::Overflow { capacity } => Error::Overflow {
-                capacity: *capacity,
-            },
-            Error::Timeout {
-                what,
-                seconds,
-                left,
-            } => Error::Timeout {
-                what: what.clone(),
-                seconds: *seconds,
-                left: left.clone(),
-            },
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Unauthenticated { .. } => ErrorKind::Unauthenticated,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::NotWorm { .. } => ErrorKind::NotWorm,
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Transient { .. } => ErrorKind::Transient,
+            Error::Backend { .. } => ErrorKind::Backend,
+            Error::Closed => ErrorKind::Closed,
+            Error::Overflow { .. } => ErrorKind::Overflow,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Batch(b) => b.cause.kind(),
         }
     }
 
@@ -249,5 +321,30 @@ mod tests {
         };
         assert!(!e.is_retryable());
         assert!(e.to_string().contains("'k'"));
+    }
+
+    #[test]
+    fn a_batch_error_keeps_the_store_error_as_kind_and_source() {
+        let cause = Error::NotWorm {
+            target: "s3://b".into(),
+            reason: "Object Lock is not enabled".into(),
+        };
+        let e = Error::Batch(Box::new(BatchError::new(
+            "audit-logs/k".into(),
+            3,
+            5,
+            Arc::new(cause),
+        )));
+        assert_eq!(e.kind(), ErrorKind::NotWorm);
+        assert!(!e.is_retryable());
+        let source = std::error::Error::source(&e).expect("a source");
+        let inner = source.downcast_ref::<Error>().expect("the store's error");
+        assert!(matches!(inner, Error::NotWorm { target, .. } if target == "s3://b"));
+        let Error::Batch(b) = &e else { unreachable!() };
+        assert_eq!((b.key(), b.seq(), b.records()), ("audit-logs/k", 3, 5));
+        assert!(
+            e.to_string()
+                .contains("batch 3 (5 records) not stored at 'audit-logs/k'")
+        );
     }
 }

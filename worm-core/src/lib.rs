@@ -39,7 +39,7 @@ pub mod testing;
 pub mod tlog;
 pub mod verify;
 
-pub use error::{Error, Result};
+pub use error::{BatchError, Error, ErrorKind, Result};
 pub use hash::Sha256Hex;
 pub use pipeline::{AuditLog, AuditLogBuilder, Config, Overflow, Stats, WriterGuard};
 pub use record::{AuditRecord, Level};

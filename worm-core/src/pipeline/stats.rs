@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::hash::Sha256Hex;
 
 /// A snapshot of a writer's counters.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stats {
     /// The writer's stream id.
@@ -47,6 +48,9 @@ pub struct Stats {
     pub backlog_memory_bytes: u64,
     /// Bytes of sealed batches awaiting storage held in the spool.
     pub backlog_spool_bytes: u64,
+    /// The error of the latest failed upload round (a failed preflight of the sink
+    /// included) since a batch was last stored; `None` once one is.
+    pub last_error: Option<String>,
 }
 
 mod opt_secs {
@@ -85,6 +89,7 @@ pub(crate) struct Counters {
     pub backlog_memory_bytes: AtomicU64,
     pub backlog_spool_bytes: AtomicU64,
     pub chain_head: Mutex<Option<(u64, Sha256Hex)>>,
+    pub last_error: Mutex<Option<String>>,
 }
 
 /// Records dropped since the last gap record.
@@ -116,6 +121,7 @@ impl Counters {
             backlog_memory_bytes: AtomicU64::new(0),
             backlog_spool_bytes: AtomicU64::new(0),
             chain_head: Mutex::new(None),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -163,6 +169,7 @@ impl Counters {
             chain_head: *lock(&self.chain_head),
             backlog_memory_bytes: self.backlog_memory_bytes.load(Relaxed),
             backlog_spool_bytes: self.backlog_spool_bytes.load(Relaxed),
+            last_error: lock(&self.last_error).clone(),
         }
     }
 }

@@ -22,7 +22,7 @@ use super::sealed::{Sealed, StreamPos};
 use super::spool::{Recovery, Spool};
 use super::stats::{Counters, lock};
 use super::upload::upload_round;
-use crate::error::{Error, Result};
+use crate::error::{BatchError, Error, Result};
 use crate::record::{AuditRecord, Level, timestamp};
 use crate::sink::WormSink;
 
@@ -63,7 +63,7 @@ pub(crate) struct Worker {
     /// Sealed batches waiting for an upload slot, with the time they may start.
     ready: VecDeque<(Instant, Sealed)>,
     /// Batches stopped by a permanent error, retried only on an explicit flush or close.
-    parked: Vec<(Sealed, Error)>,
+    parked: Vec<(Sealed, Arc<Error>)>,
     inflight: FuturesUnordered<Upload>,
     /// Sealed and not yet stored: order -> when its first record arrived.
     unstored: BTreeMap<u64, Instant>,
@@ -177,8 +177,13 @@ impl Worker {
             self.answer_waiters();
             self.publish_oldest();
             if let Some(c) = &self.closing {
+                // Done when all is stored, when the deadline passed, or when all that is
+                // left was refused permanently again after close's retry: waiting longer
+                // would change nothing.
                 if c.final_seq.is_some()
-                    && (self.unstored.is_empty() || Instant::now() >= c.deadline)
+                    && (self.unstored.is_empty()
+                        || Instant::now() >= c.deadline
+                        || self.only_parked_left())
                 {
                     break;
                 }
@@ -274,16 +279,11 @@ impl Worker {
     }
 
     fn begin_close(&mut self, upto: u64, reply: Option<Reply<Result<CloseReport>>>) {
-        if let Some(c) = &mut self.closing {
-            // A second close: answer it with the first one's outcome.
+        if self.closing.is_some() {
+            // Only the guard closes, and only once; a close that finds one under way (all
+            // handles were dropped first) is told the stream is closed.
             if let Some(r) = reply {
-                let first = c.reply.take();
-                c.reply = Some(Box::new(move |res: Result<CloseReport>| {
-                    r(res.as_ref().map(Clone::clone).map_err(Error::clone_lossy));
-                    if let Some(f) = first {
-                        f(res);
-                    }
-                }));
+                r(Err(Error::Closed));
             }
             return;
         }
@@ -418,6 +418,7 @@ impl Worker {
                 self.account(&batch, false);
                 self.counters.stored.fetch_add(batch.user_records, Relaxed);
                 self.counters.batches_stored.fetch_add(1, Relaxed);
+                *lock(&self.counters.last_error) = None;
                 if let Some(spool) = &self.spool
                     && let Err(e) = spool.stored(batch.stream, batch.seq)
                 {
@@ -426,6 +427,7 @@ impl Worker {
                 tracing::debug!(target: "worm", seq = batch.seq, key = %batch.key, "batch stored");
             }
             Err(e) if e.is_retryable() => {
+                *lock(&self.counters.last_error) = Some(e.to_string());
                 batch.rounds += 1;
                 batch.maybe_sent = true;
                 self.counters.failures.fetch_add(1, Relaxed);
@@ -435,14 +437,23 @@ impl Worker {
                 self.ready.push_back((Instant::now() + wait, batch));
             }
             Err(e) => {
+                *lock(&self.counters.last_error) = Some(e.to_string());
                 batch.maybe_sent = true;
                 self.counters.failures.fetch_add(1, Relaxed);
                 tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e,
                     "batch refused permanently; kept pending, tried again by retry_failed or close");
                 self.parked_orders.insert(batch.order);
-                self.parked.push((batch, e));
+                self.parked.push((batch, Arc::new(e)));
             }
         }
+    }
+
+    /// Whether every batch not yet stored was refused permanently and none is queued or
+    /// in flight.
+    fn only_parked_left(&self) -> bool {
+        self.ready.is_empty()
+            && self.inflight.is_empty()
+            && self.unstored.keys().all(|o| self.parked_orders.contains(o))
     }
 
     /// Whether nothing can move without outside help: the backlog is full and every batch
@@ -477,13 +488,13 @@ impl Worker {
                 continue;
             }
             let outcome = match &self.waiters[i] {
-                Waiter::Receiving { .. } => stuck.then(|| Err(self.parked_error(u64::MAX))),
+                Waiter::Receiving { .. } => stuck.then(|| self.parked_result(u64::MAX)),
                 Waiter::Storing { bound, .. } => {
                     let mut below = self.unstored.range(..*bound).map(|(s, _)| *s).peekable();
                     if below.peek().is_none() {
                         Some(Ok(()))
                     } else if below.all(|s| self.parked_orders.contains(&s)) {
-                        Some(Err(self.parked_error(*bound)))
+                        Some(self.parked_result(*bound))
                     } else {
                         None
                     }
@@ -500,19 +511,19 @@ impl Worker {
         }
     }
 
-    fn parked_error(&self, bound: u64) -> Error {
+    /// The oldest batch below `bound` refused permanently, with the store's error.
+    fn parked_error(&self, bound: u64) -> Option<BatchError> {
         self.parked
             .iter()
             .filter(|(b, _)| b.order < bound)
             .min_by_key(|(b, _)| b.order)
-            .map(|(b, e)| Error::Backend {
-                context: format!(
-                    "storing batch {} ({} records) at '{}'",
-                    b.seq, b.user_records, b.key
-                ),
-                message: e.to_string(),
-            })
-            .unwrap_or(Error::Closed)
+            .map(|(b, e)| BatchError::new(b.key.clone(), b.seq, b.user_records, e.clone()))
+    }
+
+    fn parked_result(&self, bound: u64) -> Result<()> {
+        Err(self
+            .parked_error(bound)
+            .map_or(Error::Closed, |b| Error::Batch(Box::new(b))))
     }
 
     fn publish_oldest(&self) {
@@ -553,20 +564,22 @@ impl Worker {
                 .take(5)
                 .collect();
             let left = format!(
-                "{} batches with {} records not stored (e.g. {}){}",
+                "{} batches with {} records not stored (e.g. {})",
                 self.unstored.len(),
                 stats.pending,
                 keys.join(", "),
-                self.parked
-                    .first()
-                    .map_or(String::new(), |(_, e)| format!("; last error: {e}"))
             );
             tracing::error!(target: "worm", %left, "closing with audit records not stored");
-            Err(Error::Timeout {
-                what: "closing the audit log".into(),
-                seconds: self.cfg.close_deadline.as_secs_f64(),
-                left,
-            })
+            // A batch refused permanently names the cause, with its kind; otherwise the
+            // deadline passed with the store still failing transiently (or unreachable).
+            match self.parked_error(u64::MAX) {
+                Some(b) => Err(Error::Batch(Box::new(b.with_left(left)))),
+                None => Err(Error::Timeout {
+                    what: "closing the audit log".into(),
+                    seconds: self.cfg.close_deadline.as_secs_f64(),
+                    left,
+                }),
+            }
         };
         for w in self.waiters.drain(..) {
             let (Waiter::Receiving { reply, .. } | Waiter::Storing { reply, .. }) = w;
