@@ -31,7 +31,7 @@ fn init_installs_console_and_worm_output_from_the_environment() {
     // A second init fails clearly instead of silently doing nothing.
     let again = worm::init_with("x", EnvConfig::from_lookup(|_| None).unwrap()).unwrap_err();
     assert!(again.to_string().contains("tracing subscriber"), "{again}");
-    logging.close().unwrap();
+    logging.guard.unwrap().close_blocking().unwrap();
 
     let sink = worm::fs::FsSink::builder(dir.path()).build().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

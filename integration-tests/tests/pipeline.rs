@@ -207,6 +207,38 @@ fn dropping_the_guard_stores_everything_and_writes_the_final_batch() {
     assert_eq!(batches.iter().map(|b| b.records.len()).sum::<usize>(), 25);
 }
 
+#[test]
+fn dropping_the_guard_waits_at_most_the_drop_timeout_then_the_writer_goes_on_alone() {
+    let mem = MemorySink::new();
+    mem.stall_puts();
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .close_deadline(Duration::from_secs(600))
+        .drop_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    for n in 0..5 {
+        log.log(rec(0, n)).unwrap();
+    }
+    let started = std::time::Instant::now();
+    drop(guard);
+    // Far below the 600 s close deadline: the drop gave up waiting after its timeout.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(60), "drop waited {waited:?}");
+    assert!(matches!(log.log(rec(0, 9)), Err(Error::Closed)));
+    // The writer's thread keeps going: once the store answers, the records land.
+    mem.release_puts();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let give_up = std::time::Instant::now() + Duration::from_secs(60);
+        while log.stats().stored < 5 {
+            assert!(std::time::Instant::now() < give_up, "{:?}", log.stats());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let streams = rt.block_on(read_streams(&mem, ""));
+    assert_chain(streams.values().next().unwrap(), true);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_newest_counts_drops_and_writes_a_gap_record() {
     let mem = MemorySink::new();

@@ -11,26 +11,17 @@ use worm_core::key::KeyTemplate;
 use worm_core::{AuditLog, AuditLogBuilder, Config, Error, Result, WormSink, WriterGuard};
 
 /// What [`init`] installed. Keep it alive for the life of the program: dropping it
-/// flushes the audit log and writes the stream's final batch.
+/// drops the guard, which closes the audit log (waiting at most its drop timeout); close
+/// the guard to see the outcome.
 #[must_use = "dropping the handle closes the audit log"]
 #[derive(Debug)]
 pub struct Logging {
     /// The audit log, when WORM logging is enabled.
     pub log: Option<AuditLog>,
-    /// Closes the audit log on drop.
+    /// The one way to close the audit log (when enabled).
     pub guard: Option<WriterGuard>,
     /// The settings read from the environment.
     pub env: EnvConfig,
-}
-
-impl Logging {
-    /// Flush and close the audit log now, reporting any failure.
-    pub fn close(self) -> Result<()> {
-        match self.guard {
-            Some(g) => g.close_blocking().map(|_| ()),
-            None => Ok(()),
-        }
-    }
 }
 
 /// Configure logging for `service` like the original `configure_logging`:
@@ -49,7 +40,9 @@ impl Logging {
 /// # fn main() -> worm::Result<()> {
 /// let logging = worm::init("camera_service")?;
 /// tracing::info!(request_id = "req-1", user_id = "user123", action = "login", "user logged in");
-/// logging.close()?;
+/// if let Some(guard) = logging.guard {
+///     guard.close_blocking()?;
+/// }
 /// # Ok(()) }
 /// ```
 pub fn init(service: &str) -> Result<Logging> {

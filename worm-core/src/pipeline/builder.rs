@@ -23,9 +23,15 @@ use crate::sink::{RetentionMode, WormSink};
 
 /// Builds an [`AuditLog`] and its [`WriterGuard`].
 ///
+/// Any [`WormSink`] will do, by value or as an `Arc<dyn WormSink>`. [`build`](Self::build)
+/// does no network I/O: the sink's preflight (reachability, credentials, Object Lock) runs
+/// on the writer's thread before the first upload, and a failure reaches the caller
+/// through [`AuditLog::flush`], [`WriterGuard::close`] and
+/// [`Stats::last_error`](super::Stats::last_error).
+///
 /// ```
 /// # use worm_core::pipeline::AuditLogBuilder;
-/// # fn demo(sink: std::sync::Arc<dyn worm_core::WormSink>) -> worm_core::Result<()> {
+/// # fn demo(sink: impl worm_core::WormSink + 'static) -> worm_core::Result<()> {
 /// let (log, guard) = AuditLogBuilder::new(sink, "camera_service")
 ///     .max_records(100)
 ///     .max_age(std::time::Duration::from_secs(5))
@@ -43,16 +49,16 @@ pub struct AuditLogBuilder {
 
 impl AuditLogBuilder {
     /// Plain settings (see [`Config::new`]).
-    pub fn new(sink: Arc<dyn WormSink>, service: impl Into<String>) -> Self {
-        AuditLogBuilder {
-            sink,
-            cfg: Config::new(service),
-        }
+    pub fn new(sink: impl WormSink + 'static, service: impl Into<String>) -> Self {
+        Self::with_config(sink, Config::new(service))
     }
 
     /// Start from a full configuration, e.g. [`Config::compliance`].
-    pub fn with_config(sink: Arc<dyn WormSink>, cfg: Config) -> Self {
-        AuditLogBuilder { sink, cfg }
+    pub fn with_config(sink: impl WormSink + 'static, cfg: Config) -> Self {
+        AuditLogBuilder {
+            sink: Arc::new(sink),
+            cfg,
+        }
     }
 
     /// Apply the `compliance` preset, keeping the service name.
@@ -169,9 +175,17 @@ impl AuditLogBuilder {
         self
     }
 
-    /// How long closing waits for the last uploads.
+    /// How long closing tries to store the last batches (default 30 s).
     pub fn close_deadline(mut self, d: Duration) -> Self {
         self.cfg.close_deadline = d;
+        self
+    }
+
+    /// How long dropping the [`WriterGuard`] without closing it waits (default 5 s):
+    /// a drop blocks its thread, so it is kept short. [`WriterGuard::close`] waits up to
+    /// the close deadline instead.
+    pub fn drop_timeout(mut self, d: Duration) -> Self {
+        self.cfg.drop_timeout = d;
         self
     }
 
@@ -184,7 +198,8 @@ impl AuditLogBuilder {
         self
     }
 
-    /// Skip the sink's WORM preflight (not recommended outside tests).
+    /// Skip the sink's WORM preflight before the first upload (not recommended outside
+    /// tests).
     pub fn skip_preflight(mut self) -> Self {
         self.cfg.preflight = false;
         self
@@ -195,8 +210,8 @@ impl AuditLogBuilder {
         &self.cfg
     }
 
-    /// Start the worker thread (after the sink's preflight) and return the handle and its
-    /// guard.
+    /// Start the worker thread and return the handle and its guard. No network I/O: safe
+    /// to call from async code. With a spool, opening it reads and locks local files.
     pub fn build(self) -> Result<(AuditLog, WriterGuard)> {
         start(self.sink, self.cfg)
     }
@@ -233,31 +248,18 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
     }
     let (tx, records) = mpsc::channel(cfg.queue_capacity);
     let (control_tx, control) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
     let worker_cfg = cfg.clone();
     let worker_counters = counters.clone();
+    // Built here, so a failure is `build`'s error; the worker thread drives it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the worm writer runtime", e))?;
     let thread = std::thread::Builder::new()
         .name("worm-writer".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(Error::io("starting the worm writer runtime", e)));
-                    return;
-                }
-            };
             crate::integrate::mark_worker_thread();
             rt.block_on(async move {
-                if worker_cfg.preflight
-                    && let Err(e) = sink.preflight().await
-                {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-                let _ = ready_tx.send(Ok(()));
                 let worker = Worker::new(
                     worker_cfg,
                     sink,
@@ -273,17 +275,6 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
             });
         })
         .map_err(|e| Error::io("spawning the worm writer thread", e))?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            return Err(e);
-        }
-        Err(_) => {
-            let _ = thread.join();
-            return Err(Error::Closed);
-        }
-    }
     let log = AuditLog {
         shared: Arc::new(Shared {
             tx,

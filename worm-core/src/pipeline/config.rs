@@ -126,9 +126,11 @@ pub struct Config {
     pub signer: Option<Signer>,
     /// Records below this level are not stored (counted as filtered).
     pub min_level: Level,
-    /// How long dropping the guard waits for the last uploads.
+    /// How long closing tries to store the last batches before giving up on them.
     pub close_deadline: Duration,
-    /// Run the sink's WORM preflight before accepting records.
+    /// How long dropping the guard (instead of closing it) waits for the close.
+    pub drop_timeout: Duration,
+    /// Run the sink's WORM preflight before the first upload.
     pub preflight: bool,
     /// Durable spool directory and its fsync policy.
     pub spool: Option<(std::path::PathBuf, SpoolSync)>,
@@ -157,6 +159,7 @@ impl Config {
             signer: None,
             min_level: Level::Trace,
             close_deadline: Duration::from_secs(30),
+            drop_timeout: Duration::from_secs(5),
             preflight: true,
             spool: None,
         }

@@ -273,29 +273,7 @@ impl AuditLog {
             .map_err(|_| Error::Closed)
     }
 
-    /// Flush, write the stream's final batch and stop the worker. Waits up to the
-    /// configured close deadline; what could not be stored by then is named in the error.
-    pub async fn close(&self) -> Result<CloseReport> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send_close(Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
-        rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Blocking [`close`](Self::close): also waits for the worker thread to end.
-    pub fn close_blocking(&self) -> Result<CloseReport> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<CloseReport>>(1);
-        self.send_close(Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
-        let res = wait(rx, None, "closing the audit log", || self.stats());
-        if let Some(t) = lock(&self.shared.thread).take() {
-            let _ = t.join();
-        }
-        res
-    }
-
+    /// Ask the worker to close (only the guard does). Refused when already closed.
     fn send_close(&self, reply: Reply<Result<CloseReport>>) -> Result<()> {
         if self.shared.closed.swap(true, Relaxed) {
             return Err(Error::Closed);
@@ -341,9 +319,15 @@ fn wait<T>(
     }
 }
 
-/// Closes the stream when dropped: flushes, writes the final batch, and waits up to the
-/// configured deadline. Prefer [`WriterGuard::close`] to see the outcome; on drop, what
-/// could not be stored is reported through `tracing` (target `worm`) and stderr.
+/// The one owner of the stream's end: closing flushes, writes the stream's final batch
+/// and stops the writer. [`AuditLog`] handles cannot close; only this guard does, once.
+///
+/// Close with [`close`](Self::close) (async) or [`close_blocking`](Self::close_blocking)
+/// to see the outcome. Dropping the guard closes too, but waits at most the drop timeout
+/// (default 5 s, [`AuditLogBuilder::drop_timeout`](super::AuditLogBuilder::drop_timeout)):
+/// what is not stored by then is reported through `tracing` (target `worm`) and stderr,
+/// and the writer's thread keeps trying in the background until the close deadline, as
+/// long as the process lives. Keep records across a process exit with a spool.
 #[must_use = "dropping the guard closes the audit log; keep it alive for the writer's lifetime"]
 pub struct WriterGuard {
     pub(crate) log: AuditLog,
@@ -358,14 +342,37 @@ impl std::fmt::Debug for WriterGuard {
 }
 
 impl WriterGuard {
-    /// Close explicitly and get the outcome.
+    /// Close and get the outcome: flush, write the final batch, wait up to the close
+    /// deadline. What could not be stored by then is named in the error
+    /// ([`Error::Batch`] with the store's error when a batch was refused).
     pub async fn close(self) -> Result<CloseReport> {
-        self.log.close().await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.log.send_close(Box::new(move |r| {
+            let _ = tx.send(r);
+        }))?;
+        // The worker answers as its last act; its thread then ends on its own.
+        rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// Blocking close for sync code.
+    /// [`close`](Self::close) for sync code: also waits for the writer's thread to end.
     pub fn close_blocking(self) -> Result<CloseReport> {
-        self.log.close_blocking()
+        self.close_within(None)
+    }
+
+    /// Close, waiting for the outcome at most `timeout` (then the writer's thread goes on
+    /// alone until the close deadline).
+    fn close_within(&self, timeout: Option<Duration>) -> Result<CloseReport> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<CloseReport>>(1);
+        self.log.send_close(Box::new(move |r| {
+            let _ = tx.send(r);
+        }))?;
+        let res = wait(rx, timeout, "closing the audit log", || self.log.stats());
+        if !matches!(res, Err(Error::Timeout { .. }))
+            && let Some(t) = lock(&self.log.shared.thread).take()
+        {
+            let _ = t.join();
+        }
+        res
     }
 
     /// The handle this guard closes.
@@ -377,15 +384,13 @@ impl WriterGuard {
 impl Drop for WriterGuard {
     fn drop(&mut self) {
         if self.log.shared.closed.load(Relaxed) {
-            // Closed explicitly; just wait for the worker thread to end.
-            if let Some(t) = lock(&self.log.shared.thread).take() {
-                let _ = t.join();
-            }
+            // Closed explicitly.
             return;
         }
-        if let Err(e) = self.log.close_blocking() {
-            tracing::error!(target: "worm", error = %e, "audit log closed with records not stored");
-            eprintln!("worm: audit log closed with records not stored: {e}");
+        let timeout = self.log.shared.cfg.drop_timeout;
+        if let Err(e) = self.close_within(Some(timeout)) {
+            tracing::error!(target: "worm", error = %e, "audit log closed on drop with records not stored");
+            eprintln!("worm: audit log closed on drop with records not stored: {e}");
         }
     }
 }

@@ -10,6 +10,34 @@ use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::sink::WormSink;
 
+/// The sink's preflight (credentials, bucket, Object Lock), run before the first upload
+/// rather than in `build`, so that building a writer does no network I/O. Until it
+/// passes it runs again before each upload attempt, and its error is that attempt's: a
+/// bucket without Object Lock parks the batch with [`Error::NotWorm`], which `flush` and
+/// `close` then return.
+#[derive(Debug)]
+pub(crate) struct Preflight {
+    enabled: bool,
+    passed: tokio::sync::OnceCell<()>,
+}
+
+impl Preflight {
+    pub fn new(enabled: bool) -> Self {
+        Preflight {
+            enabled,
+            passed: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn ensure(&self, sink: &Arc<dyn WormSink>) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.passed.get_or_try_init(|| sink.preflight()).await?;
+        Ok(())
+    }
+}
+
 /// Store `batch` once. A PUT that finds its key taken compares the stored sha256 with
 /// ours: equal means an earlier attempt (whose reply was lost) succeeded; different is a
 /// conflict naming both hashes. Transient errors are retried within the round; the caller
@@ -18,6 +46,7 @@ pub(crate) async fn upload_round(
     sink: &Arc<dyn WormSink>,
     batch: &Sealed,
     retry: &RetryConfig,
+    preflight: &Preflight,
     counters: &Counters,
     rng: &mut fastrand::Rng,
 ) -> Result<()> {
@@ -30,10 +59,10 @@ pub(crate) async fn upload_round(
         // Only the very first attempt may skip the provider's guards against other writers:
         // any later one may meet our own earlier PUT.
         let first = attempt == 0 && !batch.maybe_sent;
-        let put = if first {
-            sink.put_unique(&batch.key, body.clone(), &batch.opts).await
-        } else {
-            sink.put(&batch.key, body.clone(), &batch.opts).await
+        let put = match preflight.ensure(sink).await {
+            Err(e) => Err(e),
+            Ok(()) if first => sink.put_unique(&batch.key, body.clone(), &batch.opts).await,
+            Ok(()) => sink.put(&batch.key, body.clone(), &batch.opts).await,
         };
         let res = match put {
             Ok(_) => Ok(()),

@@ -21,7 +21,7 @@ use super::entry::Entry;
 use super::sealed::{Sealed, StreamPos};
 use super::spool::{Recovery, Spool};
 use super::stats::{Counters, lock};
-use super::upload::upload_round;
+use super::upload::{Preflight, upload_round};
 use crate::error::{BatchError, Error, Result};
 use crate::record::{AuditRecord, Level, timestamp};
 use crate::sink::WormSink;
@@ -82,6 +82,7 @@ pub(crate) struct Worker {
     spool: Option<Arc<Spool>>,
     /// Records are not taken before this instant (see `REST`).
     rest_until: Option<Instant>,
+    preflight: Arc<Preflight>,
 }
 
 /// How long the worker lets records gather after a wake-up that found fewer than
@@ -102,7 +103,6 @@ impl Worker {
             None => fastrand::Rng::new(),
         };
         Worker {
-            cfg,
             sink,
             counters,
             inbox,
@@ -123,6 +123,8 @@ impl Worker {
             rng,
             spool: None,
             rest_until: None,
+            preflight: Arc::new(Preflight::new(cfg.preflight)),
+            cfg,
         }
     }
 
@@ -403,9 +405,11 @@ impl Worker {
             let sink = self.sink.clone();
             let cfg = self.cfg.clone();
             let counters = self.counters.clone();
+            let preflight = self.preflight.clone();
             let mut rng = fastrand::Rng::with_seed(self.rng.u64(..));
             self.inflight.push(Box::pin(async move {
-                let res = upload_round(&sink, &batch, &cfg.retry, &counters, &mut rng).await;
+                let res =
+                    upload_round(&sink, &batch, &cfg.retry, &preflight, &counters, &mut rng).await;
                 (batch, res)
             }));
         }
@@ -585,6 +589,9 @@ impl Worker {
             let (Waiter::Receiving { reply, .. } | Waiter::Storing { reply, .. }) = w;
             reply(Err(Error::Closed));
         }
+        // Let go of the spool (and its lock) before answering: an async close returns
+        // without waiting for this thread, and the caller may reopen the spool at once.
+        drop(self.spool.take());
         if let Some(reply) = closing.reply.take() {
             reply(result);
         }
