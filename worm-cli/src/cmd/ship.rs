@@ -7,7 +7,7 @@ use tokio::runtime::Runtime;
 use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
 use worm::pipeline::SpoolSync;
 use worm::sign::Signer;
-use worm::{AuditLog, AuditLogBuilder, RetentionMode};
+use worm::{AuditLog, AuditLogBuilder, RetentionMode, WormSink};
 
 use crate::cli::{Preset, ShipArgs};
 use crate::error::{CliError, CliResult, EXIT_OK};
@@ -88,6 +88,11 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         },
         &a.s3,
     )?;
+    // The writer checks the store before its first upload; ship checks it before reading
+    // any input, so a wrong bucket or credentials fail at once with one line.
+    let cannot_write =
+        |e: worm::Error| CliError::fatal(format!("cannot write to store '{}': {e}", store.name));
+    rt.block_on(store.sink.preflight()).map_err(cannot_write)?;
     let max_line = usize::try_from(a.max_line_bytes)
         .map_err(|_| CliError::fatal("--max-line-bytes is too large"))?;
     let builder = configure(
@@ -96,9 +101,7 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         &store.write_prefix,
         max_line,
     )?;
-    let (log, guard) = builder
-        .build()
-        .map_err(|e| CliError::fatal(format!("cannot write to store '{}': {e}", store.name)))?;
+    let (log, guard) = builder.build().map_err(cannot_write)?;
     let pb = progress::spinner(a.quiet || a.json, "reading stdin");
     let mut counts = Counts::default();
     let read = read_input(&log, &stop, max_line, &mut counts, &pb);
