@@ -20,6 +20,16 @@ use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::sign::Signer;
 
+mod scan;
+pub use scan::{
+    Fault, Limits, MAX_HEADER_LINE, OnRecord, ScanError, Scanned, Scanner, scan_reader,
+};
+
+/// Largest zstd window a reader accepts, as a power of two (8 MiB). A frame may ask for
+/// up to 2 GiB of window, which the decoder would allocate up front; writers compress
+/// at level 3 (2 MiB windows at most) and `zstd -19` stays within 8 MiB.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
 /// Format version written in every header.
 pub const VERSION: u32 = 1;
 
@@ -141,19 +151,30 @@ impl Compression {
         }
     }
 
+    /// A reader of the uncompressed bytes of `body`, decompressing as it is read; the
+    /// zstd window is capped at [`ZSTD_WINDOW_LOG_MAX`].
+    pub fn reader(self, body: &[u8]) -> std::io::Result<Box<dyn Read + Send + '_>> {
+        Ok(match self {
+            Compression::None => Box::new(body),
+            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(body)),
+            Compression::Zstd => {
+                let mut d = zstd::stream::read::Decoder::with_buffer(body)?;
+                d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+                Box::new(d)
+            }
+        })
+    }
+
     /// Decompress a body, refusing to expand past `limit` bytes (a hostile object must not
     /// exhaust memory).
     pub fn decompress(self, body: &[u8], limit: u64) -> Result<Vec<u8>> {
+        let err = |e: std::io::Error| Error::invalid("compressed batch", e.to_string());
         let mut out = Vec::new();
-        let res = match self {
-            Compression::None => return Ok(body.to_vec()),
-            Compression::Gzip => flate2::read::GzDecoder::new(body)
-                .take(limit + 1)
-                .read_to_end(&mut out),
-            Compression::Zstd => zstd::stream::read::Decoder::new(body)
-                .and_then(|d| d.take(limit + 1).read_to_end(&mut out)),
-        };
-        res.map_err(|e| Error::invalid("compressed batch", e.to_string()))?;
+        self.reader(body)
+            .map_err(err)?
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(err)?;
         if out.len() as u64 > limit {
             return Err(Error::invalid(
                 "compressed batch",
@@ -226,45 +247,23 @@ pub struct Parsed {
     pub chain_hash: Sha256Hex,
 }
 
-/// Split an uncompressed body into header, records and seal.
+/// Split an uncompressed body into header, records and seal (a [`Scanner`] over the
+/// whole body, so that the rules live in one place).
 pub fn parse(body: &[u8]) -> Result<Parsed> {
-    let bad = |r: &str| Error::invalid("batch", r.to_string());
-    let first_nl = body
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| bad("no header line"))?;
-    let header: HeaderLine = serde_json::from_slice(&body[..first_nl])
-        .map_err(|e| Error::invalid("batch header", e.to_string()))?;
-    if body.last() != Some(&b'\n') {
-        return Err(bad("does not end with a newline (truncated?)"));
-    }
-    let without_last = &body[..body.len() - 1];
-    let seal_start = without_last
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    if seal_start <= first_nl {
-        return Err(bad("no seal line"));
-    }
-    let seal: SealLine = serde_json::from_slice(&body[seal_start..body.len() - 1])
-        .map_err(|e| Error::invalid("batch seal", e.to_string()))?;
-    let records = first_nl + 1..seal_start;
-    let record_lines = body[records.clone()]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64;
-    // One pass over the body gives both digests: the seal's is a prefix of the chain's.
-    let mut hasher = Sha256::new();
-    hasher.update(&body[..seal_start]);
-    let computed_sha256 = Sha256Hex(hasher.clone().finalize().into());
-    hasher.update(&body[seal_start..]);
+    let mut scanner = Scanner::new(Limits::UNLIMITED);
+    scanner
+        .feed(body, &mut |_, _| {})
+        .map_err(ScanError::into_error)?;
+    let s = scanner.finish().map_err(ScanError::into_error)?;
+    // The offsets are within `body`, which is in memory, so they fit a usize.
+    let records = s.records.start as usize..s.records.end as usize;
     Ok(Parsed {
-        header: header.worm,
-        seal: seal.worm_seal,
+        header: s.header,
+        seal: s.seal,
         records,
-        record_lines,
-        computed_sha256,
-        chain_hash: Sha256Hex(hasher.finalize().into()),
+        record_lines: s.record_lines,
+        computed_sha256: s.computed_sha256,
+        chain_hash: s.chain_hash,
     })
 }
 
@@ -272,7 +271,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed> {
 mod tests {
     use super::*;
 
-    fn header(seq: u64, n: u64) -> Header {
+    pub(super) fn header(seq: u64, n: u64) -> Header {
         Header {
             v: VERSION,
             stream: Uuid::now_v7(),

@@ -27,7 +27,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use uuid::Uuid;
@@ -35,8 +34,8 @@ use uuid::Uuid;
 use crate::batch;
 use crate::error::{Error, Result};
 use crate::record::{AuditRecord, Level};
-use crate::sink::WormSink;
-use crate::verify::fetch;
+use crate::sink::{ObjectInfo, WormSink};
+use crate::verify::fetch::{self, BatchReader, ReadError};
 
 /// Which records to return. Every set field must match; an empty filter matches all.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,13 +98,14 @@ pub struct Query {
     filter: Arc<Filter>,
     prefix: String,
     concurrency: usize,
-    max_object_bytes: u64,
+    reader: BatchReader,
 }
 
 /// What the first pass keeps of a batch with matches.
 #[derive(Debug)]
 struct Entry {
     key: String,
+    size: u64,
     stream: Uuid,
     seq: u64,
     first_ts: Option<String>,
@@ -118,7 +118,7 @@ impl Query {
             filter: Arc::new(filter),
             prefix: String::new(),
             concurrency: crate::verify::DEFAULT_CONCURRENCY,
-            max_object_bytes: fetch::DEFAULT_MAX_OBJECT_BYTES,
+            reader: BatchReader::new(fetch::DEFAULT_MAX_OBJECT_BYTES),
         }
     }
 
@@ -134,9 +134,10 @@ impl Query {
         self
     }
 
-    /// Largest decompressed object accepted (default 1 GiB).
+    /// Largest decompressed object accepted (default 64 MiB); larger ones are skipped
+    /// as `Err` items. Memory is bounded as the [verifier's](crate::verify) is.
     pub fn max_object_bytes(mut self, n: u64) -> Self {
-        self.max_object_bytes = n;
+        self.reader = BatchReader::new(n);
         self
     }
 
@@ -159,9 +160,9 @@ impl Query {
         let mut entries = Vec::new();
         let mut scanned = sink
             .list(&self.prefix)
-            .map_ok(|info| async move {
-                Ok::<_, Error>(self.scan(sink, info.key, Mode::FirstMatch).await)
-            })
+            .map_ok(
+                |info| async move { Ok::<_, Error>(self.scan(sink, info, Mode::FirstMatch).await) },
+            )
             .try_buffered(self.concurrency);
         while let Some(item) = scanned.try_next().await? {
             match item {
@@ -169,6 +170,7 @@ impl Query {
                 Ok(s) if s.hits.is_empty() => {}
                 Ok(s) => entries.push(Entry {
                     key: s.key,
+                    size: s.size,
                     stream: s.header.stream,
                     seq: s.header.seq,
                     first_ts: s.header.first_ts,
@@ -202,7 +204,15 @@ impl Query {
             ))
         });
         stream::iter(entries)
-            .map(move |e| self.scan(sink, e.key, Mode::All))
+            .map(move |e| {
+                let info = ObjectInfo {
+                    key: e.key,
+                    size: e.size,
+                    last_modified: None,
+                    not_a_file: None,
+                };
+                self.scan(sink, info, Mode::All)
+            })
             .buffered(self.concurrency)
             .flat_map(|res| match res {
                 Ok(s) => stream::iter(s.hits).boxed(),
@@ -212,25 +222,56 @@ impl Query {
     }
 
     /// Read one batch and return its matching records (or only the first).
-    async fn scan(&self, sink: &dyn WormSink, key: String, mode: Mode) -> Result<Scanned> {
-        let obj = sink.get(&key).await?;
-        let filter = self.filter.clone();
-        let limit = self.max_object_bytes;
-        let job = tokio::task::spawn_blocking(move || {
-            scan_body(
-                key,
-                obj.body,
-                obj.content_encoding.as_deref(),
-                limit,
-                &filter,
+    async fn scan(&self, sink: &dyn WormSink, info: ObjectInfo, mode: Mode) -> Result<Scanned> {
+        let read = {
+            let found = Found {
+                filter: self.filter.clone(),
+                key: info.key.clone(),
                 mode,
-            )
-        });
-        job.await.map_err(|e| Error::Backend {
-            context: "reading a batch".into(),
-            message: e.to_string(),
-        })?
+                line: 0,
+                hits: Vec::new(),
+            };
+            self.reader.read(sink, &info, found, Found::record).await
+        };
+        batch_matches(info.key, info.size, read, &|| sink.describe())
     }
+}
+
+/// The matches of a batch once read, or why it is skipped.
+fn batch_matches(
+    key: String,
+    size: u64,
+    read: std::result::Result<(batch::Scanned, Found), ReadError>,
+    store: &dyn Fn() -> String,
+) -> Result<Scanned> {
+    let (scanned, found) = match read {
+        Ok(r) => r,
+        Err(ReadError::Gone) => {
+            return Err(Error::NotFound {
+                key,
+                target: store(),
+            });
+        }
+        Err(ReadError::Fetch(e)) => return Err(e),
+        Err(e @ ReadError::NotAFile(_)) => {
+            return Err(Error::invalid(format!("object '{key}'"), e.to_string()));
+        }
+        Err(ReadError::Scan(e)) => {
+            return Err(Error::invalid(format!("batch '{key}'"), e.to_string()));
+        }
+    };
+    if scanned.seal.sha256 != scanned.computed_sha256 {
+        return Err(Error::invalid(
+            format!("batch '{key}'"),
+            "content does not match its seal; skipped (run `worm verify` to see what changed)",
+        ));
+    }
+    Ok(Scanned {
+        key,
+        size,
+        header: scanned.header,
+        hits: found.hits,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,64 +283,53 @@ enum Mode {
 #[derive(Debug)]
 struct Scanned {
     key: String,
+    size: u64,
     header: batch::Header,
     hits: Vec<Result<Hit>>,
 }
 
-fn scan_body(
+/// The matches of one batch so far, as its record lines stream past.
+struct Found {
+    filter: Arc<Filter>,
     key: String,
-    stored: Bytes,
-    encoding: Option<&str>,
-    limit: u64,
-    filter: &Filter,
     mode: Mode,
-) -> Result<Scanned> {
-    let what = || format!("batch '{key}'");
-    let body = fetch::decode(stored, encoding, &key, limit)
-        .map_err(|e| Error::invalid(what(), e.to_string()))?;
-    let p = batch::parse(&body).map_err(|e| Error::invalid(what(), e.to_string()))?;
-    if p.seal.sha256 != p.computed_sha256 {
-        return Err(Error::invalid(
-            what(),
-            "content does not match its seal; skipped (run `worm verify` to see what changed)",
-        ));
-    }
-    let h = &p.header;
-    let mut hits = Vec::new();
-    let lines = body[p.records.clone()]
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty());
-    for (i, line) in lines.enumerate() {
+    /// Index of the next non-empty record line.
+    line: u64,
+    hits: Vec<Result<Hit>>,
+}
+
+impl Found {
+    fn record(&mut self, h: &batch::Header, line: &[u8]) {
+        if line.is_empty() {
+            return;
+        }
+        let i = self.line;
+        self.line += 1;
+        if self.mode == Mode::FirstMatch && !self.hits.is_empty() {
+            return;
+        }
         let record: AuditRecord = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => {
-                hits.push(Err(Error::invalid(
-                    format!("record {i} of {}", what()),
+                self.hits.push(Err(Error::invalid(
+                    format!("record {i} of batch '{}'", self.key),
                     e.to_string(),
                 )));
-                continue;
+                return;
             }
         };
-        if !filter.matches(&record, &h.service) {
-            continue;
+        if !self.filter.matches(&record, &h.service) {
+            return;
         }
-        hits.push(Ok(Hit {
+        self.hits.push(Ok(Hit {
             record,
             raw: String::from_utf8_lossy(line).into_owned(),
-            key: key.clone(),
+            key: self.key.clone(),
             stream: h.stream,
             seq: h.seq,
-            line: i as u64,
+            line: i,
         }));
-        if mode == Mode::FirstMatch {
-            break;
-        }
     }
-    Ok(Scanned {
-        key,
-        header: p.header,
-        hits,
-    })
 }
 
 #[cfg(test)]
@@ -397,7 +427,24 @@ mod tests {
             ..Filter::default()
         };
         let z = batch::Compression::Zstd.compress(&body).unwrap();
-        let s = scan_body("k.json.zst".into(), z.into(), None, 1 << 20, &f, Mode::All).unwrap();
+        let scan = |key: &str, stored: &[u8], mode: Mode| {
+            let mut found = Found {
+                filter: Arc::new(f.clone()),
+                key: key.to_string(),
+                mode,
+                line: 0,
+                hits: Vec::new(),
+            };
+            let limits = batch::Limits::for_body(1 << 20);
+            let read = fetch::scan(stored, None, key, limits, &mut |h, l| found.record(h, l));
+            batch_matches(
+                key.to_string(),
+                0,
+                read.map(|s| (s, found)).map_err(ReadError::Scan),
+                &|| "test".into(),
+            )
+        };
+        let s = scan("k.json.zst", &z, Mode::All).unwrap();
         let hits: Vec<Hit> = s.hits.into_iter().map(Result::unwrap).collect();
         assert_eq!(hits.iter().map(|h| h.line).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(
@@ -405,20 +452,12 @@ mod tests {
             (4, h.stream, "k.json.zst")
         );
         assert!(hits[0].raw.contains("\"level\":\"ERROR\""));
-        let s = scan_body(
-            "k".into(),
-            body.clone().into(),
-            None,
-            1 << 20,
-            &f,
-            Mode::FirstMatch,
-        )
-        .unwrap();
+        let s = scan("k", &body, Mode::FirstMatch).unwrap();
         assert_eq!(s.hits.len(), 1);
         let mut bad = body;
         let i = bad.windows(5).position(|w| w == b"ERROR").unwrap();
         bad[i] = b'X';
-        let e = scan_body("k".into(), bad.into(), None, 1 << 20, &f, Mode::All).unwrap_err();
+        let e = scan("k", &bad, Mode::All).unwrap_err();
         assert!(
             e.to_string().contains("batch 'k'") && e.to_string().contains("seal"),
             "{e}"

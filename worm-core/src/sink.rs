@@ -152,6 +152,11 @@ pub struct ObjectInfo {
     pub size: u64,
     /// Last modification time, when known.
     pub last_modified: Option<DateTime<Utc>>,
+    /// Set when the entry is not an object a writer could have made but something else
+    /// under a file-system store's root (a symbolic link, FIFO, socket, device, or a
+    /// directory loop), saying which. Readers report such entries with their key and
+    /// never read them. Stores without a file system (memory, S3) always leave it `None`.
+    pub not_a_file: Option<String>,
 }
 
 /// How a backend makes stored objects unchangeable.

@@ -15,7 +15,7 @@ use worm_core::{
 
 use crate::builder::{FsSinkBuilder, probe};
 use crate::immutable;
-use crate::list::{list, walk};
+use crate::list::{Walker, list};
 use crate::path::{check_key, existing_dir, symlink_refused};
 use crate::write::{Target, no_fault, write_once};
 
@@ -93,14 +93,16 @@ impl FsSink {
     /// the root, so the tree can be removed. Returns how many files had it. Blocking.
     pub fn clear_immutable_all(&self) -> Result<usize> {
         let mut found = Vec::new();
-        walk(&self.inner.root, "", "", &mut found).map_err(|(p, e)| {
-            Error::io(
-                format!("clear immutable attributes: read directory {}", p.display()),
-                e,
-            )
-        })?;
+        Walker::new(&self.inner.root, &mut found)
+            .walk(&self.inner.root, "", "")
+            .map_err(|(p, e)| {
+                Error::io(
+                    format!("clear immutable attributes: read directory {}", p.display()),
+                    e,
+                )
+            })?;
         let mut cleared = 0;
-        for f in found {
+        for f in found.into_iter().filter(|f| f.not_a_file.is_none()) {
             let ctx = |e| {
                 Error::io(
                     format!("clear the immutable attribute of {}", f.path.display()),

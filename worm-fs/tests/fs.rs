@@ -246,15 +246,72 @@ async fn symbolic_links_are_refused_and_never_followed() {
     assert_eq!(fs::read(outside.path().join("secret")).unwrap(), b"outside");
 
     sink.put("d/real", Bytes::new(), &opts()).await.unwrap();
-    let keys: Vec<String> = sink
+    let listed: Vec<(String, Option<String>)> = sink
         .list_all("")
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.key)
+        .map(|i| (i.key, i.not_a_file))
         .collect();
-    assert_eq!(keys, ["d/real"], "links are not listed");
+    let link = Some("a symbolic link (never followed)".to_string());
+    assert_eq!(
+        listed,
+        [
+            ("d/linkfile".to_string(), link.clone()),
+            ("d/real".to_string(), None),
+            ("linkdir".to_string(), link),
+        ],
+        "links are listed as what they are, and never entered"
+    );
     assert!(sink.list_all("linkdir/").await.unwrap().is_empty());
+}
+
+/// Everything no writer makes is listed as such, by its key, without being opened: a
+/// FIFO (opening it for reading would hang), a socket, a link to an ancestor (the loop a
+/// user without mount rights can make), and directories nested past the depth limit.
+#[tokio::test]
+async fn fifos_sockets_loops_and_deep_trees_are_listed_as_not_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FsSink::new(dir.path().join("store")).unwrap();
+    sink.put("a/b/real", Bytes::from_static(b"x"), &opts())
+        .await
+        .unwrap();
+    let c = std::ffi::CString::new(sink.root().join("a/fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let _sock = std::os::unix::net::UnixListener::bind(sink.root().join("a/sock")).unwrap();
+    symlink("..", sink.root().join("a/b/up")).unwrap();
+    let mut deep = sink.root().join("deep");
+    for _ in 0..70 {
+        deep.push("d");
+    }
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("f"), b"x").unwrap();
+
+    let listed = sink.list_all("").await.unwrap();
+    let what = |k: &str| {
+        listed
+            .iter()
+            .find(|i| i.key == k)
+            .unwrap_or_else(|| panic!("{k} not listed: {listed:?}"))
+            .not_a_file
+            .clone()
+    };
+    assert_eq!(what("a/b/real"), None);
+    assert_eq!(what("a/fifo").as_deref(), Some("a FIFO (never opened)"));
+    assert_eq!(what("a/sock").as_deref(), Some("a socket"));
+    assert_eq!(
+        what("a/b/up").as_deref(),
+        Some("a symbolic link (never followed)")
+    );
+    let deep_key = format!("deep{}", "/d".repeat(64));
+    assert!(
+        what(&deep_key).unwrap().contains("deeper than 64 levels"),
+        "{listed:?}"
+    );
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    // A FIFO that is read anyway (a race after listing) does not hang the reader.
+    assert!(sink.get("a/fifo").await.is_err());
 }
 
 #[tokio::test]
@@ -327,4 +384,53 @@ async fn roots_are_checked() {
     fs::remove_dir(sink.root()).unwrap();
     let e = sink.preflight().await.unwrap_err();
     assert!(e.to_string().contains("gone"), "{e}");
+}
+
+/// A real directory loop needs a bind mount (mount rights); where the test may mount, the
+/// loop is listed once, as a loop, and not walked again.
+#[tokio::test]
+async fn a_bind_mount_loop_is_reported_not_entered() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FsSink::new(dir.path().join("store")).unwrap();
+    sink.put("a/real", Bytes::from_static(b"x"), &opts())
+        .await
+        .unwrap();
+    fs::create_dir(sink.root().join("a/loop")).unwrap();
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let (src, dst) = (c(&sink.root().join("a")), c(&sink.root().join("a/loop")));
+    // SAFETY: valid NUL-terminated paths; null fstype and data are allowed with MS_BIND.
+    let mounted = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    } == 0;
+    if !mounted {
+        eprintln!(
+            "skipped: no right to bind-mount here ({})",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    let listed = sink.list_all("").await;
+    // SAFETY: as above; detach so the tempdir can be removed whatever happened.
+    unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
+    let listed: Vec<(String, Option<String>)> = listed
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.key, i.not_a_file))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "a/loop".to_string(),
+                Some("a directory loop: the same directory as one of its parents".to_string())
+            ),
+            ("a/real".to_string(), None),
+        ]
+    );
 }

@@ -302,6 +302,7 @@ impl WormSink for MemorySink {
                         key: k.clone(),
                         size: e.body.len() as u64,
                         last_modified: Some(e.last_modified),
+                        not_a_file: None,
                     })
                 })
                 .collect();

@@ -353,6 +353,7 @@ impl WormSink for S3Sink {
                             last_modified: o.last_modified.as_deref().and_then(parse_time),
                             key: o.key,
                             size: o.size,
+                            not_a_file: None,
                         })
                     })
                     .collect();

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 use uuid::Uuid;
-use worm::batch;
+use worm::verify::{BatchReader, ReadError};
 use worm::{ObjectInfo, WormSink};
 
 use crate::cli::LsArgs;
@@ -12,9 +12,6 @@ use crate::error::{CliError, CliResult, EXIT_OK};
 use crate::output::{Stdout, Written};
 use crate::store::{self, Access};
 use crate::time;
-
-/// Largest decompressed object read (as the verifier's default).
-const MAX_OBJECT_BYTES: u64 = worm::verify::DEFAULT_MAX_OBJECT_BYTES;
 
 /// One listed object.
 #[derive(Debug, Clone, Serialize)]
@@ -57,9 +54,11 @@ pub async fn run(a: LsArgs) -> CliResult<u8> {
     let (since, until) = time::range(&a.time)?;
     let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
     let sink = store.sink.as_ref();
+    // The verifier's caps and budget, so that ls is as bounded as verify.
+    let reader = BatchReader::new(worm::verify::DEFAULT_MAX_OBJECT_BYTES);
     let mut entries = sink
         .list(&store.list_prefix)
-        .map_ok(|info| describe(sink, info))
+        .map_ok(|info| describe(sink, &reader, info))
         .try_buffered(worm::verify::DEFAULT_CONCURRENCY);
     let mut out = Stdout::new();
     if !a.json {
@@ -146,7 +145,11 @@ fn table_row(e: &Entry) -> String {
 }
 
 /// Read one object and describe it from its batch header and seal.
-async fn describe(sink: &dyn WormSink, info: ObjectInfo) -> worm::Result<Entry> {
+async fn describe(
+    sink: &dyn WormSink,
+    reader: &BatchReader,
+    info: ObjectInfo,
+) -> worm::Result<Entry> {
     let mut e = Entry {
         key: info.key.clone(),
         size: info.size,
@@ -160,39 +163,21 @@ async fn describe(sink: &dyn WormSink, info: ObjectInfo) -> worm::Result<Entry> 
         key_id: None,
         error: None,
     };
-    let obj = match sink.get(&info.key).await {
-        Ok(o) => o,
-        Err(err) => {
-            e.error = Some(format!("cannot read: {err}"));
-            return Ok(e);
+    match reader.read(sink, &info, (), |_, _, _| {}).await {
+        Ok((s, ())) => {
+            e.stream = Some(s.header.stream);
+            e.service = Some(s.header.service);
+            e.seq = Some(s.header.seq);
+            e.records = Some(s.header.records);
+            e.first_ts = s.header.first_ts;
+            e.last_ts = s.header.last_ts;
+            e.is_final = Some(s.seal.is_final);
+            e.key_id = s.seal.key_id;
         }
-    };
-    let parsed = tokio::task::spawn_blocking(move || {
-        let body = worm::verify::decode(
-            obj.body,
-            obj.content_encoding.as_deref(),
-            &obj.key,
-            MAX_OBJECT_BYTES,
-        )?;
-        batch::parse(&body)
-    })
-    .await
-    .map_err(|err| worm::Error::Backend {
-        context: format!("reading '{}'", info.key),
-        message: err.to_string(),
-    })?;
-    match parsed {
-        Ok(p) => {
-            e.stream = Some(p.header.stream);
-            e.service = Some(p.header.service);
-            e.seq = Some(p.header.seq);
-            e.records = Some(p.header.records);
-            e.first_ts = p.header.first_ts;
-            e.last_ts = p.header.last_ts;
-            e.is_final = Some(p.seal.is_final);
-            e.key_id = p.seal.key_id;
+        Err(err @ (ReadError::Gone | ReadError::Fetch(_) | ReadError::NotAFile(_))) => {
+            e.error = Some(err.to_string())
         }
-        Err(err) => e.error = Some(format!("not a readable batch: {err}")),
+        Err(ReadError::Scan(err)) => e.error = Some(format!("not a readable batch: {err}")),
     }
     Ok(e)
 }

@@ -84,6 +84,37 @@ pub async fn verify(store: &Store, verifier: Verifier, quiet: bool) -> CliResult
     res.map_err(|e| CliError::fatal(format!("cannot verify store '{}': {e}", store.name)))
 }
 
+/// A kind with more findings than this is shown by its first [`EXAMPLES`] and a count.
+const GROUP_OVER: usize = 20;
+/// Findings shown of a kind that is grouped.
+const EXAMPLES: usize = 5;
+
+/// Every finding on a line of its own, except that a kind with more than [`GROUP_OVER`]
+/// findings (100,000 foreign objects, say) shows a few examples and how many more there
+/// are: `--json` lists every one.
+fn grouped_problems(problems: &[worm::verify::Problem]) -> String {
+    let mut per_kind: std::collections::BTreeMap<worm::verify::Kind, usize> = Default::default();
+    for p in problems {
+        *per_kind.entry(p.kind).or_default() += 1;
+    }
+    let mut shown: std::collections::BTreeMap<worm::verify::Kind, usize> = Default::default();
+    let mut out = String::new();
+    for p in problems {
+        let n = shown.entry(p.kind).or_default();
+        *n += 1;
+        if per_kind[&p.kind] <= GROUP_OVER || *n <= EXAMPLES {
+            out.push_str(&format!("{p}\n"));
+        }
+    }
+    for (kind, n) in per_kind.into_iter().filter(|(_, n)| *n > GROUP_OVER) {
+        out.push_str(&format!(
+            "... and {} more {kind} finding(s), {n} in all (`worm verify --json` lists every one)\n",
+            n - EXAMPLES
+        ));
+    }
+    out
+}
+
 /// The human report: totals, one line per stream, every problem, the verdict.
 pub fn print_report(r: &Report) {
     let mut out = String::new();
@@ -129,9 +160,7 @@ pub fn print_report(r: &Report) {
             }
         ));
     }
-    for p in &r.problems {
-        out.push_str(&format!("{p}\n"));
-    }
+    out.push_str(&grouped_problems(&r.problems));
     let errors = r.errors().count();
     if errors == 0 {
         out.push_str("intact");
@@ -142,4 +171,41 @@ pub fn print_report(r: &Report) {
     let mut o = output::Stdout::new();
     let _ = o.line(&out);
     let _ = o.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use worm::verify::{Kind, Problem, Severity};
+
+    fn problem(kind: Kind, key: String) -> Problem {
+        Problem {
+            kind,
+            severity: Severity::Error,
+            key,
+            stream: None,
+            seq: None,
+            version_ids: Vec::new(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn many_findings_of_a_kind_are_grouped_few_are_not() {
+        let mut ps: Vec<Problem> = (0..1000)
+            .map(|i| problem(Kind::Inserted, format!("junk/{i:04}")))
+            .collect();
+        ps.extend((0..3).map(|i| problem(Kind::NotAFile, format!("link{i}"))));
+        let text = grouped_problems(&ps);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), EXAMPLES + 3 + 1, "{text}");
+        assert!(lines.contains(&"error inserted 'junk/0000': m"), "{text}");
+        assert!(lines.contains(&"error not_a_file 'link2': m"), "{text}");
+        assert_eq!(
+            lines.last().copied(),
+            Some(
+                "... and 995 more inserted finding(s), 1000 in all (`worm verify --json` lists every one)"
+            )
+        );
+    }
 }

@@ -3,14 +3,13 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::fetch;
 use super::report::{Kind, Problem, Severity};
-use crate::batch::{self, Parsed, VERSION};
+use crate::batch::{self, Fault, Scanned, VERSION};
 use crate::hash::Sha256Hex;
 use crate::record::timestamp;
 use crate::sign::PublicKey;
@@ -60,7 +59,6 @@ pub(crate) struct Checked {
 #[derive(Debug, Clone)]
 pub(crate) struct CheckOptions {
     pub keys: Vec<PublicKey>,
-    pub max_object_bytes: u64,
 }
 
 pub(crate) fn problem(kind: Kind, key: &str, message: String) -> Problem {
@@ -91,41 +89,43 @@ impl Checked {
     }
 }
 
-/// Check one stored object.
+/// Check one object from what reading it gave.
 pub(crate) fn check_object(
     key: &str,
-    stored: Bytes,
-    content_encoding: Option<&str>,
+    read: Result<Scanned, fetch::ReadError>,
     opts: &CheckOptions,
 ) -> Checked {
-    let body = match fetch::decode(stored, content_encoding, key, opts.max_object_bytes) {
-        Ok(b) => b,
-        Err(e) => return Checked::failed(key, Kind::Unreadable, format!("cannot decompress: {e}")),
-    };
-    let parsed = match batch::parse(&body) {
-        Ok(p) => p,
-        Err(e) if looks_like_batch(&body) => {
-            return Checked::failed(key, Kind::Unreadable, format!("damaged batch: {e}"));
+    use fetch::ReadError;
+    let scanned = match read {
+        Ok(s) => s,
+        Err(ReadError::Gone) => {
+            return Checked::failed(key, Kind::Missing, ReadError::Gone.to_string());
         }
-        Err(_) => {
-            return Checked::failed(
-                key,
-                Kind::Inserted,
-                "foreign object: not a worm-batch/1 batch (no header line)".to_string(),
-            );
+        Err(e @ ReadError::Fetch(_)) => {
+            return Checked::failed(key, Kind::Unreadable, e.to_string());
+        }
+        Err(e @ ReadError::NotAFile(_)) => {
+            return Checked::failed(key, Kind::NotAFile, e.to_string());
+        }
+        Err(ReadError::Scan(e)) => {
+            let (kind, message) = match e.fault {
+                Fault::TooLarge => (
+                    Kind::Oversized,
+                    format!("{e}: no writer makes such an object; not read further"),
+                ),
+                Fault::Damaged => (Kind::Unreadable, format!("damaged batch: {e}")),
+                Fault::NotABatch => (
+                    Kind::Inserted,
+                    format!("foreign object: not a worm-batch/1 batch ({e})"),
+                ),
+            };
+            return Checked::failed(key, kind, message);
         }
     };
-    check_parsed(key, &body, parsed, opts)
+    check_parsed(key, scanned, opts)
 }
 
-fn looks_like_batch(body: &[u8]) -> bool {
-    body.starts_with(b"{\"worm\":")
-        || body
-            .windows(b"\"worm_seal\"".len())
-            .any(|w| w == b"\"worm_seal\"")
-}
-
-fn check_parsed(key: &str, body: &[u8], p: Parsed, opts: &CheckOptions) -> Checked {
+fn check_parsed(key: &str, p: Scanned, opts: &CheckOptions) -> Checked {
     let h = &p.header;
     let mut problems = Vec::new();
     let mut add = |kind: Kind, message: String| {
@@ -165,8 +165,7 @@ fn check_parsed(key: &str, body: &[u8], p: Parsed, opts: &CheckOptions) -> Check
         );
         sound = false;
     }
-    let records = &body[p.records.clone()];
-    let (first_ts, last_ts) = match check_timestamps(h, records) {
+    let (first_ts, last_ts) = match check_timestamps(h, &p) {
         Ok(ts) => ts,
         Err(msg) => {
             add(Kind::Modified, msg);
@@ -215,7 +214,7 @@ fn key_carries(key: &str, batch: Uuid) -> bool {
 type Stamps = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// `first_ts`/`last_ts` must be the first and last records' timestamps.
-fn check_timestamps(h: &batch::Header, records: &[u8]) -> Result<Stamps, String> {
+fn check_timestamps(h: &batch::Header, p: &Scanned) -> Result<Stamps, String> {
     let parse_hdr = |name: &str, v: &Option<String>| -> Result<Option<DateTime<Utc>>, String> {
         v.as_deref()
             .map(|s| timestamp::parse(s).map_err(|e| format!("header {name}: {e}")))
@@ -223,12 +222,8 @@ fn check_timestamps(h: &batch::Header, records: &[u8]) -> Result<Stamps, String>
     };
     let first = parse_hdr("first_ts", &h.first_ts)?;
     let last = parse_hdr("last_ts", &h.last_ts)?;
-    let mut lines = records.split(|&b| b == b'\n').filter(|l| !l.is_empty());
-    let first_line = lines.next();
-    let last_line = records[..records.len().saturating_sub(1)]
-        .rsplit(|&b| b == b'\n')
-        .next()
-        .filter(|l| !l.is_empty());
+    let first_line = p.first_record.as_deref();
+    let last_line = p.last_record.as_deref();
     let compare =
         |name: &str, hdr: Option<DateTime<Utc>>, line: Option<&[u8]>| -> Result<(), String> {
             match (hdr, line.map(record_ts)) {
@@ -264,7 +259,11 @@ fn record_ts(line: &[u8]) -> Option<DateTime<Utc>> {
     timestamp::parse(&ts.timestamp?).ok()
 }
 
-fn check_signature(p: &Parsed, keys: &[PublicKey], add: &mut impl FnMut(Kind, String)) -> SigState {
+fn check_signature(
+    p: &Scanned,
+    keys: &[PublicKey],
+    add: &mut impl FnMut(Kind, String),
+) -> SigState {
     let Some(sig) = p.seal.sig.as_deref() else {
         return SigState::Missing;
     };

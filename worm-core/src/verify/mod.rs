@@ -20,10 +20,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Hostile stores: what reading costs
+//!
+//! The store may have been written by an attacker, so reading it is bounded by the
+//! verifier's settings, never by what the store holds (details in
+//! [`fetch`](BatchReader)):
+//! - an object is decompressed as a stream and scanned line by line; it stops at
+//!   [`max_object_bytes`](Verifier::max_object_bytes) (default 64 MiB, sixteen times the
+//!   largest preset batch) or at a line longer than a sixteenth of it (a header line
+//!   longer than 64 KiB), and is reported `oversized` with its key; an object listed or
+//!   fetched larger than any such batch could be stored as is not read at all;
+//! - the zstd window is capped at 8 MiB;
+//! - at most [`concurrency`](Verifier::concurrency) objects (default 8) are in flight,
+//!   their stored bytes share a budget of 128 MiB, and each holds at most four lines.
+//!
+//! Memory is thus at most `128 MiB + concurrency × (max_object_bytes / 4 + 9 MiB)`, 328 MiB
+//! with the defaults, plus the report, which grows with the number of keys (one small
+//! entry per finding). Entries a writer never makes (links, FIFOs, sockets, devices,
+//! directory loops under a file-system store's root) are reported `not_a_file` from the
+//! listing and never opened; empty and foreign objects are `inserted`.
+//!
 //! # What is checked
 //!
 //! Per object: that it is readable and parses as a batch (else `unreadable`, or `inserted`
-//! for a foreign object); that the content hashes to its seal (`modified`); that the
+//! for a foreign object, `oversized` past the caps, `not_a_file` for what is no file); that the content hashes to its seal (`modified`); that the
 //! header's record count and `first_ts`/`last_ts` agree with the records (`modified`);
 //! that the key carries the batch id (`misplaced`); that the Ed25519 signature over
 //! [`batch::signed_message`](crate::batch::signed_message) verifies with an expected key
@@ -84,7 +104,10 @@ use crate::error::{Error, Result};
 use crate::sign::PublicKey;
 use crate::sink::{ObjectInfo, WormSink};
 
-pub use fetch::{DEFAULT_MAX_OBJECT_BYTES, decode, detect};
+pub use fetch::{
+    BatchReader, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_READ_BUDGET, ReadError, decode, detect,
+    max_stored, scan,
+};
 pub use report::{Kind, Problem, Report, Severity, Signed, StreamSummary};
 pub use versions::{ObjectVersion, VersionSource};
 
@@ -176,7 +199,8 @@ impl Verifier {
         self
     }
 
-    /// Largest decompressed object accepted (default 1 GiB); larger ones are `unreadable`.
+    /// Largest decompressed object accepted (default [`DEFAULT_MAX_OBJECT_BYTES`], 64 MiB);
+    /// larger ones, and lines longer than a sixteenth of it, are `oversized`.
     pub fn max_object_bytes(mut self, n: u64) -> Self {
         self.max_object_bytes = n;
         self
@@ -206,8 +230,8 @@ impl Verifier {
     pub async fn verify(&self, sink: &dyn WormSink) -> Result<Report> {
         let opts = Arc::new(CheckOptions {
             keys: self.keys.clone(),
-            max_object_bytes: self.max_object_bytes,
         });
+        let reader = BatchReader::new(self.max_object_bytes);
         let mut report = Report {
             store: sink.describe(),
             prefix: self.prefix.clone(),
@@ -224,7 +248,7 @@ impl Verifier {
         let mut checked = sink
             .list(&self.prefix)
             .map_err(|e| list_error(sink, &self.prefix, e))
-            .map_ok(|info| check_one(sink, info, opts.clone()))
+            .map_ok(|info| check_one(sink, &reader, info, opts.clone()))
             .try_buffered(self.concurrency);
         while let Some((info, c)) = checked.try_next().await? {
             report.objects += 1;
@@ -294,34 +318,12 @@ fn list_error(sink: &dyn WormSink, prefix: &str, e: Error) -> Error {
 
 async fn check_one(
     sink: &dyn WormSink,
+    reader: &BatchReader,
     info: ObjectInfo,
     opts: Arc<CheckOptions>,
 ) -> Result<(ObjectInfo, Checked)> {
-    let obj = match sink.get(&info.key).await {
-        Ok(o) => o,
-        Err(Error::NotFound { .. }) => {
-            let c = Checked::failed(
-                &info.key,
-                Kind::Missing,
-                "listed, but gone when read".to_string(),
-            );
-            return Ok((info, c));
-        }
-        Err(e) => {
-            let c = Checked::failed(&info.key, Kind::Unreadable, format!("cannot read: {e}"));
-            return Ok((info, c));
-        }
-    };
-    let key = info.key.clone();
-    // Hashing, decompressing and signature checks are CPU work: off the async threads,
-    // so that several objects are checked in parallel.
-    let job = tokio::task::spawn_blocking(move || {
-        check::check_object(&key, obj.body, obj.content_encoding.as_deref(), &opts)
-    });
-    let c = match job.await {
-        Ok(c) => c,
-        Err(e) => Checked::failed(&info.key, Kind::Unreadable, format!("checking failed: {e}")),
-    };
+    let read = reader.read(sink, &info, (), |_, _, _| {}).await;
+    let c = check::check_object(&info.key, read.map(|(s, ())| s), &opts);
     Ok((info, c))
 }
 

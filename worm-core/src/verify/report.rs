@@ -38,6 +38,12 @@ pub enum Kind {
     Unreadable,
     /// An S3 delete marker hides an audit object.
     DeleteMarker,
+    /// An object larger than any batch within the reader's cap, or with a line longer
+    /// than any writer's: not read past the cap.
+    Oversized,
+    /// An entry that is not a regular file (a symbolic link, FIFO, socket, device, or a
+    /// directory reached twice): no writer makes one, and it is never read.
+    NotAFile,
 }
 
 impl Kind {
@@ -56,6 +62,8 @@ impl Kind {
             Kind::Unsigned => "unsigned",
             Kind::Unreadable => "unreadable",
             Kind::DeleteMarker => "delete_marker",
+            Kind::Oversized => "oversized",
+            Kind::NotAFile => "not_a_file",
         }
     }
 }

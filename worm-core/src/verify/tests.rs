@@ -69,6 +69,7 @@ impl WormSink for MapSink {
                     key: k.clone(),
                     size: v.len() as u64,
                     last_modified: None,
+                    not_a_file: None,
                 })
             })
             .collect();
@@ -458,5 +459,74 @@ async fn compressed_objects_and_expansion_limit() {
         .verify(&sink)
         .await
         .unwrap();
-    assert_eq!(r.of_kind(Kind::Unreadable).count(), 2, "{r}");
+    assert_eq!(r.of_kind(Kind::Oversized).count(), 2, "{r}");
+    assert!(
+        r.of_kind(Kind::Oversized)
+            .all(|p| p.message.contains("expands past 50 bytes")),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn bombs_and_long_lines_are_oversized_and_the_rest_verifies() {
+    use std::io::Write;
+    let sink = MapSink::default();
+    build(&sink, 3, true, None);
+    let h = header(Uuid::now_v7(), 0, None, 0);
+    let (body, _) = batch::encode(&h, b"", false, None);
+    let first = body.iter().position(|&b| b == b'\n').unwrap() + 1;
+    for (name, c, fill) in [
+        ("zeros.json.zst", batch::Compression::Zstd, 0u8),
+        ("newlines.json.zst", batch::Compression::Zstd, b'\n'),
+        ("zeros.json.gz", batch::Compression::Gzip, 0u8),
+    ] {
+        let mut out = Vec::new();
+        {
+            let mut w: Box<dyn Write + '_> = match c {
+                batch::Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+                    &mut out,
+                    flate2::Compression::best(),
+                )),
+                _ => Box::new(
+                    zstd::stream::write::Encoder::new(&mut out, 3)
+                        .unwrap()
+                        .auto_finish(),
+                ),
+            };
+            w.write_all(&body[..first]).unwrap();
+            let chunk = vec![fill; 1 << 16];
+            for _ in 0..(8 << 20) / chunk.len() {
+                w.write_all(&chunk).unwrap();
+            }
+        }
+        sink.set(name, out);
+    }
+    sink.set("header-only-line.json", body[..first].to_vec());
+    sink.set("long-header.json", vec![b'{'; 100 << 10]);
+    let r = Verifier::new()
+        .max_object_bytes(1 << 20)
+        .verify(&sink)
+        .await
+        .unwrap();
+    let keys = |k: Kind| r.of_kind(k).map(|p| p.key.as_str()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(Kind::Oversized),
+        vec![
+            "long-header.json",
+            "newlines.json.zst",
+            "zeros.json.gz",
+            "zeros.json.zst"
+        ],
+        "{r}"
+    );
+    assert!(
+        r.of_kind(Kind::Oversized)
+            .find(|p| p.key == "zeros.json.zst")
+            .unwrap()
+            .message
+            .contains("line 2 is longer than 65536 bytes"),
+        "{r}"
+    );
+    assert_eq!(keys(Kind::Unreadable), vec!["header-only-line.json"], "{r}");
+    assert_eq!((r.batches, r.records), (3, 6), "{r}");
 }

@@ -1,0 +1,429 @@
+//! Reading a batch as a stream of bytes: the checks of [`parse`](super::parse) with
+//! memory bounded by the longest line kept, not by the body.
+//!
+//! Bytes go in as they are decompressed ([`Scanner::feed`]); both digests are computed
+//! on the way, the header is parsed as soon as its line ends, and only four lines are
+//! held at any time: the first record, the last two complete lines and the one being
+//! read. Whatever comes in past a [`Limits`] cap stops the scan, so a bomb costs at most
+//! the cap in CPU and one line in memory.
+
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
+
+use sha2::{Digest, Sha256};
+
+use super::{Header, HeaderLine, Seal, SealLine};
+use crate::error::Error;
+use crate::hash::Sha256Hex;
+
+/// Longest header line a reader accepts by default. A writer's header holds two uuids, a
+/// service name, two timestamps and a hash: well under 1 KiB.
+pub const MAX_HEADER_LINE: usize = 64 << 10;
+
+/// Caps on what one batch may hold; a scan stops at the first byte past one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest uncompressed body.
+    pub max_body: u64,
+    /// Longest record or seal line, newline excluded.
+    pub max_line: usize,
+    /// Longest header line, newline excluded.
+    pub max_header: usize,
+}
+
+impl Limits {
+    /// No cap at all: for bodies already in memory (trusted or already bounded).
+    pub const UNLIMITED: Limits = Limits {
+        max_body: u64::MAX,
+        max_line: usize::MAX,
+        max_header: usize::MAX,
+    };
+
+    /// Caps for bodies of at most `max_body` bytes: lines of at most a sixteenth of it
+    /// (but at least 64 KiB), headers of at most [`MAX_HEADER_LINE`]. A scan then holds
+    /// at most four lines, a quarter of `max_body`.
+    pub fn for_body(max_body: u64) -> Self {
+        let line = usize::try_from(max_body / 16).unwrap_or(usize::MAX);
+        Limits {
+            max_body,
+            max_line: line.max(64 << 10),
+            max_header: MAX_HEADER_LINE,
+        }
+    }
+}
+
+/// Why a scan stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A cap of [`Limits`] was passed: no writer made this object.
+    TooLarge,
+    /// The first line is not a batch header: not a batch at all.
+    NotABatch,
+    /// A batch header, but the rest is damaged (or cannot be decompressed).
+    Damaged,
+}
+
+/// A scan that stopped, with what and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanError {
+    /// Which kind of failure.
+    pub fault: Fault,
+    /// The part that failed (`batch`, `batch header`, `batch seal`, `compressed batch`).
+    pub what: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ScanError {
+    /// A failure of `fault` in `what`.
+    pub fn new(fault: Fault, what: &'static str, message: impl Into<String>) -> Self {
+        ScanError {
+            fault,
+            what,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.message)
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+impl ScanError {
+    /// The same failure as the crate's error type (invalid input in `what`).
+    // Not a `From` impl: one more conversion into `Error` leaves `?` in closures of
+    // dependent crates without a type to infer.
+    pub fn into_error(self) -> Error {
+        Error::invalid(self.what, self.message)
+    }
+}
+
+/// A batch read to its end. Hashes are computed, not trusted.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The header.
+    pub header: Header,
+    /// The seal.
+    pub seal: Seal,
+    /// Number of record lines actually present.
+    pub record_lines: u64,
+    /// sha256 of the bytes before the seal line, as computed.
+    pub computed_sha256: Sha256Hex,
+    /// sha256 of the whole body (what the next batch's `prev` must name).
+    pub chain_hash: Sha256Hex,
+    /// Uncompressed size.
+    pub bytes: u64,
+    /// The first record line that is not empty.
+    pub first_record: Option<Vec<u8>>,
+    /// The last record line, unless it is empty.
+    pub last_record: Option<Vec<u8>>,
+    /// Byte range of the record lines within the body.
+    pub records: Range<u64>,
+}
+
+/// What sees each record line, with the batch's header.
+pub type OnRecord<'a> = dyn FnMut(&Header, &[u8]) + 'a;
+
+/// The streaming batch reader; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    limits: Limits,
+    /// Every byte so far.
+    hasher: Sha256,
+    /// The hasher as it was at the start of the current line, and of the last complete one.
+    cur_start: Sha256,
+    last_start: Sha256,
+    bytes: u64,
+    /// Complete lines so far.
+    lines: u64,
+    header: Option<Header>,
+    header_end: u64,
+    last_offset: u64,
+    /// The first non-empty line after the header, and its index.
+    first_after_header: Option<(u64, Vec<u8>)>,
+    before_last: Vec<u8>,
+    last: Vec<u8>,
+    cur: Vec<u8>,
+}
+
+impl Scanner {
+    /// A scanner that stops at `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Scanner {
+            limits,
+            hasher: Sha256::new(),
+            cur_start: Sha256::new(),
+            last_start: Sha256::new(),
+            bytes: 0,
+            lines: 0,
+            header: None,
+            header_end: 0,
+            last_offset: 0,
+            first_after_header: None,
+            before_last: Vec::new(),
+            last: Vec::new(),
+            cur: Vec::new(),
+        }
+    }
+
+    /// Take the next bytes of the body. `on_record` sees the header and each record line
+    /// (newline excluded) once the line after it has ended, which proves it is not the
+    /// seal.
+    pub fn feed(&mut self, mut data: &[u8], on_record: &mut OnRecord<'_>) -> Result<(), ScanError> {
+        if self.bytes.saturating_add(data.len() as u64) > self.limits.max_body {
+            return Err(ScanError::new(
+                Fault::TooLarge,
+                "batch",
+                format!("expands past {} bytes", self.limits.max_body),
+            ));
+        }
+        while !data.is_empty() {
+            let (seg, ends_line) = match data.iter().position(|&b| b == b'\n') {
+                Some(i) => (&data[..=i], true),
+                None => (data, false),
+            };
+            data = &data[seg.len()..];
+            self.hasher.update(seg);
+            self.bytes += seg.len() as u64;
+            let content = if ends_line {
+                &seg[..seg.len() - 1]
+            } else {
+                seg
+            };
+            self.push_cur(content)?;
+            if ends_line {
+                self.end_line(on_record)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn push_cur(&mut self, content: &[u8]) -> Result<(), ScanError> {
+        let (cap, what) = if self.lines == 0 {
+            (self.limits.max_header, "batch header")
+        } else {
+            (self.limits.max_line, "batch")
+        };
+        if self.cur.len().saturating_add(content.len()) > cap {
+            return Err(ScanError::new(
+                Fault::TooLarge,
+                what,
+                format!("line {} is longer than {cap} bytes", self.lines + 1),
+            ));
+        }
+        // Grow by doubling but never past the cap, so a line at the cap holds no more
+        // than the cap.
+        let need = self.cur.len() + content.len();
+        if need > self.cur.capacity() {
+            let target = need.saturating_mul(2).min(cap).max(need);
+            self.cur.reserve_exact(target - self.cur.len());
+        }
+        self.cur.extend_from_slice(content);
+        Ok(())
+    }
+
+    fn end_line(&mut self, on_record: &mut OnRecord<'_>) -> Result<(), ScanError> {
+        let index = self.lines;
+        if index == 0 {
+            self.header = Some(parse_header(&self.cur)?);
+            self.header_end = self.bytes - 1;
+        } else {
+            if let (true, Some(h)) = (index >= 2, &self.header) {
+                on_record(h, &self.last);
+            }
+            if self.first_after_header.is_none() && !self.cur.is_empty() {
+                self.first_after_header = Some((index, self.cur.clone()));
+            }
+        }
+        // Rotate the buffers rather than allocate: before_last <- last <- cur.
+        std::mem::swap(&mut self.before_last, &mut self.last);
+        std::mem::swap(&mut self.last, &mut self.cur);
+        self.cur.clear();
+        self.last_start = std::mem::replace(&mut self.cur_start, self.hasher.clone());
+        self.last_offset = self.bytes - self.last.len() as u64 - 1;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// The body has ended: check that it was a whole batch and return what it holds.
+    pub fn finish(self) -> Result<Scanned, ScanError> {
+        let Some(header) = self.header else {
+            return Err(ScanError::new(Fault::NotABatch, "batch", "no header line"));
+        };
+        let damaged = |what, msg: &str| Err(ScanError::new(Fault::Damaged, what, msg));
+        if !self.cur.is_empty() {
+            return damaged("batch", "does not end with a newline (truncated?)");
+        }
+        if self.lines < 2 {
+            return damaged("batch", "no seal line");
+        }
+        let seal: SealLine = serde_json::from_slice(&self.last)
+            .map_err(|e| ScanError::new(Fault::Damaged, "batch seal", e.to_string()))?;
+        let seal_index = self.lines - 1;
+        let first_record = self
+            .first_after_header
+            .filter(|(i, _)| *i < seal_index)
+            .map(|(_, l)| l);
+        let last_record =
+            (self.lines >= 3 && !self.before_last.is_empty()).then_some(self.before_last);
+        Ok(Scanned {
+            header,
+            seal: seal.worm_seal,
+            record_lines: self.lines - 2,
+            computed_sha256: Sha256Hex(self.last_start.finalize().into()),
+            chain_hash: Sha256Hex(self.hasher.finalize().into()),
+            bytes: self.bytes,
+            first_record,
+            last_record,
+            records: self.header_end + 1..self.last_offset,
+        })
+    }
+}
+
+fn parse_header(line: &[u8]) -> Result<Header, ScanError> {
+    match serde_json::from_slice::<HeaderLine>(line) {
+        Ok(h) => Ok(h.worm),
+        Err(e) => {
+            // Only a line that starts the way a writer starts it is a damaged batch; any
+            // other first line belongs to an object no writer made.
+            let fault = if line.starts_with(b"{\"worm\":") {
+                Fault::Damaged
+            } else {
+                Fault::NotABatch
+            };
+            Err(ScanError::new(fault, "batch header", e.to_string()))
+        }
+    }
+}
+
+/// Scan everything `reader` yields, reading 64 KiB at a time: memory stays at one
+/// buffer plus what the scanner holds, however much the reader could yield.
+pub fn scan_reader(
+    reader: &mut dyn Read,
+    limits: Limits,
+    on_record: &mut OnRecord<'_>,
+) -> Result<Scanned, ScanError> {
+    let mut scanner = Scanner::new(limits);
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ScanError::new(
+                    Fault::Damaged,
+                    "compressed batch",
+                    e.to_string(),
+                ));
+            }
+        };
+        scanner.feed(&buf[..n], on_record)?;
+    }
+    scanner.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::super::{Compression, encode, parse, tests::header};
+    use super::*;
+
+    fn scan_bytes(body: &[u8], limits: Limits) -> Result<Scanned, ScanError> {
+        scan_reader(&mut &body[..], limits, &mut |_, _| {})
+    }
+
+    #[test]
+    fn agrees_with_parse_fed_byte_by_byte() {
+        let recs = b"{\"a\":1}\n\n{\"b\":2}\n";
+        let (body, chain) = encode(&header(0, 3), recs, false, None);
+        let mut s = Scanner::new(Limits::for_body(1 << 20));
+        let mut seen = Vec::new();
+        for b in &body {
+            s.feed(std::slice::from_ref(b), &mut |_, l| seen.push(l.to_vec()))
+                .unwrap();
+        }
+        let s = s.finish().unwrap();
+        let p = parse(&body).unwrap();
+        assert_eq!(s.chain_hash, chain);
+        assert_eq!(s.computed_sha256, p.computed_sha256);
+        assert_eq!(s.computed_sha256, s.seal.sha256);
+        assert_eq!(s.record_lines, 3);
+        assert_eq!(p.records, s.records.start as usize..s.records.end as usize);
+        assert_eq!(&body[p.records.clone()], recs);
+        assert_eq!(s.first_record.as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(s.last_record.as_deref(), Some(&b"{\"b\":2}"[..]));
+        assert_eq!(
+            seen,
+            vec![b"{\"a\":1}".to_vec(), vec![], b"{\"b\":2}".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_batch_without_records_has_none() {
+        let (body, _) = encode(&header(0, 0), b"", true, None);
+        let s = scan_bytes(&body, Limits::UNLIMITED).unwrap();
+        assert_eq!(
+            (s.record_lines, s.first_record, s.last_record),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn stops_at_each_cap_and_tells_the_faults_apart() {
+        let (body, _) = encode(&header(0, 1), b"{\"a\":1}\n", false, None);
+        let fault = |b: &[u8], l: Limits| scan_bytes(b, l).unwrap_err().fault;
+        let small = Limits {
+            max_body: body.len() as u64 - 1,
+            ..Limits::UNLIMITED
+        };
+        assert_eq!(fault(&body, small), Fault::TooLarge);
+        let short_lines = Limits {
+            max_line: 3,
+            ..Limits::UNLIMITED
+        };
+        assert_eq!(fault(&body, short_lines), Fault::TooLarge);
+        let short_header = Limits {
+            max_header: 10,
+            ..Limits::UNLIMITED
+        };
+        let e = scan_bytes(&body, short_header).unwrap_err();
+        assert_eq!((e.fault, e.what), (Fault::TooLarge, "batch header"));
+        assert_eq!(fault(b"hello\n{}\n", Limits::UNLIMITED), Fault::NotABatch);
+        assert_eq!(fault(b"", Limits::UNLIMITED), Fault::NotABatch);
+        assert_eq!(fault(b"{\"worm\":1}\n", Limits::UNLIMITED), Fault::Damaged);
+        assert_eq!(
+            fault(&body[..body.len() - 1], Limits::UNLIMITED),
+            Fault::Damaged
+        );
+        let first_line = body.iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert_eq!(
+            fault(&body[..first_line], Limits::UNLIMITED),
+            Fault::Damaged
+        );
+    }
+
+    /// A header line, then zeros without end: the scan stops at the line cap having
+    /// read little more than the cap, whatever the object would expand to.
+    #[test]
+    fn a_bomb_stops_at_the_line_cap() {
+        let (body, _) = encode(&header(0, 0), b"", true, None);
+        let first_line = body.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut bomb = std::io::Read::chain(&body[..first_line], std::io::repeat(0));
+        let limits = Limits::for_body(1 << 20);
+        let e = scan_reader(&mut bomb, limits, &mut |_, _| {}).unwrap_err();
+        assert_eq!(e.fault, Fault::TooLarge, "{e}");
+        assert!(
+            e.message.contains("line 2 is longer than 65536 bytes"),
+            "{e}"
+        );
+        let z = Compression::Zstd.compress(&body).unwrap();
+        let mut r = Compression::Zstd.reader(&z).unwrap();
+        assert!(scan_reader(&mut r, limits, &mut |_, _| {}).is_ok());
+    }
+}
