@@ -46,7 +46,10 @@ async fn object_lock_and_metadata_are_applied_as_asked() {
     let Some(env) = S3Env::get() else { return };
     let sink = env.sink().await;
     let prefix = unique_prefix("lock");
-    let (mode, days) = sink.default_retention();
+    let (mode, days) = (
+        worm_s3::DEFAULT_RETENTION_MODE,
+        worm_s3::DEFAULT_RETENTION_DAYS,
+    );
     assert_eq!(
         (mode, days),
         (RetentionMode::Governance, 2557),
@@ -401,7 +404,10 @@ async fn pipeline_to_s3_and_back() {
     let Some(env) = S3Env::get() else { return };
     let sink = env.sink().await;
     let prefix = unique_prefix("pipeline");
-    let (mode, days) = sink.default_retention();
+    let (mode, days) = (
+        worm_s3::DEFAULT_RETENTION_MODE,
+        worm_s3::DEFAULT_RETENTION_DAYS,
+    );
     let arc: Arc<dyn WormSink> = Arc::new(sink.clone());
     let (log, guard) = AuditLogBuilder::new(arc, "camera_service")
         .keys(KeyTemplate::new(DEFAULT_TEMPLATE, &prefix).unwrap())
@@ -457,9 +463,9 @@ async fn setup_twice_then_verify() {
     // checked in `deny_insecure_transport` below.
     let setup = || {
         env.builder(&bucket)
-            .with_retention(RetentionMode::Governance, 30)
             .build_setup()
             .unwrap()
+            .with_default_retention(RetentionMode::Governance, 30)
             .with_deny_insecure_transport(false)
             .with_admin_principal("arn:aws:iam::123456789012:role/audit-admin")
     };

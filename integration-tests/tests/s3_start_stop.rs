@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::fixtures::motion;
+use integration_tests::readback::read_streams;
 use integration_tests::s3::{S3Env, unique_bucket};
 use worm::pipeline::RetryConfig;
-use worm::{AuditLogBuilder, Error, ErrorKind};
+use worm::{AuditLogBuilder, Error, ErrorKind, WormSinkExt};
 
 fn fast_retry() -> RetryConfig {
     RetryConfig {
@@ -92,4 +93,43 @@ async fn close_on_a_bucket_without_object_lock_returns_not_worm() {
         "{:?}",
         log.stats()
     );
+}
+
+/// The writer owns the key prefix: `.prefix("prod")` puts every batch under `prod/`.
+#[tokio::test(flavor = "multi_thread")]
+async fn prefix_prod_writes_every_batch_under_prod() {
+    let Some(env) = S3Env::get() else { return };
+    // This binary's own bucket: nothing else writes there.
+    let sink = env.sink().await;
+    let (log, guard) = AuditLogBuilder::new(sink.clone(), "camera_service")
+        .prefix("prod")
+        .max_records(2)
+        .build()
+        .unwrap();
+    for n in 0..5 {
+        log.log(motion(n)).unwrap();
+    }
+    let report = guard.close().await.unwrap();
+    assert_eq!(report.batches_stored, 3);
+    let all = sink.list_all("").await.unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.iter().all(|o| o.key.starts_with("prod/")), "{all:?}");
+    let streams = read_streams(&sink, "prod/").await;
+    assert_eq!(
+        streams
+            .values()
+            .flatten()
+            .map(|b| b.records.len())
+            .sum::<usize>(),
+        5
+    );
+}
+
+#[test]
+fn a_prefix_that_is_not_a_safe_key_part_is_refused_by_build() {
+    let err = AuditLogBuilder::new(worm::memory::MemorySink::new(), "camera_service")
+        .prefix("a/../b")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }

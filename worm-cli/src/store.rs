@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use worm::WormSink;
-use worm::key::DEFAULT_PREFIX;
+use worm::env::StoreEnv;
 use worm::verify::VersionSource;
 
 use crate::cli::S3Args;
@@ -61,16 +61,6 @@ impl StoreUrl {
         }
         Ok(StoreUrl::Fs(PathBuf::from(s)))
     }
-
-    /// The default store: `s3://$AWS_S3_BUCKET` when that is set, else `$WORM_DIR` or
-    /// `./worm-data`.
-    pub fn default_from_env() -> String {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        match var("AWS_S3_BUCKET") {
-            Some(bucket) => format!("s3://{bucket}"),
-            None => var("WORM_DIR").unwrap_or_else(|| "./worm-data".into()),
-        }
-    }
 }
 
 /// An opened store.
@@ -101,13 +91,15 @@ pub enum Access {
     },
 }
 
-/// Open `url` (or the default store when `None`).
+/// Open `url` (or the environment's default store, [`StoreEnv::default_store`], when
+/// `None`).
 pub fn open(url: Option<&str>, access: Access, s3: &S3Args) -> CliResult<Store> {
-    let name = url.map_or_else(StoreUrl::default_from_env, str::to_string);
+    let env = StoreEnv::from_env().map_err(|e| CliError::fatal(e.to_string()))?;
+    let name = url.map_or_else(|| env.default_store(), str::to_string);
     let cannot =
         |e: &dyn std::fmt::Display| CliError::fatal(format!("cannot open store '{name}': {e}"));
     let parsed = StoreUrl::parse(&name).map_err(|e| cannot(&e))?;
-    let write_prefix = env_prefix().map_err(|e| cannot(&e))?;
+    let write_prefix = env.prefix.clone();
     match parsed {
         StoreUrl::Memory => Ok(Store {
             sink: Arc::new(worm::memory::MemorySink::new()),
@@ -133,28 +125,30 @@ pub fn open(url: Option<&str>, access: Access, s3: &S3Args) -> CliResult<Store> 
                 name,
             })
         }
-        StoreUrl::S3 { bucket, prefix } => open_s3(name, bucket, prefix, s3),
+        StoreUrl::S3 { bucket, prefix } => open_s3(&env, name, bucket, prefix, s3),
     }
 }
 
-/// `AWS_S3_PREFIX` (sanitised) or `audit-logs`.
-fn env_prefix() -> worm::Result<String> {
-    match std::env::var("AWS_S3_PREFIX") {
-        Ok(p) if !p.trim().is_empty() => worm::key::sanitize_prefix(&p),
-        _ => Ok(DEFAULT_PREFIX.to_string()),
-    }
-}
-
+/// An S3 store: new batches go under the URL's prefix, else `AWS_S3_PREFIX`.
 #[cfg(feature = "s3")]
-fn open_s3(name: String, bucket: String, prefix: Option<String>, s3: &S3Args) -> CliResult<Store> {
+fn open_s3(
+    env: &StoreEnv,
+    name: String,
+    bucket: String,
+    prefix: Option<String>,
+    s3: &S3Args,
+) -> CliResult<Store> {
     let cannot =
         |e: &dyn std::fmt::Display| CliError::fatal(format!("cannot open store '{name}': {e}"));
-    let mut b = s3_builder(&bucket, s3);
-    if let Some(p) = prefix {
-        b = b.with_prefix(worm::key::sanitize_prefix(&p).map_err(|e| cannot(&e))?);
-    }
-    let sink = Arc::new(b.build().map_err(|e| cannot(&e))?);
-    let write_prefix = sink.prefix().to_string();
+    let write_prefix = match prefix {
+        Some(p) => worm::key::sanitize_prefix(&p).map_err(|e| cannot(&e))?,
+        None => env.prefix.clone(),
+    };
+    let sink = Arc::new(
+        s3_builder(env, &bucket, s3)
+            .build()
+            .map_err(|e| cannot(&e))?,
+    );
     Ok(Store {
         versions: Some(sink.clone()),
         sink,
@@ -170,6 +164,7 @@ fn open_s3(name: String, bucket: String, prefix: Option<String>, s3: &S3Args) ->
 
 #[cfg(not(feature = "s3"))]
 fn open_s3(
+    _env: &StoreEnv,
     name: String,
     _bucket: String,
     _prefix: Option<String>,
@@ -180,10 +175,11 @@ fn open_s3(
     )))
 }
 
-/// An S3 builder from the environment, with the command line's endpoint and region.
+/// An S3 builder from the environment's settings, with the command line's bucket,
+/// endpoint and region.
 #[cfg(feature = "s3")]
-pub fn s3_builder(bucket: &str, s3: &S3Args) -> worm::s3::S3SinkBuilder {
-    let mut b = worm::s3::S3SinkBuilder::from_env().with_bucket(bucket);
+pub fn s3_builder(env: &StoreEnv, bucket: &str, s3: &S3Args) -> worm::s3::S3SinkBuilder {
+    let mut b = worm::s3::S3SinkBuilder::from_store_env(env).with_bucket(bucket);
     if let Some(e) = &s3.endpoint {
         b = b.with_endpoint(e);
     }

@@ -110,6 +110,14 @@ impl KeyTemplate {
         })
     }
 
+    /// The same template under another prefix (sanitised like [`new`](Self::new)'s).
+    pub fn with_prefix(&self, prefix: &str) -> Result<Self> {
+        Ok(KeyTemplate {
+            template: self.template.clone(),
+            prefix: sanitize_prefix(prefix)?,
+        })
+    }
+
     /// The sanitised prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix

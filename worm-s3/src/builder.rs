@@ -6,27 +6,24 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::client::{HttpConnector, ReqwestConnector};
 use object_store::{ClientOptions, RetryConfig};
-use worm_core::{Error, Result, RetentionMode};
+use worm_core::env::StoreEnv;
+use worm_core::{Error, Result};
 
 use crate::error::error_chain;
 use crate::request::S3Client;
 use crate::setup::S3Setup;
 use crate::sink::S3Sink;
 
-/// Default key prefix (`AWS_S3_PREFIX`), as the original handler used.
-pub const DEFAULT_PREFIX: &str = worm_core::key::DEFAULT_PREFIX;
-
-/// Default retention: 2557 days (7 years), as the original handler used.
-pub const DEFAULT_RETENTION_DAYS: u32 = 2557;
-
-/// Default retention mode: GOVERNANCE, as the original handler used.
-pub const DEFAULT_RETENTION_MODE: RetentionMode = RetentionMode::Governance;
-
 /// Builds an [`S3Sink`] (or an [`S3Setup`]) for one bucket.
 ///
-/// [`from_env`](Self::from_env) reads the original handler's variables (`AWS_S3_BUCKET`,
-/// `AWS_REGION`, `AWS_S3_PREFIX`), `AWS_ENDPOINT_URL` for S3-compatible servers, and every
-/// standard AWS credential source object_store knows: `AWS_ACCESS_KEY_ID` /
+/// It holds only store settings: where the bucket is and how to reach it. What a writer
+/// puts on each object (key prefix, retention) is the writer's
+/// ([`AuditLogBuilder`](worm_core::AuditLogBuilder)); the bucket's default retention is
+/// [`S3Setup`]'s.
+///
+/// [`from_env`](Self::from_env) reads `AWS_S3_BUCKET`, `AWS_REGION`, `AWS_ENDPOINT_URL`
+/// and `AWS_ALLOW_HTTP` through [`worm_core::env`], and every standard AWS credential
+/// source object_store knows: `AWS_ACCESS_KEY_ID` /
 /// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`
 /// + `AWS_ROLE_ARN`), ECS/EKS container credentials and the EC2 instance metadata service.
 ///
@@ -41,9 +38,6 @@ pub struct S3SinkBuilder {
     region: Option<String>,
     endpoint: Option<String>,
     allow_http: bool,
-    prefix: String,
-    retention_mode: RetentionMode,
-    retention_days: u32,
     require_worm: bool,
     timeout: Duration,
     connect_timeout: Duration,
@@ -65,36 +59,37 @@ impl S3SinkBuilder {
             region: None,
             endpoint: None,
             allow_http: false,
-            prefix: DEFAULT_PREFIX.to_string(),
-            retention_mode: DEFAULT_RETENTION_MODE,
-            retention_days: DEFAULT_RETENTION_DAYS,
             require_worm: true,
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
         }
     }
 
-    /// Read `AWS_S3_BUCKET`, `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_S3_PREFIX`,
-    /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP` and the standard credential variables.
-    pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    /// Read the bucket, region, endpoint and `AWS_ALLOW_HTTP` from the environment
+    /// ([`StoreEnv`]) and credentials from object_store's chain. A malformed value is an
+    /// error naming the variable.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self::from_store_env(&StoreEnv::from_env()?))
+    }
+
+    /// [`from_env`](Self::from_env) with settings already read; credentials still come from
+    /// object_store's chain.
+    pub fn from_store_env(env: &StoreEnv) -> Self {
         let store = AmazonS3Builder::from_env();
-        let mut b = S3SinkBuilder {
-            store,
-            ..Self::new()
+        let or_store = |v: &Option<String>, k: AmazonS3ConfigKey| {
+            v.clone().or_else(|| store.get_config_value(&k))
         };
-        b.bucket =
-            var("AWS_S3_BUCKET").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Bucket));
-        b.region =
-            var("AWS_REGION").or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Region));
-        b.endpoint = var("AWS_ENDPOINT_URL")
-            .or_else(|| b.store.get_config_value(&AmazonS3ConfigKey::Endpoint));
-        if let Some(p) = var("AWS_S3_PREFIX") {
-            b.prefix = p;
+        let bucket = or_store(&env.bucket, AmazonS3ConfigKey::Bucket);
+        let region = or_store(&env.region, AmazonS3ConfigKey::Region);
+        let endpoint = or_store(&env.endpoint, AmazonS3ConfigKey::Endpoint);
+        S3SinkBuilder {
+            store,
+            bucket,
+            region,
+            endpoint,
+            allow_http: env.allow_http,
+            ..Self::new()
         }
-        b.allow_http = var("AWS_ALLOW_HTTP")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
-        b
     }
 
     /// The bucket.
@@ -141,20 +136,6 @@ impl S3SinkBuilder {
         self
     }
 
-    /// Key prefix for the pipeline's key template (default `audit-logs`).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// Default retention the pipeline should apply, and that [`S3Setup`] configures as
-    /// the bucket default (default GOVERNANCE, 2557 days).
-    pub fn with_retention(mut self, mode: RetentionMode, days: u32) -> Self {
-        self.retention_mode = mode;
-        self.retention_days = days;
-        self
-    }
-
     /// Whether [`preflight`](worm_core::WormSink::preflight) must find versioning and
     /// Object Lock on the bucket (default `true`). With `false`, a bucket without them is
     /// accepted with a warning and objects are written without lock headers, like the
@@ -175,16 +156,6 @@ impl S3SinkBuilder {
     /// The bucket configured so far.
     pub fn bucket(&self) -> Option<&str> {
         self.bucket.as_deref()
-    }
-
-    /// The key prefix (`AWS_S3_PREFIX`, default `audit-logs`).
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The default retention (mode, days).
-    pub fn retention(&self) -> (RetentionMode, u32) {
-        (self.retention_mode, self.retention_days)
     }
 
     /// The endpoint configured so far (`None`: AWS).
@@ -221,12 +192,6 @@ impl S3SinkBuilder {
             .region
             .clone()
             .unwrap_or_else(|| "us-east-1".to_string());
-        let prefix =
-            worm_core::key::KeyTemplate::new(worm_core::key::DEFAULT_TEMPLATE, &self.prefix)
-                .map_err(|e| Error::invalid("AWS_S3_PREFIX", e.to_string()))?
-                .prefix()
-                .to_string();
-
         let (bucket_url, http) = match &self.endpoint {
             Some(ep) => {
                 let ep = ep.trim_end_matches('/');
@@ -280,9 +245,6 @@ impl S3SinkBuilder {
         Ok(Parts {
             client,
             store,
-            prefix,
-            retention_mode: self.retention_mode,
-            retention_days: self.retention_days,
             require_worm: self.require_worm,
             endpoint: self.endpoint.clone(),
         })
@@ -294,9 +256,6 @@ impl S3SinkBuilder {
 pub(crate) struct Parts {
     pub client: S3Client,
     pub store: AmazonS3,
-    pub prefix: String,
-    pub retention_mode: RetentionMode,
-    pub retention_days: u32,
     pub require_worm: bool,
     pub endpoint: Option<String>,
 }
@@ -391,8 +350,6 @@ mod tests {
             .with_bucket("audit")
             .with_endpoint("http://127.0.0.1:7480/")
             .with_credentials("k", "s");
-        assert_eq!(b.prefix(), "audit-logs");
-        assert_eq!(b.retention(), (RetentionMode::Governance, 2557));
         let sink = b.build().unwrap();
         assert_eq!(worm_core::WormSink::describe(&sink), "s3://audit");
     }

@@ -14,20 +14,19 @@
 //! error, a 503 is transient).
 //!
 //! ```no_run
-//! use worm_core::{PutOptions, Retention, WormSink};
+//! use worm_core::{PutOptions, Retention, RetentionMode, WormSink};
 //! use worm_s3::S3SinkBuilder;
 //!
 //! # async fn run() -> worm_core::Result<()> {
-//! // AWS_S3_BUCKET, AWS_REGION, AWS_S3_PREFIX, AWS_ENDPOINT_URL and the usual credentials.
-//! let sink = S3SinkBuilder::from_env().with_bucket("audit-logs-bucket").build()?;
+//! // AWS_S3_BUCKET, AWS_REGION, AWS_ENDPOINT_URL and the usual credentials.
+//! let sink = S3SinkBuilder::from_env()?.with_bucket("audit-logs-bucket").build()?;
 //! sink.preflight().await?; // bucket, versioning, Object Lock, credentials
-//! let (mode, days) = sink.default_retention(); // GOVERNANCE, 2557 days
 //! let opts = PutOptions {
 //!     content_type: Some("application/x-ndjson".into()),
-//!     retention: Some(Retention::days_from_now(mode, days)),
+//!     retention: Some(Retention::days_from_now(RetentionMode::Governance, 2557)),
 //!     ..PutOptions::default()
 //! };
-//! let key = format!("{}/2025/06/12/req-1-0197a3e0.json", sink.prefix());
+//! let key = "audit-logs/2025/06/12/req-1-0197a3e0.json";
 //! let receipt = sink.put(&key, "{\"message\":\"hello\"}\n".into(), &opts).await?;
 //! println!("stored {} as version {:?}", receipt.key, receipt.version_id);
 //! # Ok(()) }
@@ -37,7 +36,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> worm_core::Result<()> {
-//! let setup = worm_s3::S3SinkBuilder::from_env()
+//! let setup = worm_s3::S3SinkBuilder::from_env()?
 //!     .with_bucket("audit-logs-bucket")
 //!     .build_setup()?
 //!     .with_admin_principal("arn:aws:iam::123456789012:role/audit-admin");
@@ -93,10 +92,10 @@ mod sink;
 mod versions;
 mod xml;
 
-pub use builder::{DEFAULT_PREFIX, DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_MODE, S3SinkBuilder};
+pub use builder::S3SinkBuilder;
 pub use setup::{
-    S3Setup, Setting, SettingReport, SettingStatus, SetupReport, StepOutcome, StepReport,
-    VerifyReport,
+    DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_MODE, S3Setup, Setting, SettingReport, SettingStatus,
+    SetupReport, StepOutcome, StepReport, VerifyReport,
 };
 pub use sink::S3Sink;
 pub use versions::ObjectVersion;

@@ -169,17 +169,33 @@ pub struct S3Setup {
     lifecycle: bool,
 }
 
+/// Default retention [`S3Setup`] gives a bucket: 2557 days (7 years), as the original
+/// handler used.
+pub const DEFAULT_RETENTION_DAYS: u32 = 2557;
+
+/// Default retention mode [`S3Setup`] gives a bucket: GOVERNANCE, as the original handler
+/// used.
+pub const DEFAULT_RETENTION_MODE: RetentionMode = RetentionMode::Governance;
+
 impl S3Setup {
     pub(crate) fn new(p: Parts) -> Self {
         S3Setup {
             client: p.client,
-            mode: p.retention_mode,
-            days: p.retention_days,
+            mode: DEFAULT_RETENTION_MODE,
+            days: DEFAULT_RETENTION_DAYS,
             admin_principal: None,
             policy: true,
             deny_insecure_transport: true,
             lifecycle: true,
         }
+    }
+
+    /// The bucket's default retention, applied to objects stored without their own
+    /// (default GOVERNANCE, 2557 days).
+    pub fn with_default_retention(mut self, mode: RetentionMode, days: u32) -> Self {
+        self.mode = mode;
+        self.days = days;
+        self
     }
 
     /// The one principal (an IAM role or user ARN) still allowed to delete versions and

@@ -72,21 +72,6 @@ impl S3Sink {
         &self.inner.parts.client.bucket
     }
 
-    /// The key prefix for the pipeline's key template (`AWS_S3_PREFIX`, default
-    /// `audit-logs`).
-    pub fn prefix(&self) -> &str {
-        &self.inner.parts.prefix
-    }
-
-    /// The default retention the pipeline should put on each object (mode, days):
-    /// GOVERNANCE, 2557 days unless configured.
-    pub fn default_retention(&self) -> (RetentionMode, u32) {
-        (
-            self.inner.parts.retention_mode,
-            self.inner.parts.retention_days,
-        )
-    }
-
     /// The endpoint, when not AWS.
     pub fn endpoint(&self) -> Option<&str> {
         self.inner.parts.endpoint.as_deref()

@@ -7,8 +7,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer};
 use worm_core::env::EnvConfig;
 use worm_core::integrate::WormLayer;
-use worm_core::key::KeyTemplate;
-use worm_core::{AuditLog, AuditLogBuilder, Config, Error, Result, WormSink, WriterGuard};
+use worm_core::{AuditLog, AuditLogBuilder, Error, Result, WormSink, WriterGuard};
 
 /// What [`init`] installed. Keep it alive for the life of the program: dropping it
 /// drops the guard, which closes the audit log (waiting at most its drop timeout); close
@@ -57,12 +56,10 @@ pub fn init_with(service: &str, env: EnvConfig) -> Result<Logging> {
         .with_writer(std::io::stdout)
         .with_filter(filter);
     let (log, guard, layer) = if env.enable_worm {
-        let sink = open_sink(&env)?;
-        let cfg = Config {
-            keys: KeyTemplate::new(worm_core::key::DEFAULT_TEMPLATE, &env.prefix)?,
-            ..Config::compliance(service)
-        };
-        let (log, guard) = AuditLogBuilder::with_config(sink.clone(), cfg).build()?;
+        let (log, guard) = AuditLogBuilder::new(open_sink(&env)?, service)
+            .compliance()
+            .prefix(&env.store.prefix)
+            .build()?;
         let layer = WormLayer::new(log.clone()).min_level(env.log_level);
         (Some(log), Some(guard), Some(layer))
     } else {
@@ -86,28 +83,20 @@ pub fn init_with(service: &str, env: EnvConfig) -> Result<Logging> {
 }
 
 fn describe(env: &EnvConfig) -> String {
-    match &env.bucket {
-        Some(b) => format!("s3://{b}/{}", env.prefix),
-        None => env.dir.clone(),
+    match &env.store.bucket {
+        Some(b) => format!("s3://{b}/{}", env.store.prefix),
+        None => env.store.dir.clone(),
     }
 }
 
 fn open_sink(env: &EnvConfig) -> Result<Arc<dyn WormSink>> {
-    if let Some(bucket) = &env.bucket {
-        #[cfg(feature = "s3")]
-        {
-            let mut b = worm_s3::S3SinkBuilder::from_env()
-                .with_bucket(bucket.clone())
-                .with_prefix(env.prefix.clone());
-            if let Some(r) = &env.region {
-                b = b.with_region(r.clone());
-            }
-            if let Some(e) = &env.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            return Ok(Arc::new(b.build()?));
-        }
-        #[cfg(not(feature = "s3"))]
+    #[cfg(feature = "s3")]
+    if env.store.bucket.is_some() {
+        let sink = worm_s3::S3SinkBuilder::from_store_env(&env.store).build()?;
+        return Ok(Arc::new(sink));
+    }
+    #[cfg(not(feature = "s3"))]
+    if let Some(bucket) = &env.store.bucket {
         return Err(Error::invalid(
             format!("AWS_S3_BUCKET='{bucket}'"),
             "this build of worm has no S3 support; enable the `s3` feature",
@@ -115,7 +104,7 @@ fn open_sink(env: &EnvConfig) -> Result<Arc<dyn WormSink>> {
     }
     #[cfg(feature = "fs")]
     {
-        let sink = worm_fs::FsSink::builder(&env.dir)
+        let sink = worm_fs::FsSink::builder(&env.store.dir)
             .immutable(true)
             .allow_read_only_fallback(true)
             .build()?;

@@ -26,6 +26,10 @@ mod imp {
     use crate::output;
     use crate::store::s3_builder;
 
+    fn store_env() -> CliResult<worm::env::StoreEnv> {
+        worm::env::StoreEnv::from_env().map_err(|e| CliError::fatal(e.to_string()))
+    }
+
     pub async fn run(c: S3Command) -> CliResult<u8> {
         match c {
             S3Command::Setup(a) => setup(a).await,
@@ -35,13 +39,14 @@ mod imp {
 
     async fn setup(a: S3SetupArgs) -> CliResult<u8> {
         let t = &a.target;
-        let b = s3_builder(&t.bucket, &t.s3).with_retention(t.mode.into(), t.retention_days);
+        let b = s3_builder(&store_env()?, &t.bucket, &t.s3);
         // A TLS-only policy on a plain-http endpoint would refuse every request, this
         // tool's included.
         let plain_http = b.endpoint().is_some_and(|e| e.starts_with("http://"));
         let mut setup = b
             .build_setup()
             .map_err(|e| CliError::fatal(format!("cannot set up bucket '{}': {e}", t.bucket)))?
+            .with_default_retention(t.mode.into(), t.retention_days)
             .with_policy(!t.no_policy)
             .with_lifecycle(!t.no_lifecycle)
             .with_deny_insecure_transport(!plain_http);
@@ -91,12 +96,13 @@ mod imp {
 
     async fn verify(a: S3VerifyArgs) -> CliResult<u8> {
         let t = &a.target;
-        let b = s3_builder(&t.bucket, &t.s3).with_retention(t.mode.into(), t.retention_days);
+        let b = s3_builder(&store_env()?, &t.bucket, &t.s3);
         let plain_http = b.endpoint().is_some_and(|e| e.starts_with("http://"));
         let skip = not_required(t.no_policy, t.no_lifecycle, plain_http);
         let report = b
             .build_setup()
             .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", t.bucket)))?
+            .with_default_retention(t.mode.into(), t.retention_days)
             .verify()
             .await
             .map_err(|e| CliError::fatal(format!("cannot check bucket '{}': {e}", t.bucket)))?;

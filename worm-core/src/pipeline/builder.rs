@@ -45,6 +45,8 @@ use crate::sink::{RetentionMode, WormSink};
 pub struct AuditLogBuilder {
     sink: Arc<dyn WormSink>,
     cfg: Config,
+    /// A setter's bad value, reported by `build` (setters chain, so they cannot fail).
+    invalid: Option<Error>,
 }
 
 impl AuditLogBuilder {
@@ -58,6 +60,7 @@ impl AuditLogBuilder {
         AuditLogBuilder {
             sink: Arc::new(sink),
             cfg,
+            invalid: None,
         }
     }
 
@@ -157,9 +160,20 @@ impl AuditLogBuilder {
         self
     }
 
-    /// Key layout.
+    /// Key layout (its prefix included).
     pub fn keys(mut self, t: KeyTemplate) -> Self {
         self.cfg.keys = t;
+        self
+    }
+
+    /// Store new batches under `prefix` (default `audit-logs`; `AWS_S3_PREFIX` in
+    /// [`env`](crate::env)), keeping the key layout. The writer, not the sink, owns the
+    /// prefix. A prefix that is not a safe key part is reported by [`build`](Self::build).
+    pub fn prefix(mut self, prefix: impl AsRef<str>) -> Self {
+        match self.cfg.keys.with_prefix(prefix.as_ref()) {
+            Ok(keys) => self.cfg.keys = keys,
+            Err(e) => self.invalid = Some(e),
+        }
         self
     }
 
@@ -213,6 +227,9 @@ impl AuditLogBuilder {
     /// Start the worker thread and return the handle and its guard. No network I/O: safe
     /// to call from async code. With a spool, opening it reads and locks local files.
     pub fn build(self) -> Result<(AuditLog, WriterGuard)> {
+        if let Some(e) = self.invalid {
+            return Err(e);
+        }
         start(self.sink, self.cfg)
     }
 }
