@@ -27,13 +27,10 @@ pub struct Logging {
 ///
 /// - console output as JSON lines on stdout, at `LOG_LEVEL` (default INFO);
 /// - when `ENABLE_WORM_LOGGING` is true, every event at that level or above also becomes
-///   an audit record, batched with the `compliance` preset (5 records / 15 s, 7 years
-///   GOVERNANCE) into S3 (`AWS_S3_BUCKET`, `AWS_S3_PREFIX`, `AWS_REGION`,
-///   `AWS_ENDPOINT_URL`; feature `s3`) or, without a bucket, into the local directory
-///   `WORM_DIR` (default `./worm-data`) with immutable files where the process may set
-///   them.
+///   an audit record (see [`env_layer`]).
 ///
-/// Installs a global `tracing` subscriber; fails if one is already installed.
+/// Installs a global `tracing` subscriber; fails if one is already installed. To compose
+/// with your own subscriber instead, use [`env_layer`] (or [`layer`](crate::layer)).
 ///
 /// ```no_run
 /// # fn main() -> worm::Result<()> {
@@ -55,16 +52,8 @@ pub fn init_with(service: &str, env: EnvConfig) -> Result<Logging> {
         .json()
         .with_writer(std::io::stdout)
         .with_filter(filter);
-    let (log, guard, layer) = if env.enable_worm {
-        let (log, guard) = AuditLogBuilder::new(open_sink(&env)?, service)
-            .compliance()
-            .prefix(&env.store.prefix)
-            .build()?;
-        let layer = WormLayer::new(log.clone()).min_level(env.log_level);
-        (Some(log), Some(guard), Some(layer))
-    } else {
-        (None, None, None)
-    };
+    let (layer, guard) = env_layer(service, &env)?.unzip();
+    let log = guard.as_ref().map(|g| g.log().clone());
     tracing_subscriber::registry()
         .with(console)
         .with(layer)
@@ -80,6 +69,37 @@ pub fn init_with(service: &str, env: EnvConfig) -> Result<Logging> {
         );
     }
     Ok(Logging { log, guard, env })
+}
+
+/// The audit part of [`init`], not installed, to add to a subscriber of your own: `None`
+/// when `ENABLE_WORM_LOGGING` is off. Events at `LOG_LEVEL` or above become audit
+/// records, batched with the `compliance` preset (5 records / 15 s, 7 years GOVERNANCE)
+/// under `AWS_S3_PREFIX`, into S3 (`AWS_S3_BUCKET`, `AWS_REGION`, `AWS_ENDPOINT_URL`;
+/// feature `s3`) or, without a bucket, into the local directory `WORM_DIR` (default
+/// `./worm-data`) with immutable files where the process may set them.
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// use worm::env::EnvConfig;
+///
+/// # fn main() -> worm::Result<()> {
+/// let (audit, guard) = worm::env_layer("camera_service", &EnvConfig::from_env()?)?.unzip();
+/// tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
+///     .with(audit)
+///     .init();
+/// # drop(guard);
+/// # Ok(()) }
+/// ```
+pub fn env_layer(service: &str, env: &EnvConfig) -> Result<Option<(WormLayer, WriterGuard)>> {
+    if !env.enable_worm {
+        return Ok(None);
+    }
+    let (log, guard) = AuditLogBuilder::new(open_sink(env)?, service)
+        .compliance()
+        .prefix(&env.store.prefix)
+        .build()?;
+    Ok(Some((WormLayer::new(log).min_level(env.log_level), guard)))
 }
 
 fn describe(env: &EnvConfig) -> String {

@@ -33,8 +33,10 @@
 #![deny(missing_docs)]
 
 mod init;
+mod layer;
 
-pub use init::{Logging, init, init_with};
+pub use init::{Logging, env_layer, init, init_with};
+pub use layer::layer;
 pub use worm_core::*;
 
 /// In-memory sink that enforces WORM rules, with fault injection for tests.
