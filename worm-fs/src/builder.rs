@@ -6,9 +6,21 @@ use std::path::PathBuf;
 
 use worm_core::{Error, Immutability, Result};
 
-use crate::immutable;
-use crate::path::TEMP_PREFIX;
+use crate::immutable::require_immutable;
 use crate::sink::FsSink;
+
+impl FsSink {
+    /// A builder for a store rooted at `root`.
+    pub fn builder(root: impl Into<PathBuf>) -> FsSinkBuilder {
+        FsSinkBuilder::new(root.into())
+    }
+
+    /// A store of read-only files under `root` (created if missing); shorthand for
+    /// `FsSink::builder(root).build()`.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::builder(root).build()
+    }
+}
 
 /// Builds an [`FsSink`]. See [`FsSink::builder`].
 #[derive(Debug, Clone)]
@@ -76,7 +88,7 @@ impl FsSinkBuilder {
             ));
         }
         let immutability = if self.immutable {
-            match probe(&root) {
+            match require_immutable(&root) {
                 Ok(()) => Immutability::ImmutableFiles,
                 Err(e) if self.allow_read_only_fallback => {
                     tracing::warn!(
@@ -94,18 +106,4 @@ impl FsSinkBuilder {
         };
         Ok(FsSink::from_parts(root, immutability))
     }
-}
-
-/// Can files in `root` be made immutable? [`Error::NotWorm`] saying how to fix it if not.
-pub(crate) fn probe(root: &std::path::Path) -> Result<()> {
-    let name = format!("{TEMP_PREFIX}probe-{}", std::process::id());
-    immutable::probe(root, &name).map_err(|e| Error::NotWorm {
-        target: root.display().to_string(),
-        reason: format!(
-            "cannot set the Linux immutable attribute on files there ({e}); it needs \
-             CAP_LINUX_IMMUTABLE (e.g. run as root) and a file system that supports it \
-             (ext4, xfs, btrfs). Use a suitable directory, or allow_read_only_fallback(true) \
-             to store read-only files that root can still change"
-        ),
-    })
 }

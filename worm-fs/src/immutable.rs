@@ -8,6 +8,24 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use worm_core::{Error, Result};
+
+use crate::path::TEMP_PREFIX;
+
+/// Can files in `root` be made immutable? [`Error::NotWorm`] saying how to fix it if not.
+pub(crate) fn require_immutable(root: &Path) -> Result<()> {
+    let name = format!("{TEMP_PREFIX}probe-{}", std::process::id());
+    probe(root, &name).map_err(|e| Error::NotWorm {
+        target: root.display().to_string(),
+        reason: format!(
+            "cannot set the Linux immutable attribute on files there ({e}); it needs \
+             CAP_LINUX_IMMUTABLE (e.g. run as root) and a file system that supports it \
+             (ext4, xfs, btrfs). Use a suitable directory, or allow_read_only_fallback(true) \
+             to store read-only files that root can still change"
+        ),
+    })
+}
+
 /// Set (`on`) or clear the immutable attribute of the file (or directory) at `path`, without
 /// following a symbolic link.
 pub(crate) fn set_immutable(path: &Path, on: bool) -> io::Result<()> {

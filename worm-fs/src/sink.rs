@@ -13,8 +13,7 @@ use worm_core::{
     StoredObject, WormSink,
 };
 
-use crate::builder::{FsSinkBuilder, probe};
-use crate::immutable;
+use crate::immutable::{self, require_immutable};
 use crate::list::{Walker, list};
 use crate::path::{check_key, existing_dir, symlink_refused};
 use crate::write::{Target, no_fault, write_once};
@@ -39,17 +38,6 @@ struct Inner {
 }
 
 impl FsSink {
-    /// A builder for a store rooted at `root`.
-    pub fn builder(root: impl Into<PathBuf>) -> FsSinkBuilder {
-        FsSinkBuilder::new(root.into())
-    }
-
-    /// A store of read-only files under `root` (created if missing); shorthand for
-    /// `FsSink::builder(root).build()`.
-    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
-        Self::builder(root).build()
-    }
-
     pub(crate) fn from_parts(root: PathBuf, immutability: Immutability) -> Self {
         let shown = root.display().to_string();
         FsSink {
@@ -260,7 +248,7 @@ impl WormSink for FsSink {
                     ));
                 }
                 if this.inner.immutability == Immutability::ImmutableFiles {
-                    probe(root)?;
+                    require_immutable(root)?;
                 }
                 Ok(())
             },

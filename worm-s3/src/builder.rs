@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::client::{HttpConnector, ReqwestConnector};
 use object_store::{ClientOptions, RetryConfig};
 use worm_core::env::StoreEnv;
 use worm_core::{Error, Result};
 
 use crate::error::error_chain;
-use crate::request::S3Client;
+use crate::request::{Parts, S3Client};
 use crate::setup::S3Setup;
 use crate::sink::S3Sink;
 
@@ -249,15 +249,6 @@ impl S3SinkBuilder {
             endpoint: self.endpoint.clone(),
         })
     }
-}
-
-/// What a built sink or setup is made of.
-#[derive(Debug)]
-pub(crate) struct Parts {
-    pub client: S3Client,
-    pub store: AmazonS3,
-    pub require_worm: bool,
-    pub endpoint: Option<String>,
 }
 
 /// S3 bucket naming rules that matter for building URLs.

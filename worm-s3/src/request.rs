@@ -17,7 +17,7 @@ use chrono::SecondsFormat;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use md5::{Digest as _, Md5};
-use object_store::aws::{AwsAuthorizer, AwsCredential, AwsCredentialProvider};
+use object_store::aws::{AmazonS3, AwsAuthorizer, AwsCredential, AwsCredentialProvider};
 use object_store::client::{HttpClient, HttpRequest, HttpRequestBody};
 use worm_core::{Error, PutOptions, Result, Sha256Hex};
 
@@ -35,6 +35,15 @@ pub(crate) struct S3Client {
     pub bucket: String,
     /// `http://127.0.0.1:7480/bucket` (path style) or `https://bucket.s3.region.amazonaws.com`.
     pub bucket_url: String,
+}
+
+/// What a built sink or setup is made of: the request settings every call uses.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub client: S3Client,
+    pub store: AmazonS3,
+    pub require_worm: bool,
+    pub endpoint: Option<String>,
 }
 
 /// One request to send: method, optional key, sub-resource query, headers, body.

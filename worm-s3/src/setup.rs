@@ -10,9 +10,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use worm_core::{Error, Result, RetentionMode};
 
-use crate::builder::Parts;
 use crate::error::{self, error_chain};
-use crate::request::{S3Client, S3Request, S3Response};
+use crate::request::{Parts, S3Client, S3Request, S3Response};
 use crate::xml;
 
 const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

@@ -12,15 +12,14 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use http::Method;
 use object_store::aws::AmazonS3;
 use worm_core::key::validate_key;
+use worm_core::verify::ObjectVersion;
 use worm_core::{
     Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Retention,
     RetentionMode, Sha256Hex, StoredObject, WormSink,
 };
 
-use crate::builder::Parts;
 use crate::error;
-use crate::request::{self, LockHeaders, S3Client, S3Request, S3Response};
-use crate::versions::ObjectVersion;
+use crate::request::{self, LockHeaders, Parts, S3Client, S3Request, S3Response};
 use crate::xml;
 
 /// Whether the bucket's Object Lock has been checked, and what was found.
