@@ -1,5 +1,5 @@
-//! Building stores of hash-chained batches directly with [`batch::encode`] (as the
-//! pipeline would), and tampering with them through each backend's raw path.
+//! Building stores of hash-chained batches directly with [`batch::encode_v2`] (as the
+//! pipeline would; or the older [`batch::encode`] for `worm-batch/1` stores), and tampering with them through each backend's raw path.
 
 use std::path::PathBuf;
 
@@ -33,6 +33,16 @@ pub struct StreamSpec {
     pub start: DateTime<Utc>,
     /// Key layout.
     pub template: KeyTemplate,
+    /// Write the older `worm-batch/1` format.
+    pub v1: bool,
+    /// Writer identity written in v2 headers.
+    pub writer: Option<String>,
+    /// Heartbeat (ms) written in v2 headers: makes the stream's silence judged.
+    pub heartbeat_ms: Option<u64>,
+    /// Seal time of every batch (default: the time of its last record).
+    pub sealed_at: Option<DateTime<Utc>>,
+    /// The predecessor named by seq 0 (v2).
+    pub pred: Option<batch::Predecessor>,
 }
 
 impl StreamSpec {
@@ -47,7 +57,28 @@ impl StreamSpec {
             close: true,
             start: timestamp::parse("2025-06-12T10:30:00Z").unwrap_or_else(|_| Utc::now()),
             template: KeyTemplate::default(),
+            v1: false,
+            writer: Some("camera_service@test-host".into()),
+            heartbeat_ms: None,
+            sealed_at: None,
+            pred: None,
         }
+    }
+    /// Write `worm-batch/1`.
+    pub fn v1(mut self) -> Self {
+        self.v1 = true;
+        self
+    }
+    /// Heartbeat every `ms`, every batch sealed at `at`.
+    pub fn live(mut self, ms: u64, at: DateTime<Utc>) -> Self {
+        self.heartbeat_ms = Some(ms);
+        self.sealed_at = Some(at);
+        self
+    }
+    /// Name `p` as the predecessor stream.
+    pub fn after(mut self, p: batch::Predecessor) -> Self {
+        self.pred = Some(p);
+        self
     }
     /// Sign with `s`.
     pub fn signed(mut self, s: &Signer) -> Self {
@@ -89,6 +120,10 @@ pub struct BuiltBatch {
     pub chain: Sha256Hex,
     /// Whether it is the final batch.
     pub is_final: bool,
+    /// The stream's tree size after this batch.
+    pub tree_size: u64,
+    /// The stream's tree root after this batch.
+    pub root: batch::TreeHash,
 }
 
 /// A stream as written.
@@ -140,8 +175,8 @@ pub fn header_for(
     prev: Option<Sha256Hex>,
     recs: &[AuditRecord],
 ) -> Header {
-    Header {
-        v: batch::VERSION,
+    let v1 = Header {
+        v: batch::VERSION_1,
         stream,
         batch: Uuid::now_v7(),
         service: spec.service.clone(),
@@ -150,6 +185,22 @@ pub fn header_for(
         records: recs.len() as u64,
         first_ts: recs.first().map(|r| timestamp::format(&r.timestamp)),
         last_ts: recs.last().map(|r| timestamp::format(&r.timestamp)),
+        ..Default::default()
+    };
+    if spec.v1 {
+        return v1;
+    }
+    let at = spec
+        .sealed_at
+        .or(recs.last().map(|r| r.timestamp))
+        .unwrap_or(spec.start);
+    Header {
+        v: batch::VERSION,
+        at: Some(timestamp::format(&at)),
+        writer: spec.writer.clone(),
+        heartbeat_ms: spec.heartbeat_ms,
+        pred: if seq == 0 { spec.pred.clone() } else { None },
+        ..v1
     }
 }
 
@@ -185,6 +236,7 @@ pub async fn write_stream(sink: &dyn WormSink, spec: &StreamSpec) -> BuiltStream
         plain_bytes: 0,
     };
     let mut prev = None;
+    let mut tree = worm::tlog::Frontier::new();
     let total = spec.batches + u64::from(spec.close);
     for seq in 0..total {
         let is_final = spec.close && seq == spec.batches;
@@ -196,7 +248,11 @@ pub async fn write_stream(sink: &dyn WormSink, spec: &StreamSpec) -> BuiltStream
                 .collect()
         };
         let h = header_for(spec, stream, seq, prev, &recs);
-        let (body, chain) = batch::encode(&h, &lines(&recs), is_final, spec.signer.as_ref());
+        let (body, chain) = if spec.v1 {
+            batch::encode(&h, &lines(&recs), is_final, spec.signer.as_ref())
+        } else {
+            batch::encode_v2(&h, &lines(&recs), is_final, &mut tree, spec.signer.as_ref())
+        };
         out.plain_bytes += body.len() as u64;
         let key = key_for(spec, &h, recs.first());
         let stored = spec.compression.compress(&body).expect("compress");
@@ -214,6 +270,8 @@ pub async fn write_stream(sink: &dyn WormSink, spec: &StreamSpec) -> BuiltStream
             batch: h.batch,
             chain,
             is_final,
+            tree_size: tree.size(),
+            root: batch::TreeHash(tree.root()),
         });
         prev = Some(chain);
     }
@@ -240,7 +298,17 @@ pub fn reencode(
     let mut h = p.header.clone();
     edit(&mut h);
     let recs = records.unwrap_or(&body[p.records.clone()]);
-    batch::encode(&h, recs, p.seal.is_final, signer)
+    match &h.tree {
+        Some(t) if h.v == batch::VERSION => {
+            let mut tree = worm::tlog::Frontier::from_parts(
+                t.size,
+                t.frontier.iter().map(|x| x.0).collect(),
+            )
+            .expect("tree in header");
+            batch::encode_v2(&h, recs, p.seal.is_final, &mut tree, signer)
+        }
+        _ => batch::encode(&h, recs, p.seal.is_final, signer),
+    }
 }
 
 /// Raw access to a store, past its WORM rules: what an attacker with root (fs) or

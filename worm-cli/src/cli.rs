@@ -86,6 +86,16 @@ pub enum Command {
     /// holds objects a new stream is added next to them.
     #[command(after_help = AFTER_HELP)]
     Demo(DemoArgs),
+    /// Print the latest signed checkpoint of every stream in the store: an anchor file
+    /// for an auditor or a second system to keep.
+    ///
+    /// Later, `worm verify STORE --anchor FILE` proves that the store still holds every
+    /// one of these streams, with the anchored Merkle tree as a prefix: a deletion, or a
+    /// rewrite re-signed with the writer's own key, of anything written before the
+    /// anchor was taken is detected. The output is C2SP signed notes (tlog-checkpoint
+    /// text), separated by blank lines.
+    #[command(after_help = AFTER_HELP)]
+    Checkpoint(CheckpointArgs),
 }
 
 /// How to reach an S3 store (ignored for other stores).
@@ -198,6 +208,16 @@ pub struct VerifyArgs {
     /// writers have all stopped.
     #[arg(long)]
     pub require_closed: bool,
+    /// Prove that the store is an append-only extension of the checkpoints in FILE (as
+    /// printed by `worm checkpoint`): every stream in it must still be there, with the
+    /// anchored tree as a prefix. May be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub anchor: Vec<PathBuf>,
+    /// How long an open stream may go without a checkpoint before it is reported stale
+    /// (an error): seconds, or with a unit (90s, 15m, 2h, 7d). Default: 3 of its writer's
+    /// heartbeats (3 batch intervals when it has none).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_silence: Option<std::time::Duration>,
     /// Print the full report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -207,6 +227,40 @@ pub struct VerifyArgs {
     /// S3 connection.
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+/// `worm checkpoint` arguments.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Store (see STORES below).
+    #[arg(value_name = "STORE")]
+    pub store: Option<String>,
+    /// Only checkpoints signed by this key (FILE.pub or FILE.vkey); may be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Vec<PathBuf>,
+    /// Write the checkpoints to FILE (refuses to overwrite) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// S3 connection.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// A duration: seconds, or a number with s, m, h or d.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is not a duration: use seconds or 90s, 15m, 2h, 7d"))
 }
 
 /// Time filters shared by `ls` and `cat`.

@@ -49,5 +49,6 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::S3(c) => rt.block_on(cmd::s3::run(c)),
         Command::Keygen(a) => cmd::keygen::run(a).map(|()| EXIT_OK),
         Command::Demo(a) => cmd::demo::run(&rt, a),
+        Command::Checkpoint(a) => rt.block_on(cmd::checkpoint::run(a)),
     }
 }

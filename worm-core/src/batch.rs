@@ -1,14 +1,33 @@
-//! The `worm-batch/1` object format: a header line, one line per record, a seal line.
+//! The batch object format: a header line, one line per record, a seal line.
 //!
+//! `worm-batch/2` (written since this version):
 //! ```text
-//! {"worm":{"v":1,"stream":"…","batch":"…","service":"…","seq":42,"prev":"<hex>|null","records":5,"first_ts":"…","last_ts":"…"}}
+//! {"worm":{"v":2,"stream":"…","batch":"…","service":"…","seq":42,"prev":"<hex>|null","records":5,"first_ts":"…","last_ts":"…",
+//!          "at":"<seal time>","writer":"svc@host","tree":{"size":N,"frontier":["<b64>",…]},"heartbeat_ms":60000,"interval_ms":15000,
+//!          "pred":{"stream":"…","size":M,"root":"<b64>"}}}
 //! { record }
-//! {"worm_seal":{"sha256":"<hex of all bytes above>","sig":"<base64>","key_id":"…","final":false}}
+//! {"worm_seal":{"sha256":"<hex of all bytes above>","tree_size":N+5,"root":"<b64>","checkpoint":"<signed note>","final":false}}
 //! ```
-//! The hash that the next batch's `prev` names is the sha256 of the whole uncompressed
-//! body, seal line included. The signature covers the seal's sha256 *and* its `final`
-//! flag (see [`signed_message`]), so a truncated stream cannot be re-marked as closed
-//! without the key.
+//! - Each stream is an RFC 6962 Merkle tree over its record lines (each line as stored,
+//!   without its newline), in stream order. `tree` says where the tree stood before this
+//!   batch: its size and its compact range (the roots of its perfect subtrees, left to
+//!   right). From that and the batch's own lines anyone can recompute the tree size and
+//!   root after the batch, which the seal commits to, without reading any other batch.
+//! - `checkpoint` (when a signing key is configured) is a C2SP signed note whose text is
+//!   a tlog-checkpoint: origin `worm/<stream>`, tree size, base64 root, then the extension
+//!   lines `seq N`, `batch <hex sha256 of the bytes before the seal>`, `final true|false`
+//!   and `time <seal time>`. Its one signature therefore covers the content, the tree,
+//!   the position and the finality of the batch.
+//! - `pred` (first batch of a stream only) names the last checkpoint the writer knew of
+//!   the previous stream of the same `writer` identity, so a removed stream is visible.
+//! - `heartbeat_ms` / `interval_ms` tell a verifier how often the writer seals while
+//!   idle, so that silence beyond them can be reported.
+//!
+//! `worm-batch/1` (still read): the same without the tree, and with an Ed25519 `sig`
+//! over [`signed_message`] (the seal's sha256 and its `final` flag).
+//!
+//! In both, the hash that the next batch's `prev` names is the sha256 of the whole
+//! uncompressed body, seal line included.
 
 use std::io::{Read, Write};
 
@@ -19,6 +38,8 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::sign::Signer;
+use crate::tlog::note;
+use crate::tlog::{Frontier, leaf_hash, origin_for};
 
 mod scan;
 pub use scan::{
@@ -30,14 +51,17 @@ pub use scan::{
 /// at level 3 (2 MiB windows at most) and `zstd -19` stays within 8 MiB.
 pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
-/// Format version written in every header.
-pub const VERSION: u32 = 1;
+/// Format version the writer uses (`worm-batch/2`).
+pub const VERSION: u32 = 2;
+
+/// The oldest format version still read.
+pub const VERSION_1: u32 = 1;
 
 /// MIME type of a batch object.
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 
 /// The first line of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// Format version (1).
     pub v: u32,
@@ -59,6 +83,90 @@ pub struct Header {
     /// Last record's timestamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_ts: Option<String>,
+    /// When the batch was sealed (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The writer identity (default `service@host`), for succession between streams (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// The stream's Merkle tree before this batch (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeStart>,
+    /// How often the writer seals a checkpoint while idle, in ms; absent when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
+    /// The writer's batch interval (`max_age`) in ms (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+    /// First batch of a stream: the last checkpoint of the previous stream of the same
+    /// writer identity that this writer knew of (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pred: Option<Predecessor>,
+}
+
+/// A Merkle tree hash, as base64 in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TreeHash(pub [u8; 32]);
+
+impl TreeHash {
+    /// Standard base64, as in checkpoints.
+    pub fn to_base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+
+    /// Parse standard base64 of 32 bytes.
+    pub fn from_base64(s: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let v = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+        Some(TreeHash(v.try_into().ok()?))
+    }
+}
+
+impl std::fmt::Debug for TreeHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_base64())
+    }
+}
+
+impl std::fmt::Display for TreeHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_base64())
+    }
+}
+
+impl Serialize for TreeHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_base64())
+    }
+}
+
+impl<'de> Deserialize<'de> for TreeHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        TreeHash::from_base64(&s)
+            .ok_or_else(|| serde::de::Error::custom("not the base64 of a 32-byte hash"))
+    }
+}
+
+/// Where a stream's Merkle tree stood before a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeStart {
+    /// Leaves (records) before this batch.
+    pub size: u64,
+    /// The tree's compact range: roots of its perfect subtrees, left to right.
+    pub frontier: Vec<TreeHash>,
+}
+
+/// The checkpoint of a previous stream that a new stream names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Predecessor {
+    /// The previous stream of the same writer identity.
+    pub stream: Uuid,
+    /// Its tree size as last known.
+    pub size: u64,
+    /// Its root at that size.
+    pub root: TreeHash,
 }
 
 /// The last line of a batch.
@@ -72,6 +180,15 @@ pub struct Seal {
     /// Id of the signing key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The stream's tree size after this batch (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+    /// The stream's tree root after this batch (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<TreeHash>,
+    /// The signed checkpoint (C2SP signed note) of this batch (v2, when signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
     /// Whether this is the stream's last batch (written by `close`).
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -220,6 +337,9 @@ pub fn encode(
             sha256,
             sig,
             key_id,
+            tree_size: None,
+            root: None,
+            checkpoint: None,
             is_final,
         },
     };
@@ -228,6 +348,95 @@ pub fn encode(
     hasher.update(&body[seal_start..]);
     let chain = Sha256Hex(hasher.finalize().into());
     (body, chain)
+}
+
+/// Build an uncompressed `worm-batch/2` body: `header` (its `v` and `tree` are set here)
+/// and `records` (record lines, each ending in `\n`) are sealed, `tree` advances past the
+/// batch's records, and with a signer the seal carries a signed checkpoint. Returns the
+/// body and its chain hash.
+pub fn encode_v2(
+    header: &Header,
+    records: &[u8],
+    is_final: bool,
+    tree: &mut Frontier,
+    signer: Option<&Signer>,
+) -> (Vec<u8>, Sha256Hex) {
+    let mut h = header.clone();
+    h.v = VERSION;
+    h.tree = Some(TreeStart {
+        size: tree.size(),
+        frontier: tree.hashes().iter().map(|x| TreeHash(*x)).collect(),
+    });
+    let mut body = Vec::with_capacity(records.len() + 1024);
+    // Serialising a struct of strings, numbers and uuids cannot fail.
+    let _ = serde_json::to_writer(&mut body, &HeaderLine { worm: h.clone() });
+    body.push(b'\n');
+    body.extend_from_slice(records);
+    for line in record_lines(records) {
+        tree.push(leaf_hash(line));
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(&body);
+    let sha256 = Sha256Hex(hasher.clone().finalize().into());
+    let size = tree.size();
+    let root = TreeHash(tree.root());
+    let checkpoint = signer.and_then(|s| {
+        let text = checkpoint_text(&h, &sha256, size, &root, is_final);
+        // The text is made of a uuid, numbers, base64 and a timestamp: always a valid
+        // note text. Should that ever break, the batch is still sealed and chained, and
+        // verify reports it unsigned rather than the writer losing it.
+        note::sign(&text, s)
+            .inspect_err(|e| tracing::error!(target: "worm", error = %e, "could not sign the checkpoint"))
+            .ok()
+    });
+    let seal_start = body.len();
+    let seal = SealLine {
+        worm_seal: Seal {
+            sha256,
+            sig: None,
+            key_id: None,
+            tree_size: Some(size),
+            root: Some(root),
+            checkpoint,
+            is_final,
+        },
+    };
+    let _ = serde_json::to_writer(&mut body, &seal);
+    body.push(b'\n');
+    hasher.update(&body[seal_start..]);
+    (body, Sha256Hex(hasher.finalize().into()))
+}
+
+/// The record lines of a batch's record section, each without its newline.
+pub fn record_lines(records: &[u8]) -> impl Iterator<Item = &[u8]> {
+    records
+        .strip_suffix(b"\n")
+        .unwrap_or(records)
+        .split(|&b| b == b'\n')
+        .filter(move |_| !records.is_empty())
+}
+
+/// The tlog-checkpoint text a `worm-batch/2` seal signs: origin `worm/<stream>`, tree
+/// size, base64 root, then `seq`, `batch` (the seal's sha256), `final` and `time`
+/// extension lines.
+pub fn checkpoint_text(
+    h: &Header,
+    sha256: &Sha256Hex,
+    size: u64,
+    root: &TreeHash,
+    is_final: bool,
+) -> String {
+    let mut text = format!(
+        "{}\n{size}\n{}\nseq {}\nbatch {}\nfinal {is_final}\n",
+        origin_for(h.stream),
+        root.to_base64(),
+        h.seq,
+        sha256.to_hex()
+    );
+    if let Some(at) = &h.at {
+        text.push_str(&format!("time {at}\n"));
+    }
+    text
 }
 
 /// A batch read back and split into its parts. Hashes are computed, not trusted.
@@ -273,7 +482,7 @@ mod tests {
 
     pub(super) fn header(seq: u64, n: u64) -> Header {
         Header {
-            v: VERSION,
+            v: VERSION_1,
             stream: Uuid::now_v7(),
             batch: Uuid::now_v7(),
             service: "svc".into(),
@@ -282,6 +491,7 @@ mod tests {
             records: n,
             first_ts: None,
             last_ts: None,
+            ..Default::default()
         }
     }
 
@@ -318,5 +528,35 @@ mod tests {
         }
         assert!(parse(b"{\"worm\":{}}\n").is_err());
         assert!(parse(&body[..body.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn v2_commits_to_the_tree_and_signs_a_checkpoint() {
+        use crate::tlog::{MerkleTree, note::Note};
+        let signer = Signer::from_seed([3; 32]);
+        let mut tree = Frontier::new();
+        let lines = [b"{\"a\":1}".as_slice(), b"{\"b\":2}", b"{\"c\":3}"];
+        let mut h = header(0, 2);
+        h.v = VERSION;
+        h.at = Some("2026-01-01T00:00:00.000Z".into());
+        let (b0, _) = encode_v2(&h, b"{\"a\":1}\n{\"b\":2}\n", false, &mut tree, Some(&signer));
+        h.seq = 1;
+        h.records = 1;
+        let (b1, _) = encode_v2(&h, b"{\"c\":3}\n", true, &mut tree, Some(&signer));
+        let all = MerkleTree::new(lines.iter().map(|l| leaf_hash(l)).collect());
+        let p1 = parse(&b1).unwrap();
+        assert_eq!(p1.seal.tree_size, Some(3));
+        assert_eq!(p1.seal.root, Some(TreeHash(all.root())));
+        assert_eq!(p1.header.tree.as_ref().unwrap().size, 2);
+        let p0 = parse(&b0).unwrap();
+        assert_eq!(p0.header.tree.as_ref().unwrap().size, 0);
+        let note = Note::parse(p1.seal.checkpoint.as_deref().unwrap()).unwrap();
+        note.verify(&[signer.public_key()]).unwrap();
+        assert_eq!(
+            note.text,
+            checkpoint_text(&p1.header, &p1.computed_sha256, 3, &TreeHash(all.root()), true)
+        );
+        assert!(note.text.starts_with(&format!("worm/{}\n3\n", h.stream)));
+        assert!(note.text.ends_with("final true\ntime 2026-01-01T00:00:00.000Z\n"));
     }
 }

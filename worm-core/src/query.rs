@@ -420,6 +420,7 @@ mod tests {
             records: 3,
             first_ts: None,
             last_ts: None,
+            ..Default::default()
         };
         let (body, _) = batch::encode(&h, &recs, false, None);
         let f = Filter {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cat;
+pub mod checkpoint;
 pub mod demo;
 pub mod keygen;
 pub mod ls;

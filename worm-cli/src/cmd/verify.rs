@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use worm::sign::PublicKey;
-use worm::verify::{Report, Verifier};
+use worm::verify::{Anchor, Report, Verifier};
 
 use crate::cli::VerifyArgs;
 use crate::error::{CliError, CliResult, EXIT_OK, EXIT_PROBLEMS};
@@ -29,10 +29,17 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
         .iter()
         .map(|p| PublicKey::from_file(p).map_err(|e| CliError::fatal(e.to_string())))
         .collect::<CliResult<Vec<_>>>()?;
+    let anchors = read_anchors(&a.anchor)?;
     let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
     let mut v = Verifier::new().require_closed(a.require_closed);
     for k in keys {
         v = v.public_key(k);
+    }
+    for an in anchors {
+        v = v.anchor(an);
+    }
+    if let Some(d) = a.max_silence {
+        v = v.max_silence(d);
     }
     let report = verify(&store, v, a.quiet || a.json).await?;
     if a.json {
@@ -54,6 +61,25 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
     } else {
         EXIT_PROBLEMS
     })
+}
+
+/// Every checkpoint in the anchor files.
+fn read_anchors(files: &[std::path::PathBuf]) -> CliResult<Vec<Anchor>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CliError::fatal(format!("cannot read anchor file {}: {e}", f.display())))?;
+        let found = Anchor::parse_many(&text)
+            .map_err(|e| CliError::fatal(format!("anchor file {}: {e}", f.display())))?;
+        if found.is_empty() {
+            return Err(CliError::fatal(format!(
+                "anchor file {} holds no checkpoint",
+                f.display()
+            )));
+        }
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 /// Run `verifier` over `store` with a progress display unless `quiet`.

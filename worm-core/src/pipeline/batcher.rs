@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::config::Config;
 use super::entry::{Entry, WalPos};
 use super::sealed::Sealed;
-use crate::batch::{self, CONTENT_TYPE, Compression, Header};
+use super::sealed::Position;
+use crate::batch::{self, CONTENT_TYPE, Compression, Header, TreeHash};
 use crate::hash::Sha256Hex;
 use crate::key::KeyParts;
 use crate::record::{Level, timestamp};
@@ -83,14 +84,14 @@ impl OpenBatch {
     }
 
     /// Seal into the `worm-batch/1` format and reset for the next batch.
-    pub fn seal(
-        &mut self,
-        cfg: &Config,
-        stream: Uuid,
-        seq: u64,
-        prev: Option<Sha256Hex>,
-        is_final: bool,
-    ) -> Sealed {
+    pub fn seal(&mut self, cfg: &Config, at: Position<'_>, is_final: bool) -> Sealed {
+        let Position {
+            stream,
+            seq,
+            prev,
+            tree,
+            pred,
+        } = at;
         let batch_id = Uuid::now_v7();
         let now = timestamp::now();
         let (first_ts, request_id) = self.first.take().unwrap_or((now, None));
@@ -105,8 +106,19 @@ impl OpenBatch {
             records: self.records,
             first_ts: (self.records > 0).then(|| timestamp::format(&first_ts)),
             last_ts: (self.records > 0).then(|| timestamp::format(&last_ts)),
+            at: Some(timestamp::format(&now)),
+            writer: Some(cfg.writer_id()),
+            tree: None,
+            heartbeat_ms: cfg.heartbeat.map(|d| d.as_millis() as u64),
+            interval_ms: Some(cfg.max_age.as_millis() as u64),
+            pred,
         };
-        let (plain, chain) = batch::encode(&header, &self.body, is_final, cfg.signer.as_ref());
+        let (plain, chain) =
+            batch::encode_v2(&header, &self.body, is_final, tree, cfg.signer.as_ref());
+        let tree_after = (
+            tree.size(),
+            tree.hashes().iter().map(|h| TreeHash(*h)).collect(),
+        );
         let (stored, compression) = match cfg.compression {
             // Stored as encoded: no copy, and its sha256 is the chain hash already known.
             Compression::None => (plain, Compression::None),
@@ -177,6 +189,7 @@ impl OpenBatch {
             maybe_sent: false,
             size: 0,
             spool_file: None,
+            tree: tree_after,
         };
         sealed.size = size;
         self.body.clear();

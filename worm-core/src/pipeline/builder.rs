@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::key::KeyTemplate;
 use crate::record::Level;
 use crate::sign::Signer;
+use crate::tlog::Frontier;
 use crate::sink::{RetentionMode, WormSink};
 
 /// Builds an [`AuditLog`] and its [`WriterGuard`].
@@ -224,6 +225,30 @@ impl AuditLogBuilder {
         &self.cfg
     }
 
+    /// The writer identity that successive streams share (default `service@host`): a new
+    /// stream names the last checkpoint of the previous stream of this identity, so that
+    /// a removed stream is visible to `verify`.
+    pub fn writer_id(mut self, id: impl Into<String>) -> Self {
+        self.cfg.writer = Some(id.into());
+        self
+    }
+
+    /// Seal an empty batch with a fresh checkpoint after `every` without one (default
+    /// 60 s), so that `verify` can tell a live, idle writer from a dead one (`stale`).
+    /// `None` turns heartbeats off.
+    pub fn heartbeat(mut self, every: Option<Duration>) -> Self {
+        self.cfg.heartbeat = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Without a spool, whether to look in the store at start for the previous stream of
+    /// this writer identity (default on; reads at most a few dozen object headers after
+    /// listing the prefix, within 10 s).
+    pub fn find_predecessor(mut self, on: bool) -> Self {
+        self.cfg.find_predecessor = on;
+        self
+    }
+
     /// Start the worker thread and return the handle and its guard. No network I/O: safe
     /// to call from async code. With a spool, opening it reads and locks local files.
     pub fn build(self) -> Result<(AuditLog, WriterGuard)> {
@@ -250,9 +275,12 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
             stream: Uuid::now_v7(),
             next_seq: 0,
             prev: None,
+            tree: Frontier::new(),
+            pred: None,
         },
-        |r| r.pos,
+        |r| r.pos.clone(),
     );
+    let mut pos = pos;
     let worker_spool = spool.clone();
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::new(pos.stream));
@@ -277,6 +305,9 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
         .spawn(move || {
             crate::integrate::mark_worker_thread();
             rt.block_on(async move {
+                if pos.next_seq == 0 && pos.pred.is_none() && worker_cfg.find_predecessor {
+                    pos.pred = super::succession::find(&*sink, &worker_cfg, pos.stream).await;
+                }
                 let worker = Worker::new(
                     worker_cfg,
                     sink,

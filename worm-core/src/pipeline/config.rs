@@ -134,6 +134,36 @@ pub struct Config {
     pub preflight: bool,
     /// Durable spool directory and its fsync policy.
     pub spool: Option<(std::path::PathBuf, SpoolSync)>,
+    /// Writer identity for succession between streams; `None`: `service@host`.
+    pub writer: Option<String>,
+    /// Seal an empty batch (a fresh signed checkpoint) after this long without one, so a
+    /// verifier can tell a live idle writer from a dead one. `None`: no heartbeat.
+    pub heartbeat: Option<Duration>,
+    /// Without a spool, look in the store at start for the last checkpoint of the
+    /// previous stream of the same writer identity, and name it in the new stream.
+    pub find_predecessor: bool,
+}
+
+/// Default heartbeat interval.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// The writer identity: the configured one, else `service@host`.
+    pub fn writer_id(&self) -> String {
+        self.writer
+            .clone()
+            .unwrap_or_else(|| format!("{}@{}", self.service, hostname()))
+    }
+}
+
+/// This machine's host name (`unknown-host` when it cannot be read).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
 }
 
 impl Config {
@@ -162,6 +192,9 @@ impl Config {
             drop_timeout: Duration::from_secs(5),
             preflight: true,
             spool: None,
+            writer: None,
+            heartbeat: Some(DEFAULT_HEARTBEAT),
+            find_predecessor: true,
         }
     }
 

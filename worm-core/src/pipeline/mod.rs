@@ -35,12 +35,13 @@ mod handle;
 mod sealed;
 mod spool;
 mod stats;
+mod succession;
 mod upload;
 mod worker;
 
 pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
-pub use config::{Config, Overflow, RetryConfig, SpoolSync};
+pub use config::{Config, Overflow, RetryConfig, SpoolSync, DEFAULT_HEARTBEAT};
 pub use control::CloseReport;
 pub use entry::{Entry, WalPos};
 pub use handle::{AuditLog, WriterGuard};

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::entry::WalPos;
+use crate::batch::{Predecessor, TreeHash};
 use crate::hash::Sha256Hex;
+use crate::tlog::Frontier;
 use crate::sink::PutOptions;
 
 /// A sealed batch: its key and bytes are fixed, so every retry is the same PUT.
@@ -41,12 +43,29 @@ pub(crate) struct Sealed {
     pub size: usize,
     /// When spooled, the bytes live in this file and `body` is empty.
     pub spool_file: Option<std::path::PathBuf>,
+    /// The stream's tree after this batch: size and compact range.
+    pub tree: (u64, Vec<TreeHash>),
 }
 
 /// Where a stream continues: used when a spool resumes a previous run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct StreamPos {
     pub stream: Uuid,
     pub next_seq: u64,
     pub prev: Option<Sha256Hex>,
+    /// The stream's Merkle tree so far.
+    pub tree: Frontier,
+    /// For a new stream: the previous stream of the same writer identity.
+    pub pred: Option<Predecessor>,
+}
+
+/// Where a batch goes in its stream.
+pub(crate) struct Position<'a> {
+    pub stream: Uuid,
+    pub seq: u64,
+    pub prev: Option<Sha256Hex>,
+    /// The stream's tree; sealing advances it past the batch's records.
+    pub tree: &'a mut Frontier,
+    /// Only for seq 0: the previous stream of the same writer identity.
+    pub pred: Option<Predecessor>,
 }

@@ -35,6 +35,8 @@ use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::record::{AuditRecord, Level};
 use crate::sink::PutOptions;
+use crate::batch::{Predecessor, TreeHash};
+use crate::tlog::Frontier;
 
 /// Size at which a new WAL segment is started.
 const SEGMENT_BYTES: u64 = 64 << 20;
@@ -50,6 +52,19 @@ struct Checkpoint {
     wal: WalPos,
     /// The stream's final batch has been sealed.
     closed: bool,
+    /// The stream's tree after the last sealed batch (absent in spools of older versions).
+    #[serde(default)]
+    tree: Option<(u64, Vec<TreeHash>)>,
+}
+
+impl Checkpoint {
+    /// The tree recorded, checked; an older spool's (or a damaged one's) starts empty.
+    fn frontier(&self) -> Frontier {
+        self.tree
+            .as_ref()
+            .and_then(|(n, h)| Frontier::from_parts(*n, h.iter().map(|x| x.0).collect()).ok())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +78,8 @@ struct SealedHeader {
     is_final: bool,
     stream: Uuid,
     opts: PutOptions,
+    #[serde(default)]
+    tree: Option<(u64, Vec<TreeHash>)>,
 }
 
 struct Wal {
@@ -127,11 +144,23 @@ impl Spool {
                 stream: c.stream,
                 next_seq: c.next_seq,
                 prev: c.prev,
+                tree: c.frontier(),
+                pred: None,
             },
             _ => StreamPos {
                 stream: Uuid::now_v7(),
                 next_seq: 0,
                 prev: None,
+                tree: Frontier::new(),
+                // The stream this spool served before: the new one names it.
+                pred: checkpoint.as_ref().and_then(|c| {
+                    let t = c.frontier();
+                    c.tree.as_ref().map(|_| Predecessor {
+                        stream: c.stream,
+                        size: t.size(),
+                        root: TreeHash(t.root()),
+                    })
+                }),
             },
         };
         let seg = last_seg + 1;
@@ -227,6 +256,7 @@ impl Spool {
             is_final,
             stream,
             opts: b.opts.clone(),
+            tree: Some(b.tree.clone()),
         };
         let dir = self.dir.join("sealed");
         let path = dir.join(sealed_name(b.stream, b.seq));
@@ -252,6 +282,7 @@ impl Spool {
             prev: Some(b.chain),
             wal,
             closed: is_final,
+            tree: Some(b.tree.clone()),
         })?;
         Ok(path)
     }
@@ -437,6 +468,7 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
                     .or(ckpt.as_ref().map(|c| c.wal))
                     .unwrap_or_default(),
                 closed: h.is_final,
+                tree: h.tree.clone(),
             });
         }
         sealed.push(Sealed {
@@ -457,6 +489,7 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
             is_final: h.is_final,
             // A previous run may have stored it before dying.
             maybe_sent: true,
+            tree: h.tree.unwrap_or_default(),
         });
     }
     Ok((ckpt, sealed))

@@ -18,7 +18,7 @@ use super::batcher::OpenBatch;
 use super::config::Config;
 use super::control::{CloseReport, Control, Reply};
 use super::entry::Entry;
-use super::sealed::{Sealed, StreamPos};
+use super::sealed::{Position, Sealed, StreamPos};
 use super::spool::{Recovery, Spool};
 use super::stats::{Counters, lock};
 use super::upload::{Preflight, upload_round};
@@ -83,6 +83,8 @@ pub(crate) struct Worker {
     /// Records are not taken before this instant (see `REST`).
     rest_until: Option<Instant>,
     preflight: Arc<Preflight>,
+    /// When the last batch was sealed (for heartbeats).
+    last_seal: Instant,
 }
 
 /// How long the worker lets records gather after a wake-up that found fewer than
@@ -125,6 +127,7 @@ impl Worker {
             rest_until: None,
             preflight: Arc::new(Preflight::new(cfg.preflight)),
             cfg,
+            last_seal: Instant::now(),
         }
     }
 
@@ -245,6 +248,9 @@ impl Worker {
                 _ = sleep_until(wake) => {
                     if self.open.deadline(&self.cfg).is_some_and(|d| d <= Instant::now()) {
                         self.cut(false);
+                    } else if self.heartbeat_due().is_some_and(|t| t <= Instant::now()) {
+                        // Idle: an empty batch carries a fresh checkpoint, proof of life.
+                        self.cut(false);
                     }
                 }
             }
@@ -263,8 +269,18 @@ impl Worker {
         self.push(e);
     }
 
+    /// When the next heartbeat is due: only while idle, not closing, with room to store.
+    fn heartbeat_due(&self) -> Option<Instant> {
+        let every = self.cfg.heartbeat?;
+        (self.open.is_empty() && self.closing.is_none() && !self.backlogged())
+            .then(|| self.last_seal + every)
+    }
+
     fn next_wakeup(&self) -> Option<Instant> {
         let mut wake = self.open.deadline(&self.cfg);
+        if let Some(t) = self.heartbeat_due() {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         let mut consider = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
         if let Some(t) = self.rest_until {
             consider(t);
@@ -360,9 +376,19 @@ impl Worker {
 
     fn cut(&mut self, is_final: bool) {
         let seq = self.pos.next_seq;
-        let mut sealed = self
-            .open
-            .seal(&self.cfg, self.pos.stream, seq, self.pos.prev, is_final);
+        let pred = if seq == 0 { self.pos.pred.take() } else { None };
+        let mut sealed = self.open.seal(
+            &self.cfg,
+            Position {
+                stream: self.pos.stream,
+                seq,
+                prev: self.pos.prev,
+                tree: &mut self.pos.tree,
+                pred,
+            },
+            is_final,
+        );
+        self.last_seal = Instant::now();
         self.pos.next_seq += 1;
         self.pos.prev = Some(sealed.chain);
         *lock(&self.counters.chain_head) = Some((seq, sealed.chain));

@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::fetch;
 use super::report::{Kind, Problem, Severity};
-use crate::batch::{self, Fault, Scanned, VERSION};
+use crate::batch::{self, Fault, Predecessor, Scanned, TreeHash, VERSION, VERSION_1};
 use crate::hash::Sha256Hex;
 use crate::record::timestamp;
 use crate::sign::PublicKey;
+use crate::tlog::{Frontier, leaf_hash, note};
 
 /// What a batch's signature turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,38 @@ pub(crate) struct BatchMeta {
     pub misplaced: bool,
     pub first_ts: Option<DateTime<Utc>>,
     pub last_ts: Option<DateTime<Utc>>,
+    /// `worm-batch/2` only.
+    pub v2: Option<Box<V2Meta>>,
+}
+
+/// What a `worm-batch/2` batch adds: its place in the stream's Merkle tree, its writer,
+/// its liveness settings and its checkpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct V2Meta {
+    /// Tree size before the batch and a digest of the compact range there.
+    pub start: (u64, Sha256Hex),
+    /// The same after the batch, as recomputed from the records.
+    pub end: (u64, Sha256Hex),
+    /// Root after the batch, as recomputed.
+    pub root: TreeHash,
+    pub at: Option<DateTime<Utc>>,
+    pub writer: Option<String>,
+    pub pred: Option<Predecessor>,
+    pub heartbeat_ms: Option<u64>,
+    pub interval_ms: Option<u64>,
+    /// The signed checkpoint, when present.
+    pub checkpoint: Option<String>,
+}
+
+/// A digest naming a tree state (size and compact range) exactly.
+pub(crate) fn frontier_digest(size: u64, hashes: &[[u8; 32]]) -> Sha256Hex {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(size.to_be_bytes());
+    for x in hashes {
+        h.update(x);
+    }
+    Sha256Hex(h.finalize().into())
 }
 
 /// Everything found about one object.
@@ -59,6 +92,15 @@ pub(crate) struct Checked {
 #[derive(Debug, Clone)]
 pub(crate) struct CheckOptions {
     pub keys: Vec<PublicKey>,
+}
+
+fn frontier_of(h: &batch::Header) -> Result<Frontier, String> {
+    let t = h
+        .tree
+        .as_ref()
+        .ok_or_else(|| "a worm-batch/2 header without its tree".to_string())?;
+    Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
+        .map_err(|e| format!("header tree: {e}"))
 }
 
 pub(crate) fn problem(kind: Kind, key: &str, message: String) -> Problem {
@@ -89,14 +131,43 @@ impl Checked {
     }
 }
 
+/// A `worm-batch/2` batch's tree as its record lines stream past: started from the
+/// header's compact range at the first line, then one leaf per line.
+#[derive(Debug, Default)]
+pub(crate) struct TreeAcc {
+    /// Start (size and digest of the compact range) and the tree so far.
+    tree: Option<std::result::Result<((u64, Sha256Hex), Frontier), String>>,
+}
+
+impl TreeAcc {
+    /// One record line of a batch with header `h`.
+    pub(crate) fn on_record(&mut self, h: &batch::Header, line: &[u8]) {
+        if h.v != VERSION {
+            return;
+        }
+        if let Ok((_, f)) = self.tree.get_or_insert_with(|| start_of(h)) {
+            f.push(leaf_hash(line));
+        }
+    }
+
+    fn finish(self, h: &batch::Header) -> std::result::Result<((u64, Sha256Hex), Frontier), String> {
+        self.tree.unwrap_or_else(|| start_of(h))
+    }
+}
+
+fn start_of(h: &batch::Header) -> std::result::Result<((u64, Sha256Hex), Frontier), String> {
+    let f = frontier_of(h)?;
+    Ok(((f.size(), frontier_digest(f.size(), f.hashes())), f))
+}
+
 /// Check one object from what reading it gave.
 pub(crate) fn check_object(
     key: &str,
-    read: Result<Scanned, fetch::ReadError>,
+    read: Result<(Scanned, TreeAcc), fetch::ReadError>,
     opts: &CheckOptions,
 ) -> Checked {
     use fetch::ReadError;
-    let scanned = match read {
+    let (scanned, tree) = match read {
         Ok(s) => s,
         Err(ReadError::Gone) => {
             return Checked::failed(key, Kind::Missing, ReadError::Gone.to_string());
@@ -116,16 +187,16 @@ pub(crate) fn check_object(
                 Fault::Damaged => (Kind::Unreadable, format!("damaged batch: {e}")),
                 Fault::NotABatch => (
                     Kind::Inserted,
-                    format!("foreign object: not a worm-batch/1 batch ({e})"),
+                    format!("foreign object: not a worm batch ({e})"),
                 ),
             };
             return Checked::failed(key, kind, message);
         }
     };
-    check_parsed(key, scanned, opts)
+    check_parsed(key, scanned, tree, opts)
 }
 
-fn check_parsed(key: &str, p: Scanned, opts: &CheckOptions) -> Checked {
+fn check_parsed(key: &str, p: Scanned, tree: TreeAcc, opts: &CheckOptions) -> Checked {
     let h = &p.header;
     let mut problems = Vec::new();
     let mut add = |kind: Kind, message: String| {
@@ -135,11 +206,11 @@ fn check_parsed(key: &str, p: Scanned, opts: &CheckOptions) -> Checked {
         problems.push(pr);
     };
     let mut sound = true;
-    if h.v != VERSION {
+    if h.v != VERSION && h.v != VERSION_1 {
         add(
             Kind::Unreadable,
             format!(
-                "unsupported format version {} (this verifier reads {VERSION})",
+                "unsupported format version {} (this verifier reads {VERSION_1} and {VERSION})",
                 h.v
             ),
         );
@@ -183,7 +254,18 @@ fn check_parsed(key: &str, p: Scanned, opts: &CheckOptions) -> Checked {
             ),
         );
     }
-    let sig = check_signature(&p, &opts.keys, &mut add);
+    let (v2, sig) = if h.v == VERSION {
+        let v2 = check_tree(h, &p, tree, &mut add);
+        sound &= v2.is_some();
+        let sig = check_checkpoint(&p, v2.as_deref(), &opts.keys, &mut add);
+        (v2, sig)
+    } else {
+        (None, check_signature(&p, &opts.keys, &mut add))
+    };
+    let key_id = match &v2 {
+        Some(m) => m.checkpoint.as_deref().and_then(checkpoint_key_names),
+        None => p.seal.key_id.clone(),
+    };
     Checked {
         meta: Some(BatchMeta {
             key: key.to_string(),
@@ -198,10 +280,117 @@ fn check_parsed(key: &str, p: Scanned, opts: &CheckOptions) -> Checked {
             misplaced,
             first_ts,
             last_ts,
+            v2,
         }),
         service: p.header.service.clone(),
-        key_id: p.seal.key_id.clone(),
+        key_id,
         problems,
+    }
+}
+
+/// Recompute the tree after the batch from the header's start and the records, and
+/// compare with what the seal commits to.
+fn check_tree(
+    h: &batch::Header,
+    p: &Scanned,
+    acc: TreeAcc,
+    add: &mut impl FnMut(Kind, String),
+) -> Option<Box<V2Meta>> {
+    let (start, tree) = match acc.finish(h) {
+        Ok(t) => t,
+        Err(e) => {
+            add(Kind::Modified, e);
+            return None;
+        }
+    };
+    let root = TreeHash(tree.root());
+    let end = (tree.size(), frontier_digest(tree.size(), tree.hashes()));
+    if p.seal.tree_size != Some(end.0) || p.seal.root != Some(root) {
+        add(
+            Kind::Modified,
+            format!(
+                "the seal commits to tree size {} root {}, the records give size {} root {root}",
+                p.seal.tree_size.map_or("none".into(), |n| n.to_string()),
+                p.seal.root.map_or("none".into(), |r| r.to_string()),
+                end.0
+            ),
+        );
+        return None;
+    }
+    let at = match h.at.as_deref().map(timestamp::parse).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            add(Kind::Modified, format!("header at: {e}"));
+            return None;
+        }
+    };
+    Some(Box::new(V2Meta {
+        start,
+        end,
+        root,
+        at,
+        writer: h.writer.clone(),
+        pred: h.pred.clone(),
+        heartbeat_ms: h.heartbeat_ms,
+        interval_ms: h.interval_ms,
+        checkpoint: p.seal.checkpoint.clone(),
+    }))
+}
+
+/// The names and note key ids that signed a checkpoint, for the stream summary.
+fn checkpoint_key_names(note_text: &str) -> Option<String> {
+    let n = note::Note::parse(note_text).ok()?;
+    let ids: Vec<String> = n
+        .signatures
+        .iter()
+        .map(|s| format!("{}+{}", s.name, crate::hash::hex_encode(&s.key_id)))
+        .collect();
+    (!ids.is_empty()).then(|| ids.join(","))
+}
+
+/// A `worm-batch/2` seal's checkpoint: its text must be exactly what the batch implies,
+/// and with public keys one of them must have signed it.
+fn check_checkpoint(
+    p: &Scanned,
+    v2: Option<&V2Meta>,
+    keys: &[PublicKey],
+    add: &mut impl FnMut(Kind, String),
+) -> SigState {
+    let Some(text) = p.seal.checkpoint.as_deref() else {
+        return SigState::Missing;
+    };
+    let Some(v2) = v2 else {
+        // The tree itself is broken (already reported); the checkpoint cannot match.
+        return SigState::Unchecked;
+    };
+    let note = match note::Note::parse(text) {
+        Ok(n) => n,
+        Err(e) => {
+            add(Kind::BadSignature, format!("checkpoint is not a signed note: {e}"));
+            return SigState::Invalid;
+        }
+    };
+    let expected =
+        batch::checkpoint_text(&p.header, &p.computed_sha256, v2.end.0, &v2.root, p.seal.is_final);
+    if note.text != expected {
+        add(
+            Kind::Modified,
+            format!(
+                "the checkpoint does not describe this batch: it says {:?}, the batch gives {:?}",
+                note.text, expected
+            ),
+        );
+        return SigState::Invalid;
+    }
+    if keys.is_empty() {
+        return SigState::Unchecked;
+    }
+    match note.verify(keys) {
+        Ok(_) => SigState::Valid,
+        Err(e) => {
+            add(Kind::BadSignature, format!("checkpoint signature: {e}"));
+            SigState::Invalid
+        }
     }
 }
 

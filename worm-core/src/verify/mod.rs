@@ -90,6 +90,7 @@
 //! - **Which of two conflicting unsigned batches is genuine** when no chain link decides
 //!   (e.g. at the tail of an open stream): both are reported.
 
+mod anchor;
 mod check;
 pub(crate) mod fetch;
 mod report;
@@ -104,6 +105,7 @@ use crate::error::{Error, Result};
 use crate::sign::PublicKey;
 use crate::sink::{ObjectInfo, WormSink};
 
+pub use anchor::Anchor;
 pub use fetch::{
     BatchReader, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_READ_BUDGET, ReadError, decode, detect,
     max_stored, scan,
@@ -142,6 +144,9 @@ pub struct Verifier {
     require_closed: bool,
     on_object: Option<ProgressFn>,
     versions: Option<Arc<dyn VersionSource>>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    max_silence: Option<std::time::Duration>,
+    anchors: Vec<Anchor>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -170,6 +175,9 @@ impl Default for Verifier {
             require_closed: false,
             on_object: None,
             versions: None,
+            now: None,
+            max_silence: None,
+            anchors: Vec::new(),
         }
     }
 }
@@ -225,6 +233,29 @@ impl Verifier {
         self
     }
 
+    /// The time against which an open stream's silence is judged (default: the clock
+    /// when [`Verifier::verify`] runs).
+    pub fn now(mut self, t: chrono::DateTime<chrono::Utc>) -> Self {
+        self.now = Some(t);
+        self
+    }
+
+    /// How long an open `worm-batch/2` stream may go without a checkpoint before it is
+    /// `stale` (default: 3 of its writer's heartbeats, or 3 batch intervals when it has
+    /// no heartbeat).
+    pub fn max_silence(mut self, d: std::time::Duration) -> Self {
+        self.max_silence = Some(d);
+        self
+    }
+
+    /// Prove that the store is an append-only extension of this checkpoint (may be
+    /// called more than once): its stream must be present, at least as long, with the
+    /// same root at the anchored size. With public keys, the anchor must be signed by one.
+    pub fn anchor(mut self, a: Anchor) -> Self {
+        self.anchors.push(a);
+        self
+    }
+
     /// Verify the store. `Err` only when the store cannot be listed; everything wrong
     /// with the objects themselves is in the [`Report`].
     pub async fn verify(&self, sink: &dyn WormSink) -> Result<Report> {
@@ -272,8 +303,12 @@ impl Verifier {
         let rules = StreamRules {
             keys_expected: !self.keys.is_empty(),
             require_closed: self.require_closed,
+            now: self.now.unwrap_or_else(chrono::Utc::now),
+            max_silence: self.max_silence,
         };
-        report.streams = streams.finish(rules, &mut report.problems);
+        let (summaries, trees) = streams.finish(rules, &mut report.problems);
+        report.streams = summaries;
+        anchor::check_anchors(&self.anchors, &self.keys, &trees, &mut report.problems);
         explain_gaps(&mut report.problems);
         if let Some(src) = &self.versions {
             versions::check_versions(src.as_ref(), &self.prefix, &mut report.problems).await?;
@@ -322,8 +357,12 @@ async fn check_one(
     info: ObjectInfo,
     opts: Arc<CheckOptions>,
 ) -> Result<(ObjectInfo, Checked)> {
-    let read = reader.read(sink, &info, (), |_, _, _| {}).await;
-    let c = check::check_object(&info.key, read.map(|(s, ())| s), &opts);
+    let read = reader
+        .read(sink, &info, check::TreeAcc::default(), |acc, h, l| {
+            acc.on_record(h, l)
+        })
+        .await;
+    let c = check::check_object(&info.key, read, &opts);
     Ok((info, c))
 }
 

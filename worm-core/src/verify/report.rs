@@ -18,8 +18,12 @@ pub enum Kind {
     /// An object that does not belong: a foreign (non-batch) object, a second batch at a
     /// seq that is already taken by the genuine one, or a batch after the stream's final.
     Inserted,
-    /// The same batch content under two keys, or an identical second S3 version. Benign.
+    /// An identical second S3 version of a batch under its own key (a retried PUT on a
+    /// server that ignores `If-None-Match`). Benign.
     Duplicate,
+    /// The same batch content stored again under another key: an object no writer wrote.
+    /// Readers skip it; it is an error because someone copied it there.
+    Copied,
     /// A batch whose key does not carry its own batch id (content moved or copied).
     Misplaced,
     /// A batch's `prev` names another batch of the stream than the one before it.
@@ -44,6 +48,15 @@ pub enum Kind {
     /// An entry that is not a regular file (a symbolic link, FIFO, socket, device, or a
     /// directory reached twice): no writer makes one, and it is never read.
     NotAFile,
+    /// An open stream whose last checkpoint is older than the allowed silence: its writer
+    /// died without a spool, or its tail (heartbeats included) was removed.
+    Stale,
+    /// A stream that another stream names as its predecessor, or that an anchor holds, is
+    /// absent or shorter than named.
+    MissingStream,
+    /// The stream is not an append-only extension of what an anchor or a successor
+    /// recorded: its tree at the recorded size has another root (history was rewritten).
+    Inconsistent,
 }
 
 impl Kind {
@@ -64,6 +77,10 @@ impl Kind {
             Kind::DeleteMarker => "delete_marker",
             Kind::Oversized => "oversized",
             Kind::NotAFile => "not_a_file",
+            Kind::Copied => "copied",
+            Kind::Stale => "stale",
+            Kind::MissingStream => "missing_stream",
+            Kind::Inconsistent => "inconsistent",
         }
     }
 }
@@ -172,6 +189,21 @@ pub struct StreamSummary {
     pub first_key: String,
     /// Key of the last batch.
     pub last_key: String,
+    /// The writer identity (`worm-batch/2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// Tree size after the last batch (`worm-batch/2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+    /// Tree root after the last batch (`worm-batch/2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<crate::batch::TreeHash>,
+    /// When the last batch was sealed (`worm-batch/2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sealed: Option<String>,
+    /// The last batch's signed checkpoint (C2SP signed note), when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 /// The result of verifying a store.

@@ -4,9 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::check::{BatchMeta, Checked, SigState, problem};
+use crate::batch::{Predecessor, TreeHash};
 use super::report::{Kind, Problem, Signed, StreamSummary};
 use crate::hash::Sha256Hex;
 use crate::record::timestamp;
@@ -18,6 +22,35 @@ pub(crate) struct StreamRules {
     pub keys_expected: bool,
     /// Every stream must be closed: an open one counts as truncated.
     pub require_closed: bool,
+    /// The time `stale` is judged against.
+    pub now: DateTime<Utc>,
+    /// Allowed silence of an open stream; `None`: 3 heartbeats (or 3 batch intervals).
+    pub max_silence: Option<Duration>,
+}
+
+/// Where a stream's tree stood after each of its batches: what anchors and successors
+/// are compared with.
+#[derive(Debug, Default)]
+pub(crate) struct TreePoints {
+    /// (tree size, root, key of the batch), in seq order.
+    pub points: Vec<(u64, TreeHash, String)>,
+    /// The predecessor named by the stream's seq 0, with the key naming it.
+    pub pred: Option<(Predecessor, String)>,
+}
+
+impl TreePoints {
+    /// The largest tree size present.
+    pub fn size(&self) -> u64 {
+        self.points.last().map_or(0, |p| p.0)
+    }
+
+    /// The root at exactly `size`, when a batch ends there.
+    pub fn root_at(&self, size: u64) -> Option<&(u64, TreeHash, String)> {
+        self.points
+            .binary_search_by_key(&size, |p| p.0)
+            .ok()
+            .map(|i| &self.points[i])
+    }
 }
 
 /// One batch with its interned service and key id.
@@ -59,19 +92,26 @@ impl Streams {
         acc.entries.push(Entry { meta, service });
     }
 
-    /// Run the stream checks; returns summaries ordered by first timestamp.
+    /// Run the stream checks; returns summaries ordered by first timestamp, and each
+    /// stream's tree points for the checks across streams.
     pub(crate) fn finish(
         self,
         rules: StreamRules,
         problems: &mut Vec<Problem>,
-    ) -> Vec<StreamSummary> {
+    ) -> (Vec<StreamSummary>, HashMap<Uuid, TreePoints>) {
+        let mut trees = HashMap::new();
         let mut out: Vec<StreamSummary> = self
             .map
             .into_iter()
-            .map(|(id, acc)| analyze(id, acc, rules, problems))
+            .map(|(id, acc)| {
+                let (summary, points) = analyze(id, acc, rules, problems);
+                trees.insert(id, points);
+                summary
+            })
             .collect();
         out.sort_by(|a, b| (&a.first_ts, a.stream).cmp(&(&b.first_ts, b.stream)));
-        out
+        check_successions(&trees, problems);
+        (out, trees)
     }
 }
 
@@ -102,7 +142,7 @@ fn analyze(
     mut acc: Acc,
     rules: StreamRules,
     problems: &mut Vec<Problem>,
-) -> StreamSummary {
+) -> (StreamSummary, TreePoints) {
     acc.entries
         .sort_by(|a, b| (a.meta.seq, &a.meta.key).cmp(&(b.meta.seq, &b.meta.key)));
     check_services(&acc, problems);
@@ -169,7 +209,104 @@ fn analyze(
     }
 
     check_chain(id, &chosen, rules, problems);
-    summarize(id, &acc, &chosen)
+    check_tree_links(&chosen, problems);
+    let points = TreePoints {
+        points: chosen
+            .iter()
+            .filter_map(|m| m.v2.as_ref().map(|v| (v.end.0, v.root, m.key.clone())))
+            .collect(),
+        pred: chosen
+            .first()
+            .filter(|m| m.seq == 0)
+            .and_then(|m| Some((m.v2.as_ref()?.pred.clone()?, m.key.clone()))),
+    };
+    (summarize(id, &acc, &chosen), points)
+}
+
+/// Each `worm-batch/2` batch's tree must start where the batch before it ended.
+fn check_tree_links(chosen: &[&BatchMeta], problems: &mut Vec<Problem>) {
+    for (i, c) in chosen.iter().enumerate() {
+        let Some(v) = &c.v2 else { continue };
+        let before = if i == 0 { None } else { Some(chosen[i - 1]) };
+        let ok = match before {
+            // The stream's head: an empty tree.
+            None if c.seq == 0 => v.start.0 == 0,
+            // A gap or a problem right before is reported already.
+            None => true,
+            Some(p) if p.seq + 1 != c.seq || !p.sound => true,
+            Some(p) => match &p.v2 {
+                Some(pv) => pv.end == v.start,
+                // A stream resumed by a newer writer: its tree starts empty.
+                None => v.start.0 == 0,
+            },
+        };
+        if !ok {
+            push(
+                problems,
+                Kind::Modified,
+                c,
+                format!(
+                    "its tree starts at size {}, which is not where the batch before it left the stream's tree",
+                    v.start.0
+                ),
+            );
+        }
+    }
+}
+
+/// A stream that names a predecessor: that stream must be present, at least as long as
+/// named, with the named root at that size.
+fn check_successions(trees: &HashMap<Uuid, TreePoints>, problems: &mut Vec<Problem>) {
+    for (id, t) in trees {
+        let Some((pred, key)) = &t.pred else { continue };
+        let mut add = |kind: Kind, message: String| {
+            let mut p = problem(kind, key, message);
+            p.stream = Some(*id);
+            p.seq = Some(0);
+            problems.push(p);
+        };
+        let Some(before) = trees.get(&pred.stream) else {
+            add(
+                Kind::MissingStream,
+                format!(
+                    "stream {id} names stream {} (tree size {}) as its predecessor, and no batch of it is in the store",
+                    pred.stream, pred.size
+                ),
+            );
+            continue;
+        };
+        if let Some(p) = compare_to_tree(before, pred.size, &pred.root) {
+            add(p.0, format!("stream {id} names stream {} as its predecessor: {}", pred.stream, p.1));
+        }
+    }
+}
+
+/// Compare a recorded (size, root) of a stream with the stream found: `None` when the
+/// stream extends it.
+pub(crate) fn compare_to_tree(t: &TreePoints, size: u64, root: &TreeHash) -> Option<(Kind, String)> {
+    if size == 0 {
+        return None;
+    }
+    if t.size() < size {
+        return Some((
+            Kind::MissingStream,
+            format!(
+                "it was recorded at tree size {size}, the store holds only {} records of it: its tail was removed",
+                t.size()
+            ),
+        ));
+    }
+    match t.root_at(size) {
+        Some((_, r, _)) if r == root => None,
+        Some((_, r, k)) => Some((
+            Kind::Inconsistent,
+            format!("its tree at size {size} (after '{k}') has root {r}, but {root} was recorded: history was rewritten"),
+        )),
+        None => Some((
+            Kind::Inconsistent,
+            format!("no batch of it ends at the recorded tree size {size}: its batches were rewritten"),
+        )),
+    }
 }
 
 /// Identical copies at one seq are one batch; the extra copies are benign duplicates.
@@ -186,10 +323,10 @@ fn collapse_duplicates<'a>(group: &'a [Entry], problems: &mut Vec<Problem>) -> V
         for m in &copies[1..] {
             push(
                 problems,
-                Kind::Duplicate,
+                Kind::Copied,
                 m,
                 format!(
-                    "identical to '{}' (same batch, same content, stored twice)",
+                    "a copy of '{}' (same batch, same content) under a key no writer used; readers skip it",
                     keep.key
                 ),
             );
@@ -294,6 +431,10 @@ fn check_chain(id: Uuid, chosen: &[&BatchMeta], rules: StreamRules, problems: &m
         }
     }
     if let Some(last) = chosen.last() {
+        if let Some(v) = &last.v2 {
+            check_liveness(id, last, v, rules, problems);
+            return;
+        }
         let (kind, message) = if rules.require_closed {
             (
                 Kind::Truncated,
@@ -316,6 +457,59 @@ fn check_chain(id: Uuid, chosen: &[&BatchMeta], rules: StreamRules, problems: &m
         };
         push(problems, kind, last, message);
     }
+}
+
+/// An open `worm-batch/2` stream: its writer seals at least every heartbeat (or batch
+/// interval), so a last checkpoint older than the allowed silence means the writer died
+/// without a spool or the tail was removed.
+fn check_liveness(
+    id: Uuid,
+    last: &BatchMeta,
+    v: &super::check::V2Meta,
+    rules: StreamRules,
+    problems: &mut Vec<Problem>,
+) {
+    let cadence = v.heartbeat_ms.or(v.interval_ms).map(Duration::from_millis);
+    let allowed = rules.max_silence.or(cadence.map(|c| c * 3));
+    let silence = v
+        .at
+        .map(|at| (rules.now - at).to_std().unwrap_or(Duration::ZERO));
+    let stale = match (allowed, silence) {
+        (Some(a), Some(s)) => s > a,
+        // Nothing says how often it should have sealed: as for worm-batch/1.
+        _ => false,
+    };
+    let at = v.at.map_or("?".into(), |t| timestamp::format(&t));
+    if stale || rules.require_closed {
+        let why = if stale {
+            format!(
+                "its last checkpoint (seq {}, sealed {at}) is older than the allowed silence of {}s: \
+                 its writer died without a spool, or its tail was removed",
+                last.seq,
+                allowed.unwrap_or_default().as_secs()
+            )
+        } else {
+            format!("stream {id} has no final batch (last seq {}) but every stream must be closed", last.seq)
+        };
+        let kind = if stale { Kind::Stale } else { Kind::Truncated };
+        push(problems, kind, last, format!("stream {id}: {why}"));
+        return;
+    }
+    let mut p = problem(
+        Kind::Open,
+        &last.key,
+        format!(
+            "stream {id} is live: no final batch yet, last checkpoint seq {} sealed {at}, within the allowed silence",
+            last.seq
+        ),
+    );
+    if allowed.is_some() && silence.is_some() {
+        // Liveness is shown by the heartbeat, not merely assumed.
+        p.severity = super::report::Severity::Info;
+    }
+    p.stream = Some(id);
+    p.seq = Some(last.seq);
+    problems.push(p);
 }
 
 /// `c.prev` names a hash that no batch of the stream has.
@@ -450,5 +644,12 @@ fn summarize(id: Uuid, acc: &Acc, chosen: &[&BatchMeta]) -> StreamSummary {
         key_ids: acc.key_ids.iter().cloned().collect(),
         first_key: first.map(|m| m.key.clone()).unwrap_or_default(),
         last_key: last.map(|m| m.key.clone()).unwrap_or_default(),
+        writer: last.and_then(|m| m.v2.as_ref()?.writer.clone()),
+        tree_size: last.and_then(|m| Some(m.v2.as_ref()?.end.0)),
+        root: last.and_then(|m| Some(m.v2.as_ref()?.root)),
+        last_sealed: last
+            .and_then(|m| m.v2.as_ref()?.at)
+            .map(|t| timestamp::format(&t)),
+        checkpoint: last.and_then(|m| m.v2.as_ref()?.checkpoint.clone()),
     }
 }

@@ -117,6 +117,7 @@ fn header(stream: Uuid, seq: u64, prev: Option<Sha256Hex>, n: u64) -> Header {
         records: n,
         first_ts: ts(0),
         last_ts: ts(n.saturating_sub(1)),
+        ..Default::default()
     }
 }
 
@@ -311,16 +312,17 @@ async fn duplicates_misplaced_and_conflicting_seq() {
         k,
         vec![
             (Kind::Inserted, forged_key.clone()),
-            (Kind::Duplicate, dup.clone()),
-            (Kind::Duplicate, "p/elsewhere.json".to_string()),
+            (Kind::Copied, dup.clone()),
+            (Kind::Copied, "p/elsewhere.json".to_string()),
             (Kind::Misplaced, "p/elsewhere.json".to_string()),
             (Kind::Unsigned, forged_key.clone()),
         ],
         "{r}"
     );
+    // A copy under another key is an object no writer wrote: an error.
     assert_eq!(
-        r.of_kind(Kind::Duplicate).next().unwrap().severity,
-        Severity::Info
+        r.of_kind(Kind::Copied).next().unwrap().severity,
+        Severity::Error
     );
 }
 

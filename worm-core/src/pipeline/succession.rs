@@ -1,0 +1,99 @@
+//! Without a spool, a new stream learns its predecessor from the store: the newest batch
+//! of the same writer identity names the stream it continues from and its last checkpoint.
+//!
+//! Batch ids are UUID v7, so the newest batches sort last by the id their keys carry. The
+//! scan lists the prefix once (keys only), keeps the [`CANDIDATES`] newest, and reads
+//! their headers newest first until one of this writer identity turns up. It gives up
+//! after [`SCAN_TIME`], and then the new stream names no predecessor (logged): the
+//! store's size must never keep a writer from starting.
+
+use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use futures::StreamExt;
+use uuid::Uuid;
+
+use super::config::Config;
+use crate::batch::{self, Predecessor};
+use crate::sink::WormSink;
+
+/// Newest objects whose headers are read at most.
+pub(crate) const CANDIDATES: usize = 64;
+/// Time the whole scan may take.
+pub(crate) const SCAN_TIME: Duration = Duration::from_secs(10);
+/// Largest object read while scanning (the header is the first line).
+const MAX_OBJECT: u64 = 64 << 20;
+
+/// The last checkpoint of the newest other stream of this writer identity, if any.
+pub(crate) async fn find(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecessor> {
+    match tokio::time::timeout(SCAN_TIME, scan(sink, cfg, own)).await {
+        Ok(found) => found,
+        Err(_) => {
+            tracing::warn!(target: "worm", "looking for the previous stream of this writer took over {}s; the new stream names none", SCAN_TIME.as_secs());
+            None
+        }
+    }
+}
+
+async fn scan(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecessor> {
+    let writer = cfg.writer_id();
+    let prefix = cfg.keys.list_prefix();
+    let mut newest: BinaryHeap<Reverse<(Uuid, String)>> = BinaryHeap::new();
+    let mut list = sink.list(&prefix);
+    while let Some(item) = list.next().await {
+        let info = match item {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(target: "worm", error = %e, "listing the store for the previous stream failed");
+                return None;
+            }
+        };
+        let Some(id) = batch_id_in(&info.key) else { continue };
+        newest.push(Reverse((id, info.key)));
+        if newest.len() > CANDIDATES {
+            newest.pop();
+        }
+    }
+    drop(list);
+    let mut keys: Vec<(Uuid, String)> = newest.into_iter().map(|Reverse(x)| x).collect();
+    keys.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, key) in keys {
+        let Ok(obj) = sink.get(&key).await else { continue };
+        let Ok(body) = crate::verify::fetch::decode(
+            obj.body,
+            obj.content_encoding.as_deref(),
+            &key,
+            MAX_OBJECT,
+        ) else {
+            continue;
+        };
+        let Ok(p) = batch::parse(&body) else { continue };
+        if p.header.v < batch::VERSION
+            || p.header.stream == own
+            || p.header.writer.as_deref() != Some(writer.as_str())
+        {
+            continue;
+        }
+        let (Some(size), Some(root)) = (p.seal.tree_size, p.seal.root) else {
+            continue;
+        };
+        tracing::debug!(target: "worm", stream = %p.header.stream, size, "previous stream of this writer found");
+        return Some(Predecessor {
+            stream: p.header.stream,
+            size,
+            root,
+        });
+    }
+    None
+}
+
+/// The last UUID v7 in a key (the batch id every key carries).
+fn batch_id_in(key: &str) -> Option<Uuid> {
+    let b = key.as_bytes();
+    (0..b.len().saturating_sub(35))
+        .rev()
+        .filter_map(|i| key.get(i..i + 36))
+        .filter_map(|s| Uuid::try_parse(s).ok())
+        .find(|u| u.get_version_num() == 7)
+}
