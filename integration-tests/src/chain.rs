@@ -311,6 +311,22 @@ pub fn reencode(
     }
 }
 
+/// Where a `worm-batch/2` batch leaves its stream's tree: what the next batch's header
+/// must start from (a forger who appends or rewrites computes this).
+pub fn tree_after(plain: &[u8]) -> batch::TreeStart {
+    let p = batch::parse(plain).expect("parse");
+    let t = p.header.tree.expect("a worm-batch/2 batch");
+    let mut f = worm::tlog::Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
+        .expect("tree in header");
+    for l in batch::record_lines(&plain[p.records.clone()]) {
+        f.push(worm::tlog::leaf_hash(l));
+    }
+    batch::TreeStart {
+        size: f.size(),
+        frontier: f.hashes().iter().map(|h| batch::TreeHash(*h)).collect(),
+    }
+}
+
 /// Raw access to a store, past its WORM rules: what an attacker with root (fs) or
 /// administrator (memory) rights can do.
 pub trait Raw: WormSink {

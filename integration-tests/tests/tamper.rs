@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use integration_tests::chain::{
-    Raw, StreamSpec, plain_body, raw_put_plain, reencode, write_stream,
+    Raw, StreamSpec, plain_body, raw_put_plain, reencode, tree_after, write_stream,
 };
 use worm::WormSink;
 use worm::batch::Compression;
@@ -213,6 +213,7 @@ async fn forged_batch_with_a_correct_looking_chain() {
             h.batch = forged_id;
             h.seq = last.seq + 1;
             h.prev = Some(last.chain);
+            h.tree = Some(tree_after(&body));
         },
         None,
         Some(&attacker_key()),
@@ -226,7 +227,7 @@ async fn forged_batch_with_a_correct_looking_chain() {
             .next()
             .unwrap()
             .message
-            .contains(attacker_key().key_id())
+            .contains(&worm::hash::hex_encode(&attacker_key().public_key().note_key_id()))
     );
     // Without a public key the forged tail of an open stream cannot be told apart.
     assert!(verify(&sink, None).await.is_intact());
@@ -243,6 +244,7 @@ async fn forged_batch_with_a_correct_looking_chain() {
             h.batch = forged_id;
             h.seq = fin.seq + 1;
             h.prev = Some(fin.chain);
+            h.tree = Some(tree_after(&body));
         },
         None,
         None,
@@ -285,11 +287,14 @@ async fn duplicated_batch_under_another_key() {
     let foreign = format!("{PREFIX}2025/06/13/req-000002-{other_id}.json");
     raw_put_plain(&sink, &foreign, &body).await;
     let r = verify(&sink, None).await;
-    assert_eq!(errors(&r), one(Kind::Misplaced, &foreign), "{r}");
-    assert_eq!(found(&r, Severity::Info), one(Kind::Duplicate, &foreign));
+    assert_eq!(
+        errors(&r),
+        vec![(Kind::Copied, foreign.clone()), (Kind::Misplaced, foreign.clone())],
+        "{r}"
+    );
 
-    // Under another key that does carry its batch id (another day's folder): a benign
-    // duplicate, reported but not an error.
+    // Under another key that does carry its batch id (another day's folder): still an
+    // object no writer wrote, so an error; the stream itself is intact and counted once.
     let sink = MemorySink::new();
     let s = write_stream(&sink, &spec).await;
     let orig = &s.batches[2];
@@ -305,9 +310,9 @@ async fn duplicated_batch_under_another_key() {
     });
     raw_put_plain(&sink, &copy, &body).await;
     let r = verify(&sink, None).await;
-    assert!(r.is_intact(), "{r}");
-    assert_eq!(found(&r, Severity::Info), one(Kind::Duplicate, &copy));
+    assert_eq!(errors(&r), one(Kind::Copied, &copy), "{r}");
     assert_eq!(r.streams[0].batches, 7);
+    assert_eq!(r.streams[0].records, 60);
 }
 
 #[tokio::test]
@@ -333,6 +338,7 @@ async fn rewrite_chain_from(
     signer: Option<&Signer>,
 ) {
     let mut prev = s.batches[from - 1].chain;
+    let mut tree = tree_after(&plain_body(sink, &s.batches[from - 1].key).await);
     for b in &s.batches[from..] {
         let body = plain_body(sink, &b.key).await;
         let records = if b.seq == from as u64 {
@@ -343,8 +349,17 @@ async fn rewrite_chain_from(
         } else {
             None
         };
-        let (new, chain) = reencode(&body, |h| h.prev = Some(prev), records.as_deref(), signer);
+        let (new, chain) = reencode(
+            &body,
+            |h| {
+                h.prev = Some(prev);
+                h.tree = Some(tree.clone());
+            },
+            records.as_deref(),
+            signer,
+        );
         raw_put_plain(sink, &b.key, &new).await;
+        tree = tree_after(&new);
         prev = chain;
     }
 }
@@ -423,11 +438,11 @@ async fn clean_compressed_signed_stores_and_several_streams() {
     assert_eq!(r.streams.len(), 4);
     assert_eq!(r.records, 3 * 20 * 50 + 15);
     assert_eq!(found(&r, Severity::Warning).len(), 1);
-    assert!(
-        r.streams
-            .iter()
-            .all(|s| s.key_ids == vec![w.key_id().to_string()])
+    let note_id = format!(
+        "worm+{}",
+        worm::hash::hex_encode(&w.public_key().note_key_id())
     );
+    assert!(r.streams.iter().all(|s| s.key_ids == vec![note_id.clone()]), "{r:?}");
     // An unsigned stream among them is reported once, on its first batch.
     let s = write_stream(&sink, &StreamSpec::new(4, 5)).await;
     let r = verify(&sink, Some(&w)).await;
