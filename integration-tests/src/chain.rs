@@ -300,11 +300,9 @@ pub fn reencode(
     let recs = records.unwrap_or(&body[p.records.clone()]);
     match &h.tree {
         Some(t) if h.v == batch::VERSION => {
-            let mut tree = worm::tlog::Frontier::from_parts(
-                t.size,
-                t.frontier.iter().map(|x| x.0).collect(),
-            )
-            .expect("tree in header");
+            let mut tree =
+                worm::tlog::Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
+                    .expect("tree in header");
             batch::encode_v2(&h, recs, p.seal.is_final, &mut tree, signer)
         }
         _ => batch::encode(&h, recs, p.seal.is_final, signer),

@@ -227,7 +227,9 @@ async fn forged_batch_with_a_correct_looking_chain() {
             .next()
             .unwrap()
             .message
-            .contains(&worm::hash::hex_encode(&attacker_key().public_key().note_key_id()))
+            .contains(&worm::hash::hex_encode(
+                &attacker_key().public_key().note_key_id()
+            ))
     );
     // Without a public key the forged tail of an open stream cannot be told apart.
     assert!(verify(&sink, None).await.is_intact());
@@ -289,7 +291,10 @@ async fn duplicated_batch_under_another_key() {
     let r = verify(&sink, None).await;
     assert_eq!(
         errors(&r),
-        vec![(Kind::Copied, foreign.clone()), (Kind::Misplaced, foreign.clone())],
+        vec![
+            (Kind::Copied, foreign.clone()),
+            (Kind::Misplaced, foreign.clone())
+        ],
         "{r}"
     );
 
@@ -442,7 +447,10 @@ async fn clean_compressed_signed_stores_and_several_streams() {
         "worm+{}",
         worm::hash::hex_encode(&w.public_key().note_key_id())
     );
-    assert!(r.streams.iter().all(|s| s.key_ids == vec![note_id.clone()]), "{r:?}");
+    assert!(
+        r.streams.iter().all(|s| s.key_ids == vec![note_id.clone()]),
+        "{r:?}"
+    );
     // An unsigned stream among them is reported once, on its first batch.
     let s = write_stream(&sink, &StreamSpec::new(4, 5)).await;
     let r = verify(&sink, Some(&w)).await;

@@ -386,7 +386,9 @@ pub fn encode_v2(
         // note text. Should that ever break, the batch is still sealed and chained, and
         // verify reports it unsigned rather than the writer losing it.
         note::sign(&text, s)
-            .inspect_err(|e| tracing::error!(target: "worm", error = %e, "could not sign the checkpoint"))
+            .inspect_err(
+                |e| tracing::error!(target: "worm", error = %e, "could not sign the checkpoint"),
+            )
             .ok()
     });
     let seal_start = body.len();
@@ -539,7 +541,13 @@ mod tests {
         let mut h = header(0, 2);
         h.v = VERSION;
         h.at = Some("2026-01-01T00:00:00.000Z".into());
-        let (b0, _) = encode_v2(&h, b"{\"a\":1}\n{\"b\":2}\n", false, &mut tree, Some(&signer));
+        let (b0, _) = encode_v2(
+            &h,
+            b"{\"a\":1}\n{\"b\":2}\n",
+            false,
+            &mut tree,
+            Some(&signer),
+        );
         h.seq = 1;
         h.records = 1;
         let (b1, _) = encode_v2(&h, b"{\"c\":3}\n", true, &mut tree, Some(&signer));
@@ -554,9 +562,18 @@ mod tests {
         note.verify(&[signer.public_key()]).unwrap();
         assert_eq!(
             note.text,
-            checkpoint_text(&p1.header, &p1.computed_sha256, 3, &TreeHash(all.root()), true)
+            checkpoint_text(
+                &p1.header,
+                &p1.computed_sha256,
+                3,
+                &TreeHash(all.root()),
+                true
+            )
         );
         assert!(note.text.starts_with(&format!("worm/{}\n3\n", h.stream)));
-        assert!(note.text.ends_with("final true\ntime 2026-01-01T00:00:00.000Z\n"));
+        assert!(
+            note.text
+                .ends_with("final true\ntime 2026-01-01T00:00:00.000Z\n")
+        );
     }
 }

@@ -67,8 +67,9 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
 fn read_anchors(files: &[std::path::PathBuf]) -> CliResult<Vec<Anchor>> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| CliError::fatal(format!("cannot read anchor file {}: {e}", f.display())))?;
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            CliError::fatal(format!("cannot read anchor file {}: {e}", f.display()))
+        })?;
         let found = Anchor::parse_many(&text)
             .map_err(|e| CliError::fatal(format!("anchor file {}: {e}", f.display())))?;
         if found.is_empty() {

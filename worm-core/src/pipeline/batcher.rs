@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::config::Config;
 use super::entry::{Entry, WalPos};
-use super::sealed::Sealed;
 use super::sealed::Position;
+use super::sealed::Sealed;
 use crate::batch::{self, CONTENT_TYPE, Compression, Header, TreeHash};
 use crate::hash::Sha256Hex;
 use crate::key::KeyParts;

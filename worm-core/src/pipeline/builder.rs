@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::key::KeyTemplate;
 use crate::record::Level;
 use crate::sign::Signer;
-use crate::tlog::Frontier;
 use crate::sink::{RetentionMode, WormSink};
+use crate::tlog::Frontier;
 
 /// Builds an [`AuditLog`] and its [`WriterGuard`].
 ///

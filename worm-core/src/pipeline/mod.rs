@@ -41,7 +41,7 @@ mod worker;
 
 pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
-pub use config::{Config, Overflow, RetryConfig, SpoolSync, DEFAULT_HEARTBEAT};
+pub use config::{Config, DEFAULT_HEARTBEAT, Overflow, RetryConfig, SpoolSync};
 pub use control::CloseReport;
 pub use entry::{Entry, WalPos};
 pub use handle::{AuditLog, WriterGuard};

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::entry::WalPos;
 use crate::batch::{Predecessor, TreeHash};
 use crate::hash::Sha256Hex;
-use crate::tlog::Frontier;
 use crate::sink::PutOptions;
+use crate::tlog::Frontier;
 
 /// A sealed batch: its key and bytes are fixed, so every retry is the same PUT.
 #[derive(Debug, Clone)]

@@ -31,11 +31,11 @@ use super::config::SpoolSync;
 use super::entry::{Entry, WalPos};
 use super::sealed::{Sealed, StreamPos};
 use super::stats::lock;
+use crate::batch::{Predecessor, TreeHash};
 use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::record::{AuditRecord, Level};
 use crate::sink::PutOptions;
-use crate::batch::{Predecessor, TreeHash};
 use crate::tlog::Frontier;
 
 /// Size at which a new WAL segment is started.

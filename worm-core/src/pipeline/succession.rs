@@ -7,8 +7,8 @@
 //! after [`SCAN_TIME`], and then the new stream names no predecessor (logged): the
 //! store's size must never keep a writer from starting.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -49,7 +49,9 @@ async fn scan(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecesso
                 return None;
             }
         };
-        let Some(id) = batch_id_in(&info.key) else { continue };
+        let Some(id) = batch_id_in(&info.key) else {
+            continue;
+        };
         newest.push(Reverse((id, info.key)));
         if newest.len() > CANDIDATES {
             newest.pop();
@@ -57,9 +59,11 @@ async fn scan(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecesso
     }
     drop(list);
     let mut keys: Vec<(Uuid, String)> = newest.into_iter().map(|Reverse(x)| x).collect();
-    keys.sort_by(|a, b| b.0.cmp(&a.0));
+    keys.sort_by_key(|k| std::cmp::Reverse(k.0));
     for (_, key) in keys {
-        let Ok(obj) = sink.get(&key).await else { continue };
+        let Ok(obj) = sink.get(&key).await else {
+            continue;
+        };
         let Ok(body) = crate::verify::fetch::decode(
             obj.body,
             obj.content_encoding.as_deref(),

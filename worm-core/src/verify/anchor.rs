@@ -46,7 +46,12 @@ impl Anchor {
             .origin
             .strip_prefix("worm/")
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| bad(format!("origin '{}' is not a worm stream (worm/<uuid>)", c.origin)))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "origin '{}' is not a worm stream (worm/<uuid>)",
+                    c.origin
+                ))
+            })?;
         Ok(Anchor {
             stream,
             size: c.size,
@@ -114,12 +119,12 @@ pub(crate) fn check_anchors(
             problems.push(p);
         };
         if !keys.is_empty() {
-            let verified = a.signed
-                && Note::parse(&a.text).is_ok_and(|n| n.verify(keys).is_ok());
+            let verified = a.signed && Note::parse(&a.text).is_ok_and(|n| n.verify(keys).is_ok());
             if !verified {
                 add(
                     Kind::BadSignature,
-                    "the anchor is not signed by any of the given public keys; it was not used".into(),
+                    "the anchor is not signed by any of the given public keys; it was not used"
+                        .into(),
                 );
                 continue;
             }
@@ -135,7 +140,10 @@ pub(crate) fn check_anchors(
             continue;
         };
         if let Some((kind, msg)) = compare_to_tree(t, a.size, &a.root) {
-            add(kind, format!("stream {} against the anchor: {msg}", a.stream));
+            add(
+                kind,
+                format!("stream {} against the anchor: {msg}", a.stream),
+            );
         }
     }
 }

@@ -371,12 +371,20 @@ fn check_checkpoint(
     let note = match note::Note::parse(text) {
         Ok(n) => n,
         Err(e) => {
-            add(Kind::BadSignature, format!("checkpoint is not a signed note: {e}"));
+            add(
+                Kind::BadSignature,
+                format!("checkpoint is not a signed note: {e}"),
+            );
             return SigState::Invalid;
         }
     };
-    let expected =
-        batch::checkpoint_text(&p.header, &p.computed_sha256, v2.end.0, &v2.root, p.seal.is_final);
+    let expected = batch::checkpoint_text(
+        &p.header,
+        &p.computed_sha256,
+        v2.end.0,
+        &v2.root,
+        p.seal.is_final,
+    );
     if note.text != expected {
         add(
             Kind::Modified,

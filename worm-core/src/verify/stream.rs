@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::check::{BatchMeta, Checked, SigState, problem};
-use crate::batch::{Predecessor, TreeHash};
 use super::report::{Kind, Problem, Signed, StreamSummary};
+use crate::batch::{Predecessor, TreeHash};
 use crate::hash::Sha256Hex;
 use crate::record::timestamp;
 
@@ -276,14 +276,24 @@ fn check_successions(trees: &HashMap<Uuid, TreePoints>, problems: &mut Vec<Probl
             continue;
         };
         if let Some(p) = compare_to_tree(before, pred.size, &pred.root) {
-            add(p.0, format!("stream {id} names stream {} as its predecessor: {}", pred.stream, p.1));
+            add(
+                p.0,
+                format!(
+                    "stream {id} names stream {} as its predecessor: {}",
+                    pred.stream, p.1
+                ),
+            );
         }
     }
 }
 
 /// Compare a recorded (size, root) of a stream with the stream found: `None` when the
 /// stream extends it.
-pub(crate) fn compare_to_tree(t: &TreePoints, size: u64, root: &TreeHash) -> Option<(Kind, String)> {
+pub(crate) fn compare_to_tree(
+    t: &TreePoints,
+    size: u64,
+    root: &TreeHash,
+) -> Option<(Kind, String)> {
     if size == 0 {
         return None;
     }
@@ -300,11 +310,15 @@ pub(crate) fn compare_to_tree(t: &TreePoints, size: u64, root: &TreeHash) -> Opt
         Some((_, r, _)) if r == root => None,
         Some((_, r, k)) => Some((
             Kind::Inconsistent,
-            format!("its tree at size {size} (after '{k}') has root {r}, but {root} was recorded: history was rewritten"),
+            format!(
+                "its tree at size {size} (after '{k}') has root {r}, but {root} was recorded: history was rewritten"
+            ),
         )),
         None => Some((
             Kind::Inconsistent,
-            format!("no batch of it ends at the recorded tree size {size}: its batches were rewritten"),
+            format!(
+                "no batch of it ends at the recorded tree size {size}: its batches were rewritten"
+            ),
         )),
     }
 }
@@ -471,9 +485,8 @@ fn check_liveness(
 ) {
     let cadence = v.heartbeat_ms.or(v.interval_ms).map(Duration::from_millis);
     let allowed = rules.max_silence.or(cadence.map(|c| c * 3));
-    let silence = v
-        .at
-        .map(|at| (rules.now - at).to_std().unwrap_or(Duration::ZERO));
+    let silence =
+        v.at.map(|at| (rules.now - at).to_std().unwrap_or(Duration::ZERO));
     let stale = match (allowed, silence) {
         (Some(a), Some(s)) => s > a,
         // Nothing says how often it should have sealed: as for worm-batch/1.
@@ -489,7 +502,10 @@ fn check_liveness(
                 allowed.unwrap_or_default().as_secs()
             )
         } else {
-            format!("stream {id} has no final batch (last seq {}) but every stream must be closed", last.seq)
+            format!(
+                "stream {id} has no final batch (last seq {}) but every stream must be closed",
+                last.seq
+            )
         };
         let kind = if stale { Kind::Stale } else { Kind::Truncated };
         push(problems, kind, last, format!("stream {id}: {why}"));
