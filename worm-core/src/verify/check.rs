@@ -150,7 +150,10 @@ impl TreeAcc {
         }
     }
 
-    fn finish(self, h: &batch::Header) -> std::result::Result<((u64, Sha256Hex), Frontier), String> {
+    fn finish(
+        self,
+        h: &batch::Header,
+    ) -> std::result::Result<((u64, Sha256Hex), Frontier), String> {
         self.tree.unwrap_or_else(|| start_of(h))
     }
 }
