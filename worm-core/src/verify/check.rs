@@ -136,8 +136,12 @@ impl Checked {
 #[derive(Debug, Default)]
 pub(crate) struct TreeAcc {
     /// Start (size and digest of the compact range) and the tree so far.
-    tree: Option<std::result::Result<((u64, Sha256Hex), Frontier), String>>,
+    tree: Option<TreeSoFar>,
 }
+
+/// The tree's start (size and digest of the compact range) and the tree so far, or why
+/// the header's tree cannot be used.
+type TreeSoFar = std::result::Result<((u64, Sha256Hex), Frontier), String>;
 
 impl TreeAcc {
     /// One record line of a batch with header `h`.
@@ -158,7 +162,7 @@ impl TreeAcc {
     }
 }
 
-fn start_of(h: &batch::Header) -> std::result::Result<((u64, Sha256Hex), Frontier), String> {
+fn start_of(h: &batch::Header) -> TreeSoFar {
     let f = frontier_of(h)?;
     Ok(((f.size(), frontier_digest(f.size(), f.hashes())), f))
 }
