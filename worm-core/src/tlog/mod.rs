@@ -21,4 +21,4 @@ pub mod proof;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use merkle::{Frontier, Hash, MerkleTree, leaf_hash, node_hash};
 pub use note::{Note, NoteError, NoteSignature};
-pub use proof::{ProofBundle, ProofError, origin_for};
+pub use proof::{ProofBundle, ProofError, origin_for, stream_of_origin};

@@ -25,9 +25,18 @@ pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
 /// The most inclusion hashes accepted: a tree of 2^64 leaves is 64 levels tall.
 pub const MAX_INCLUSION: usize = 64;
 
+const ORIGIN_PREFIX: &str = "worm/";
+
 /// The checkpoint origin of a stream: `worm/<stream uuid>`.
 pub fn origin_for(stream: Uuid) -> String {
-    format!("worm/{stream}")
+    format!("{ORIGIN_PREFIX}{stream}")
+}
+
+/// The stream a checkpoint origin names, when it is one [`origin_for`] wrote (the
+/// hyphenated lower-case uuid form, exactly).
+pub fn stream_of_origin(origin: &str) -> Option<Uuid> {
+    let stream = Uuid::parse_str(origin.strip_prefix(ORIGIN_PREFIX)?).ok()?;
+    (origin_for(stream) == origin).then_some(stream)
 }
 
 /// A record proof bundle, field for field as its JSON.

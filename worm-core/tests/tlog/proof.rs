@@ -7,7 +7,7 @@ use worm_core::tlog::checkpoint::{Checkpoint, CheckpointError};
 use worm_core::tlog::merkle::{MerkleTree, leaf_hash};
 use worm_core::tlog::note::NoteError;
 use worm_core::tlog::proof::{
-    self, MAX_BUNDLE_BYTES, MAX_INCLUSION, ProofBundle, ProofError, origin_for,
+    self, MAX_BUNDLE_BYTES, MAX_INCLUSION, ProofBundle, ProofError, origin_for, stream_of_origin,
 };
 
 const STREAM: &str = "0190b6a0-1234-7000-8000-00000000abcd";
@@ -55,6 +55,22 @@ fn every_record_proves_through_json() {
         assert_eq!(ProofBundle::parse(json.as_bytes()).unwrap(), b);
     }
     assert_eq!(origin_for(stream()), format!("worm/{STREAM}"));
+}
+
+#[test]
+fn origins_map_back_to_their_stream_only_in_the_written_form() {
+    assert_eq!(stream_of_origin(&origin_for(stream())), Some(stream()));
+    for other in [
+        STREAM.to_string(),
+        format!("worm/{}", STREAM.to_uppercase()),
+        format!("worm/{}", STREAM.replace('-', "")),
+        format!("worm/{STREAM} "),
+        format!("worm//{STREAM}"),
+        "worm/".to_string(),
+        "example.com/log".to_string(),
+    ] {
+        assert_eq!(stream_of_origin(&other), None, "{other}");
+    }
 }
 
 #[test]
