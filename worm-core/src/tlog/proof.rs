@@ -20,7 +20,9 @@ use crate::sign::PublicKey;
 
 /// The `format` value of a bundle.
 pub const FORMAT: &str = "worm-proof/1";
-/// The largest bundle accepted, in bytes.
+/// The largest bundle accepted, in bytes: room for a record at the pipeline's default
+/// 1 MiB limit with every quote and backslash escaped, plus the largest note. A writer
+/// configured for larger records makes bundles for them that this bound refuses.
 pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
 /// The most inclusion hashes accepted: a tree of 2^64 leaves is 64 levels tall.
 pub const MAX_INCLUSION: usize = 64;
