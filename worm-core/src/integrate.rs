@@ -28,7 +28,7 @@ pub(crate) fn mark_worker_thread() {
 }
 
 /// Whether the current thread is a writer thread.
-pub fn on_worker_thread() -> bool {
+pub(crate) fn on_worker_thread() -> bool {
     IN_WORKER.with(Cell::get)
 }
 

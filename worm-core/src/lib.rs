@@ -27,7 +27,7 @@ pub mod env;
 pub mod error;
 pub mod hash;
 pub mod integrate;
-pub mod json;
+pub(crate) mod json;
 pub mod key;
 pub mod pipeline;
 pub mod query;

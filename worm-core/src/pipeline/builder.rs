@@ -51,27 +51,27 @@ pub struct AuditLogBuilder {
 }
 
 impl AuditLogBuilder {
-    /// Plain settings (see [`Config::new`]).
+    /// Plain settings: 1000 records / 1 MiB / 5 s batches, no retention set by the
+    /// writer (the bucket default applies), all levels.
     pub fn new(sink: impl WormSink + 'static, service: impl Into<String>) -> Self {
-        Self::with_config(sink, Config::new(service))
-    }
-
-    /// Start from a full configuration, e.g. [`Config::compliance`].
-    pub fn with_config(sink: impl WormSink + 'static, cfg: Config) -> Self {
         AuditLogBuilder {
             sink: Arc::new(sink),
-            cfg,
+            cfg: Config::new(service),
             invalid: None,
         }
     }
 
-    /// Apply the `compliance` preset, keeping the service name.
+    /// Apply the `compliance` preset, keeping the service name: the original's
+    /// compliance handler, 5 records / 15 s, 7 years (2557 days) GOVERNANCE retention,
+    /// all levels.
     pub fn compliance(mut self) -> Self {
         self.cfg = Config::compliance(self.cfg.service);
         self
     }
 
-    /// Apply the `high_volume` preset, keeping the service name.
+    /// Apply the `high_volume` preset, keeping the service name: the original's
+    /// high-volume handler, 50 records / 60 s, WARN and above, 4 MiB, zstd, 7 years
+    /// GOVERNANCE retention.
     pub fn high_volume(mut self) -> Self {
         self.cfg = Config::high_volume(self.cfg.service);
         self

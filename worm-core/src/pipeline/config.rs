@@ -85,8 +85,12 @@ impl Default for SpoolSync {
     }
 }
 
-/// Everything a writer is configured with. Built through
-/// [`AuditLogBuilder`](super::AuditLogBuilder); presets mirror the original system.
+/// Everything a writer is configured with, as [`AuditLogBuilder::config`] and
+/// [`AuditLog::config`](super::AuditLog::config) show it. Only the builder makes one, so
+/// every value has passed its checks; presets mirror the original system.
+///
+/// [`AuditLogBuilder::config`]: super::AuditLogBuilder::config
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Service name stamped on records that lack one and written in batch headers.
@@ -169,7 +173,7 @@ fn hostname() -> String {
 impl Config {
     /// Plain settings: 1000 records / 1 MiB / 5 s batches, no retention set by the writer
     /// (the bucket default applies), all levels.
-    pub fn new(service: impl Into<String>) -> Self {
+    pub(crate) fn new(service: impl Into<String>) -> Self {
         Config {
             service: service.into(),
             max_records: 1000,
@@ -200,7 +204,7 @@ impl Config {
 
     /// The original's compliance handler: 5 records / 15 s, 7 years (2557 days)
     /// GOVERNANCE retention, all levels.
-    pub fn compliance(service: impl Into<String>) -> Self {
+    pub(crate) fn compliance(service: impl Into<String>) -> Self {
         Config {
             max_records: 5,
             max_age: Duration::from_secs(15),
@@ -211,7 +215,7 @@ impl Config {
 
     /// The original's high-volume handler: 50 records / 60 s, WARN and above, bigger byte
     /// budget (4 MiB), zstd, 7 years GOVERNANCE retention.
-    pub fn high_volume(service: impl Into<String>) -> Self {
+    pub(crate) fn high_volume(service: impl Into<String>) -> Self {
         Config {
             max_records: 50,
             max_bytes: 4 << 20,

@@ -43,6 +43,6 @@ pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
 pub use config::{Config, DEFAULT_HEARTBEAT, Overflow, RetryConfig, SpoolSync};
 pub use control::CloseReport;
-pub use entry::{Entry, WalPos};
 pub use handle::{AuditLog, WriterGuard};
+pub use stats::QUEUED_RECORD_BYTES;
 pub use stats::Stats;

@@ -9,6 +9,11 @@ use uuid::Uuid;
 
 use crate::hash::Sha256Hex;
 
+/// Bytes a record takes in the queue between callers and the writer, beside its JSON
+/// line and request id (each a heap allocation of its own): for sizing
+/// [`queue_capacity`](super::AuditLogBuilder::queue_capacity).
+pub const QUEUED_RECORD_BYTES: usize = std::mem::size_of::<super::entry::Entry>();
+
 /// A snapshot of a writer's counters.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

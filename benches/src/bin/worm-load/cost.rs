@@ -9,7 +9,7 @@ use worm_benches::event::{SERVICE, audit_record};
 use worm_benches::measure::percentiles;
 use worm_benches::sinks::TimedSink;
 use worm_core::Level;
-use worm_core::pipeline::{AuditLogBuilder, Config};
+use worm_core::pipeline::AuditLogBuilder;
 use worm_memory::MemorySink;
 
 use crate::args::Args;
@@ -17,15 +17,11 @@ use crate::args::Args;
 /// S3 Standard PUT price used for the dollar figure (USD per 1,000 requests).
 const USD_PER_1000_PUTS: f64 = 0.005;
 
-fn config(name: &str) -> Result<Config, String> {
+fn configured(name: &str, b: AuditLogBuilder) -> Result<AuditLogBuilder, String> {
     match name {
-        "compliance" => Ok(Config::compliance(SERVICE)),
-        "high_volume" => Ok(Config::high_volume(SERVICE)),
-        "bytes_1mib" => Ok(Config {
-            max_records: usize::MAX,
-            max_bytes: 1 << 20,
-            ..Config::new(SERVICE)
-        }),
+        "compliance" => Ok(b.compliance()),
+        "high_volume" => Ok(b.high_volume()),
+        "bytes_1mib" => Ok(b.max_records(usize::MAX).max_bytes(1 << 20)),
         other => Err(format!("unknown setting {other}")),
     }
 }
@@ -36,12 +32,10 @@ fn config(name: &str) -> Result<Config, String> {
 pub fn run(args: &Args) -> Result<(), String> {
     let records: u64 = args.num("records", 1_000_000)?;
     for name in ["compliance", "high_volume", "bytes_1mib"] {
-        let cfg = config(name)?;
-        let (max_records, max_bytes) = (cfg.max_records, cfg.max_bytes);
         let mem = MemorySink::new();
-        let (log, guard) = AuditLogBuilder::with_config(Arc::new(mem.clone()), cfg)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let b = configured(name, AuditLogBuilder::new(Arc::new(mem.clone()), SERVICE))?;
+        let (max_records, max_bytes) = (b.config().max_records, b.config().max_bytes);
+        let (log, guard) = b.build().map_err(|e| e.to_string())?;
         let started = Instant::now();
         for n in 0..records {
             log.log(audit_record(n, Level::Warn))

@@ -8,7 +8,7 @@ use serde_json::json;
 use worm_benches::event::{SERVICE, audit_record};
 use worm_benches::measure::{peak_rss_mib, rss_mib};
 use worm_core::Level;
-use worm_core::pipeline::{AuditLogBuilder, Entry, Overflow};
+use worm_core::pipeline::{AuditLogBuilder, Overflow, QUEUED_RECORD_BYTES};
 use worm_memory::MemorySink;
 
 use crate::args::Args;
@@ -63,7 +63,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let stats = log.stats();
     let peak = peak_rss_mib();
     // Each queued record: the Entry in the channel, its line and request id on the heap.
-    let per_queued = std::mem::size_of::<Entry>() + malloc_chunk(sample.len()) + malloc_chunk(15);
+    let per_queued = QUEUED_RECORD_BYTES + malloc_chunk(sample.len()) + malloc_chunk(15);
     let bound_mib = base_rss
         + (queue * per_queued + cfg.max_pending_bytes + 2 * cfg.max_bytes) as f64
             / (1 << 20) as f64;
