@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use integration_tests::readback::{assert_chain, read_streams};
 use serde_json::Value;
-use worm::memory::{Failure, MemorySink};
+use worm::memory::MemorySink;
+use worm::memory::testing::{Failure, FaultySink};
 use worm::pipeline::RetryConfig;
 use worm::{AuditLogBuilder, AuditRecord, Error, ErrorKind, Level, Overflow, WormSink};
 
@@ -95,7 +96,7 @@ async fn fs_100k_records_8_threads() {
 
 #[tokio::test]
 async fn transient_failures_are_retried_and_nothing_is_lost() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.fail_next_puts(7, Failure::Transient);
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .max_records(10)
@@ -122,7 +123,7 @@ async fn transient_failures_are_retried_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn permanent_error_is_returned_by_flush_and_nothing_counts_as_stored() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .max_records(10)
         .retry(fast_retry())
@@ -169,7 +170,7 @@ async fn permanent_error_is_returned_by_flush_and_nothing_counts_as_stored() {
 
 #[tokio::test]
 async fn retried_put_that_had_succeeded_yields_one_object() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.store_then_fail_next_puts(1);
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .max_records(5)
@@ -189,7 +190,7 @@ async fn retried_put_that_had_succeeded_yields_one_object() {
 
 #[test]
 fn dropping_the_guard_stores_everything_and_writes_the_final_batch() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     {
         let (log, _guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
             .max_records(10)
@@ -209,7 +210,7 @@ fn dropping_the_guard_stores_everything_and_writes_the_final_batch() {
 
 #[test]
 fn dropping_the_guard_waits_at_most_the_drop_timeout_then_the_writer_goes_on_alone() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.stall_puts();
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .close_deadline(Duration::from_secs(600))
@@ -241,7 +242,7 @@ fn dropping_the_guard_waits_at_most_the_drop_timeout_then_the_writer_goes_on_alo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_newest_counts_drops_and_writes_a_gap_record() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.stall_puts();
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .max_records(5)
@@ -289,7 +290,7 @@ async fn drop_newest_counts_drops_and_writes_a_gap_record() {
 
 #[test]
 fn block_policy_waits_instead_of_dropping() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.set_latency(Duration::from_millis(2));
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .max_records(2)
@@ -307,7 +308,7 @@ fn block_policy_waits_instead_of_dropping() {
 
 #[test]
 fn works_from_inside_a_current_thread_runtime() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -328,7 +329,7 @@ fn works_from_inside_a_current_thread_runtime() {
 
 #[tokio::test]
 async fn close_with_the_sink_down_reports_what_is_left() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.fail_next_puts(u32::MAX, Failure::Transient);
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .retry(fast_retry())
@@ -346,7 +347,7 @@ async fn close_with_the_sink_down_reports_what_is_left() {
 
 #[tokio::test]
 async fn level_filter_and_metadata() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "camera_service")
         .high_volume()
         .max_records(2)
@@ -385,7 +386,7 @@ async fn level_filter_and_metadata() {
 
 #[tokio::test]
 async fn close_with_a_permanent_refusal_returns_the_batch_error_without_waiting_out_the_deadline() {
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.fail_next_puts(u32::MAX, Failure::Permanent);
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
         .retry(fast_retry())

@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use worm_core::{Error, Result};
 
+use crate::sink::lock;
+
 /// Which calls a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -60,7 +62,7 @@ struct Pending {
     remaining: u32,
 }
 
-/// Shared fault state of one `MemorySink` and its clones.
+/// Shared fault state of one `FaultySink` and its clones.
 #[derive(Debug)]
 pub(crate) struct Faults {
     pending: Mutex<Vec<Pending>>,
@@ -87,12 +89,6 @@ impl Default for Faults {
             lists: AtomicU64::new(0),
         }
     }
-}
-
-/// Lock a mutex, ignoring poisoning: every critical section here leaves its data
-/// consistent, so a panic elsewhere in a test cannot leave it half-updated.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Faults {

@@ -1,10 +1,9 @@
-//! `MemorySink`: the map, its WORM rules and the fault-injection switches.
+//! `MemorySink`: the map and its WORM rules.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -15,8 +14,6 @@ use worm_core::{
     Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Retention,
     RetentionMode, Sha256Hex, StoredObject, WormSink,
 };
-
-use crate::faults::{Calls, Failure, Faults, Op, lock};
 
 /// What [`MemorySink::describe`](WormSink::describe) returns and errors name.
 const TARGET: &str = "memory:";
@@ -39,14 +36,20 @@ struct Entry {
 struct Inner {
     objects: Mutex<BTreeMap<String, Entry>>,
     next_version: AtomicU64,
-    faults: Faults,
 }
 
-/// An in-memory [`WormSink`] that enforces the WORM rules: a put never overwrites, and
-/// [`delete`](MemorySink::delete) is refused while retention or a legal hold holds.
+/// Lock a mutex, ignoring poisoning: every critical section here leaves its data
+/// consistent, so a panic elsewhere in a test cannot leave it half-updated.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An in-memory [`WormSink`] that enforces the WORM rules: a put never overwrites.
 ///
-/// Clones share the same objects and fault switches. See the [crate docs](crate) for
-/// fault injection.
+/// Clones share the same objects. With the `testing` feature, an administrator's
+/// `delete` (refused while retention or a legal hold holds) and `overwrite` (always
+/// refused) show that the raw path is closed too, and
+/// [`FaultySink`](crate::testing::FaultySink) injects failures.
 #[derive(Clone, Default)]
 pub struct MemorySink {
     inner: Arc<Inner>,
@@ -56,7 +59,6 @@ impl fmt::Debug for MemorySink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemorySink")
             .field("objects", &lock(&self.inner.objects).len())
-            .field("calls", &self.inner.faults.calls())
             .finish()
     }
 }
@@ -82,10 +84,11 @@ impl MemorySink {
         lock(&self.inner.objects).keys().cloned().collect()
     }
 
-    /// Delete `key`, as an administrator would. Refused with
+    /// Delete `key`, as an administrator would (feature `testing`). Refused with
     /// [`Error::PermissionDenied`] while a legal hold is on, while COMPLIANCE retention
     /// holds, or while GOVERNANCE retention holds unless `bypass_governance` is set
     /// (like S3's `x-amz-bypass-governance-retention`). [`Error::NotFound`] if absent.
+    #[cfg(feature = "testing")]
     pub fn delete(&self, key: &str, bypass_governance: bool) -> Result<()> {
         validate_key(key)?;
         let mut objects = lock(&self.inner.objects);
@@ -122,7 +125,8 @@ impl MemorySink {
 
     /// Replace the bytes of `key` in place. Always refused with
     /// [`Error::PermissionDenied`]: WORM objects are never changed. It exists so tests can
-    /// show that the raw path is closed too.
+    /// show that the raw path is closed too (feature `testing`).
+    #[cfg(feature = "testing")]
     pub fn overwrite(&self, key: &str, _body: Bytes) -> Result<()> {
         validate_key(key)?;
         Err(Error::PermissionDenied {
@@ -131,81 +135,15 @@ impl MemorySink {
         })
     }
 
-    /// Turn the legal hold of `key` on or off (an administrator's operation).
+    /// Turn the legal hold of `key` on or off (an administrator's operation; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
     pub fn set_legal_hold(&self, key: &str, on: bool) -> Result<()> {
         validate_key(key)?;
         let mut objects = lock(&self.inner.objects);
         let entry = objects.get_mut(key).ok_or_else(|| not_found(key))?;
         entry.legal_hold = on;
         Ok(())
-    }
-
-    // ---- fault injection -------------------------------------------------------------
-
-    /// Fail the next `n` calls of `op` (or of every call, with [`Op::Any`]) with
-    /// `failure`, before they touch the map. Repeated calls queue up.
-    pub fn fail_next(&self, op: Op, n: u32, failure: Failure) -> &Self {
-        self.inner.faults.fail_next(op, n, failure);
-        self
-    }
-
-    /// Fail the next `n` puts with `failure`; shorthand for [`fail_next`](Self::fail_next).
-    pub fn fail_next_puts(&self, n: u32, failure: Failure) -> &Self {
-        self.fail_next(Op::Put, n, failure)
-    }
-
-    /// Let the next `n` puts store their object and then report a transient failure, as
-    /// when a response is lost after the server committed. A retry then meets
-    /// [`Error::AlreadyExists`]; the object exists once.
-    pub fn store_then_fail_next_puts(&self, n: u32) -> &Self {
-        self.inner.faults.store_then_fail_next_puts(n);
-        self
-    }
-
-    /// Add `latency` before every call (zero turns it off). Uses `tokio::time`, so paused
-    /// test clocks apply.
-    pub fn set_latency(&self, latency: Duration) -> &Self {
-        self.inner.faults.set_latency(latency);
-        self
-    }
-
-    /// Make every put wait, before storing, until [`release_puts`](Self::release_puts):
-    /// a full, unresponsive backend for back-pressure tests.
-    pub fn stall_puts(&self) -> &Self {
-        self.inner.faults.set_stalled(true);
-        self
-    }
-
-    /// Let stalled and future puts proceed.
-    pub fn release_puts(&self) -> &Self {
-        self.inner.faults.set_stalled(false);
-        self
-    }
-
-    /// How many puts are waiting in a stall right now.
-    pub fn stalled_puts(&self) -> usize {
-        self.inner.faults.stalled_now()
-    }
-
-    /// Wait until at least `n` puts are waiting in a stall.
-    pub async fn wait_until_stalled(&self, n: usize) {
-        self.inner.faults.wait_until_stalled(n).await;
-    }
-
-    /// Switch every fault off: pending failures, latency, stall (counters stay).
-    pub fn clear_faults(&self) -> &Self {
-        self.inner.faults.clear();
-        self
-    }
-
-    /// Calls received so far, failed ones included.
-    pub fn calls(&self) -> Calls {
-        self.inner.faults.calls()
-    }
-
-    /// `put` calls received so far, failed ones included.
-    pub fn put_calls(&self) -> u64 {
-        self.calls().put
     }
 }
 
@@ -219,10 +157,6 @@ fn not_found(key: &str) -> Error {
 #[async_trait]
 impl WormSink for MemorySink {
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<PutReceipt> {
-        let faults = &self.inner.faults;
-        faults
-            .before(Op::Put, || format!("put '{key}' to {TARGET}"))
-            .await?;
         validate_key(key)?;
         let sha256 = Sha256Hex::of(&body);
         let size = body.len() as u64;
@@ -252,11 +186,6 @@ impl WormSink for MemorySink {
             );
             version_id
         };
-        if faults.take_store_then_fail() {
-            return Err(Failure::Transient.to_error(format!(
-                "put '{key}' to {TARGET} (stored, response injected as lost)"
-            )));
-        }
         Ok(PutReceipt {
             key: key.to_string(),
             version_id: Some(version_id),
@@ -266,10 +195,6 @@ impl WormSink for MemorySink {
     }
 
     async fn get(&self, key: &str) -> Result<StoredObject> {
-        self.inner
-            .faults
-            .before(Op::Get, || format!("get '{key}' from {TARGET}"))
-            .await?;
         validate_key(key)?;
         let e = lock(&self.inner.objects)
             .get(key)
@@ -289,10 +214,6 @@ impl WormSink for MemorySink {
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
         let snapshot = async move {
-            self.inner
-                .faults
-                .before(Op::List, || format!("list '{prefix}' in {TARGET}"))
-                .await?;
             let objects = lock(&self.inner.objects);
             let infos: Vec<Result<ObjectInfo>> = objects
                 .range(prefix.to_string()..)
@@ -325,10 +246,6 @@ impl WormSink for MemorySink {
     }
 
     async fn stored_sha256(&self, key: &str) -> Result<Sha256Hex> {
-        self.inner
-            .faults
-            .before(Op::Get, || format!("get '{key}' from {TARGET}"))
-            .await?;
         validate_key(key)?;
         lock(&self.inner.objects)
             .get(key)

@@ -1,4 +1,4 @@
-//! MemorySink's own rules and its fault injection.
+//! MemorySink's own rules, and fault injection through FaultySink.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use worm_core::{Error, PutOptions, Retention, RetentionMode, WormSink, WormSinkExt};
-use worm_memory::{Calls, Failure, MemorySink, Op};
+use worm_memory::MemorySink;
+use worm_memory::testing::{Calls, Failure, FaultySink, Op};
 
 fn opts() -> PutOptions {
     PutOptions::default()
@@ -93,7 +94,7 @@ async fn delete_follows_retention_and_legal_hold() {
 
 #[tokio::test]
 async fn injected_failures_hit_the_right_calls() {
-    let sink = MemorySink::new();
+    let sink = FaultySink::new(MemorySink::new());
     sink.fail_next_puts(2, Failure::Transient);
     sink.fail_next(Op::Get, 1, Failure::Permanent);
     for _ in 0..2 {
@@ -139,7 +140,7 @@ async fn injected_failures_hit_the_right_calls() {
 
 #[tokio::test]
 async fn stored_but_reported_failed_put_leaves_one_object() {
-    let sink = MemorySink::new();
+    let sink = FaultySink::new(MemorySink::new());
     sink.store_then_fail_next_puts(1);
     let body = Bytes::from_static(b"batch 7");
     let e = sink.put("b/7", body.clone(), &opts()).await.unwrap_err();
@@ -157,7 +158,7 @@ async fn stored_but_reported_failed_put_leaves_one_object() {
 
 #[tokio::test(start_paused = true)]
 async fn latency_delays_every_call() {
-    let sink = MemorySink::new();
+    let sink = FaultySink::new(MemorySink::new());
     sink.set_latency(Duration::from_secs(2));
     let start = tokio::time::Instant::now();
     sink.put("k", Bytes::new(), &opts()).await.unwrap();
@@ -172,7 +173,7 @@ async fn latency_delays_every_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_puts_wait_until_released() {
-    let sink = MemorySink::new();
+    let sink = FaultySink::new(MemorySink::new());
     sink.stall_puts();
     let tasks: Vec<_> = (0..3)
         .map(|i| {
@@ -204,7 +205,7 @@ async fn stalled_puts_wait_until_released() {
 
 #[tokio::test]
 async fn cancelled_stalled_put_is_uncounted() {
-    let sink = MemorySink::new();
+    let sink = FaultySink::new(MemorySink::new());
     sink.stall_puts();
     let s = sink.clone();
     let t = tokio::spawn(async move { s.put("k", Bytes::new(), &PutOptions::default()).await });
@@ -217,7 +218,7 @@ async fn cancelled_stalled_put_is_uncounted() {
 
 #[tokio::test]
 async fn clones_share_state_and_debug_is_short() {
-    let a = MemorySink::new();
+    let a = FaultySink::new(MemorySink::new());
     let b = a.clone();
     a.put("x", Bytes::from_static(b"1"), &opts()).await.unwrap();
     assert!(b.exists("x").await.unwrap());

@@ -39,7 +39,8 @@ pub use init::{Logging, env_layer, init, init_with};
 pub use layer::layer;
 pub use worm_core::*;
 
-/// In-memory sink that enforces WORM rules, with fault injection for tests.
+/// In-memory sink that enforces WORM rules, for tests and demos (fault injection with
+/// the `testing` feature).
 #[cfg(feature = "memory")]
 pub mod memory {
     pub use worm_memory::*;

@@ -1,4 +1,4 @@
-//! Peak RSS while records pile up behind a stalled sink (`MemorySink::stall_puts`).
+//! Peak RSS while records pile up behind a stalled sink (`FaultySink::stall_puts`).
 //! Run one configuration per process: VmHWM is per process.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use worm_benches::measure::{peak_rss_mib, rss_mib};
 use worm_core::Level;
 use worm_core::pipeline::{AuditLogBuilder, Overflow, QUEUED_RECORD_BYTES};
 use worm_memory::MemorySink;
+use worm_memory::testing::FaultySink;
 
 use crate::args::Args;
 
@@ -27,7 +28,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         "block" => Overflow::Block,
         other => return Err(format!("--overflow {other}: expected drop or block")),
     };
-    let mem = MemorySink::new();
+    let mem = FaultySink::new(MemorySink::new());
     mem.stall_puts();
     let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), SERVICE)
         .queue_capacity(queue)
