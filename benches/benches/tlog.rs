@@ -7,11 +7,17 @@
 //! - `prove_one_from_leaves`: build plus one path, the whole cost of one proof;
 //! - `verify_inclusion`: one path checked (what `verify-proof` does besides the note);
 //! - `frontier_push`: the writer's per-record cost of keeping the tree's compact range.
+//!
+//! Setup also prints the size of one `worm-proof/1` bundle from that tree.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use uuid::Uuid;
+use worm_core::sign::Signer;
+use worm_core::tlog::checkpoint::Checkpoint;
 use worm_core::tlog::merkle::{Frontier, Hash, MerkleTree, leaf_hash, verify_inclusion};
+use worm_core::tlog::proof::{ProofBundle, origin_for};
 
 const RECORDS: u64 = 1_000_000;
 
@@ -30,6 +36,7 @@ fn tlog(c: &mut Criterion) {
     let root = tree.root();
     let index = 765_432;
     let path = tree.inclusion_proof(index).expect("index in tree");
+    bundle_size(&lines[index as usize], &path, root);
 
     let mut g = c.benchmark_group("tlog_1m");
     g.sample_size(10);
@@ -77,6 +84,35 @@ fn tlog(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Print the size of a bundle as `worm prove` would write it: a checkpoint with the
+/// extension lines a seal signs (seq, batch, final, time).
+fn bundle_size(record: &str, path: &[Hash], root: Hash) {
+    let stream = Uuid::now_v7();
+    let cp = Checkpoint {
+        origin: origin_for(stream),
+        size: RECORDS,
+        root,
+        extensions: vec![
+            "seq 999".into(),
+            format!("batch {}", "ab".repeat(32)),
+            "final false".into(),
+            "time 2026-12-01T14:00:00.123456Z".into(),
+        ],
+    };
+    let note = cp
+        .sign(&Signer::from_seed([7; 32]))
+        .expect("valid checkpoint");
+    let json = ProofBundle::new(record, stream, 765_432, RECORDS, path, &note).to_json();
+    eprintln!(
+        "worm-proof/1 bundle for one record of {RECORDS}: {} bytes, of which the record {} \
+         and the checkpoint note {}; {} inclusion hashes",
+        json.len(),
+        record.len(),
+        note.len(),
+        path.len()
+    );
 }
 
 criterion_group!(benches, tlog);
