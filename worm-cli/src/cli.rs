@@ -96,6 +96,43 @@ pub enum Command {
     /// text), separated by blank lines.
     #[command(after_help = AFTER_HELP)]
     Checkpoint(CheckpointArgs),
+    /// Write a standalone proof for each record the filters match: the record, its
+    /// index in its stream's Merkle tree, the RFC 9162 audit path and the stream's
+    /// latest signed checkpoint (`worm-proof/1` JSON). An auditor checks it with
+    /// `worm verify-proof`, or any RFC 6962 / C2SP signed-note implementation, without
+    /// the store.
+    ///
+    /// Exit 0 when every matching record got its proof, 1 when some could not be proven
+    /// (unsigned stream, a gap in it; said on stderr).
+    #[command(after_help = AFTER_HELP)]
+    Prove(ProveArgs),
+    /// Check record proofs written by `worm prove`: exit 0 when every one is valid, 1
+    /// when any is not (each said on stderr), 2 when a file cannot be read.
+    VerifyProof(VerifyProofArgs),
+}
+
+/// `worm prove` arguments: `cat`'s filters plus where to write.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// Which records (same filters as `worm cat`).
+    #[command(flatten)]
+    pub cat: CatArgs,
+    /// Write one file per record, DIR/<stream>-<index>.json (created if missing; an
+    /// existing file is not overwritten), instead of one JSON line per proof on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `worm verify-proof` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyProofArgs {
+    /// Proof files (`worm-proof/1` JSON, one bundle per file or one per line).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The writer's verifier key (FILE.vkey or FILE.pub from `worm keygen`); may be
+    /// repeated.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub public_key: Vec<PathBuf>,
 }
 
 /// How to reach an S3 store (ignored for other stores).
@@ -171,6 +208,16 @@ pub struct ShipArgs {
     /// same stream.
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
+    /// While idle, seal an empty batch with a fresh signed checkpoint every SECS
+    /// (default 60; 0 turns it off), so `worm verify` can tell a live writer from a dead
+    /// one (`stale`).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub heartbeat: u64,
+    /// Writer identity shared by this writer's successive streams (default
+    /// SERVICE@HOST): a new stream names the last checkpoint of the previous one, so a
+    /// removed stream is reported (`missing_stream`).
+    #[arg(long, value_name = "ID")]
+    pub writer_id: Option<String>,
     /// Longest input line in bytes; longer lines are stored as worm.invalid_input.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u64).range(64..=(64 << 20)))]

@@ -50,5 +50,7 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Keygen(a) => cmd::keygen::run(a).map(|()| EXIT_OK),
         Command::Demo(a) => cmd::demo::run(&rt, a),
         Command::Checkpoint(a) => rt.block_on(cmd::checkpoint::run(a)),
+        Command::Prove(a) => rt.block_on(cmd::prove::run(a)),
+        Command::VerifyProof(a) => cmd::prove::verify(a),
     }
 }

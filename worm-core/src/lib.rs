@@ -30,6 +30,7 @@ pub mod integrate;
 pub(crate) mod json;
 pub mod key;
 pub mod pipeline;
+pub mod prove;
 pub mod query;
 pub mod record;
 pub mod sign;

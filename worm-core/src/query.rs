@@ -109,6 +109,10 @@ struct Entry {
     stream: Uuid,
     seq: u64,
     first_ts: Option<String>,
+    /// The batch's chain hash: identical copies share it.
+    chain: crate::hash::Sha256Hex,
+    /// The batch id its key should carry.
+    batch: Uuid,
 }
 
 impl Query {
@@ -147,9 +151,12 @@ impl Query {
         stream::once(self.index(sink))
             .flat_map(move |res| match res {
                 Err(e) => stream::iter(vec![Err(e)]).boxed(),
-                Ok((errors, entries)) => stream::iter(errors.into_iter().map(Err))
-                    .chain(self.read_in_order(sink, entries))
-                    .boxed(),
+                Ok((mut errors, entries)) => {
+                    let entries = skip_copies(entries, &mut errors);
+                    stream::iter(errors.into_iter().map(Err))
+                        .chain(self.read_in_order(sink, entries))
+                        .boxed()
+                }
             })
             .boxed()
     }
@@ -174,6 +181,8 @@ impl Query {
                     stream: s.header.stream,
                     seq: s.header.seq,
                     first_ts: s.header.first_ts,
+                    chain: s.chain,
+                    batch: s.header.batch,
                 }),
             }
         }
@@ -270,8 +279,39 @@ fn batch_matches(
         key,
         size,
         header: scanned.header,
+        chain: scanned.chain_hash,
         hits: found.hits,
     })
+}
+
+/// The same batch stored under several keys is read once: the copy under the key that
+/// carries its batch id (else the first key) is kept, every other copy is reported as
+/// skipped, so no record is returned twice.
+fn skip_copies(mut entries: Vec<Entry>, errors: &mut Vec<Error>) -> Vec<Entry> {
+    let own_key = |e: &Entry| {
+        let mut buf = Uuid::encode_buffer();
+        e.key.contains(&*e.batch.hyphenated().encode_lower(&mut buf))
+    };
+    entries.sort_by(|a, b| {
+        (a.stream, a.seq, a.chain, !own_key(a), &a.key)
+            .cmp(&(b.stream, b.seq, b.chain, !own_key(b), &b.key))
+    });
+    let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
+    for e in entries {
+        match kept.last() {
+            Some(k) if (k.stream, k.seq, k.chain) == (e.stream, e.seq, e.chain) => {
+                errors.push(Error::invalid(
+                    format!("batch '{}'", e.key),
+                    format!(
+                        "a copy of '{}' (same batch) under a key no writer used: skipped, so its records are not returned twice",
+                        k.key
+                    ),
+                ));
+            }
+            _ => kept.push(e),
+        }
+    }
+    kept
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +325,7 @@ struct Scanned {
     key: String,
     size: u64,
     header: batch::Header,
+    chain: crate::hash::Sha256Hex,
     hits: Vec<Result<Hit>>,
 }
 

@@ -10,8 +10,8 @@ use crate::progress;
 use crate::store::{self, Access};
 use crate::time;
 
-/// Print every matching record.
-pub async fn run(a: CatArgs) -> CliResult<u8> {
+/// The record filter the flags describe (shared with `worm prove`).
+pub fn filter(a: &CatArgs) -> CliResult<Filter> {
     let (since, until) = time::range(&a.time)?;
     let min_level = a
         .level
@@ -21,16 +21,21 @@ pub async fn run(a: CatArgs) -> CliResult<u8> {
                 .map_err(|e| CliError::fatal(format!("--level: {e}")))
         })
         .transpose()?;
-    let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
-    let filter = Filter {
+    Ok(Filter {
         since,
         until,
-        service: a.service,
-        request_id: a.request_id,
-        user_id: a.user_id,
+        service: a.service.clone(),
+        request_id: a.request_id.clone(),
+        user_id: a.user_id.clone(),
         min_level,
-        action: a.action,
-    };
+        action: a.action.clone(),
+    })
+}
+
+/// Print every matching record.
+pub async fn run(a: CatArgs) -> CliResult<u8> {
+    let filter = filter(&a)?;
+    let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
     let query = Query::new(filter).prefix(store.list_prefix.clone());
     let pb = progress::spinner(a.quiet, "reading");
     let mut hits = query.records(store.sink.as_ref());

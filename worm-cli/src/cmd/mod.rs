@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod demo;
 pub mod keygen;
 pub mod ls;
+pub mod prove;
 pub mod s3;
 pub mod ship;
 pub mod verify;

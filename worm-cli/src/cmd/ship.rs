@@ -199,6 +199,10 @@ fn configure(
     if let Some(dir) = &a.spool {
         b = b.spool_dir(dir, SpoolSync::default());
     }
+    b = b.heartbeat((a.heartbeat > 0).then(|| std::time::Duration::from_secs(a.heartbeat)));
+    if let Some(id) = &a.writer_id {
+        b = b.writer_id(id.clone());
+    }
     if let Some(path) = &a.sign_key {
         b = b.signer(Signer::from_file(path).map_err(|e| CliError::fatal(e.to_string()))?);
     }
