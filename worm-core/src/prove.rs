@@ -104,16 +104,16 @@ impl Prover {
             let tree = match trees.get(&h.stream) {
                 Some(Ok(t)) => t,
                 Some(Err(why)) => {
-                    summary.refused.push(format!(
-                        "record {} of '{}': {why}",
-                        h.line, h.key
-                    ));
+                    summary
+                        .refused
+                        .push(format!("record {} of '{}': {why}", h.line, h.key));
                     continue;
                 }
                 None => {
-                    summary
-                        .refused
-                        .push(format!("record {} of '{}': its stream vanished", h.line, h.key));
+                    summary.refused.push(format!(
+                        "record {} of '{}': its stream vanished",
+                        h.line, h.key
+                    ));
                     continue;
                 }
             };
@@ -170,11 +170,16 @@ impl Prover {
                 async move {
                     let key = info.key.clone();
                     let r = reader
-                        .read(sink, &info, Vec::<Hash>::new(), move |acc, h: &Header, l| {
-                            if wanted.contains(&h.stream) && !l.is_empty() {
-                                acc.push(leaf_hash(l));
-                            }
-                        })
+                        .read(
+                            sink,
+                            &info,
+                            Vec::<Hash>::new(),
+                            move |acc, h: &Header, l| {
+                                if wanted.contains(&h.stream) && !l.is_empty() {
+                                    acc.push(leaf_hash(l));
+                                }
+                            },
+                        )
                         .await;
                     Ok::<_, Error>((key, r))
                 }

@@ -290,11 +290,17 @@ fn batch_matches(
 fn skip_copies(mut entries: Vec<Entry>, errors: &mut Vec<Error>) -> Vec<Entry> {
     let own_key = |e: &Entry| {
         let mut buf = Uuid::encode_buffer();
-        e.key.contains(&*e.batch.hyphenated().encode_lower(&mut buf))
+        e.key
+            .contains(&*e.batch.hyphenated().encode_lower(&mut buf))
     };
     entries.sort_by(|a, b| {
-        (a.stream, a.seq, a.chain, !own_key(a), &a.key)
-            .cmp(&(b.stream, b.seq, b.chain, !own_key(b), &b.key))
+        (a.stream, a.seq, a.chain, !own_key(a), &a.key).cmp(&(
+            b.stream,
+            b.seq,
+            b.chain,
+            !own_key(b),
+            &b.key,
+        ))
     });
     let mut kept: Vec<Entry> = Vec::with_capacity(entries.len());
     for e in entries {

@@ -28,9 +28,9 @@ pub async fn run(a: ProveArgs) -> CliResult<u8> {
             match &a.out {
                 Some(dir) => write_file(dir, &b)?,
                 None if !closed => {
-                    let written = out
-                        .line(&b.to_json())
-                        .map_err(|e| worm::Error::io("writing to stdout", std::io::Error::other(e.to_string())))?;
+                    let written = out.line(&b.to_json()).map_err(|e| {
+                        worm::Error::io("writing to stdout", std::io::Error::other(e.to_string()))
+                    })?;
                     closed = written == Written::Closed;
                 }
                 None => {}
