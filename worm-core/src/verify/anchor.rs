@@ -42,10 +42,7 @@ impl Anchor {
             None => (text.to_string(), false),
         };
         let c = Checkpoint::parse(&body).map_err(|e| bad(e.to_string()))?;
-        let stream = c
-            .origin
-            .strip_prefix("worm/")
-            .and_then(|s| Uuid::parse_str(s).ok())
+        let stream = crate::tlog::proof::stream_of_origin(&c.origin)
             .ok_or_else(|| {
                 bad(format!(
                     "origin '{}' is not a worm stream (worm/<uuid>)",
