@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod merkle;
+mod mutate;
 mod note;
 mod proof;
 mod vectors;
