@@ -8,8 +8,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The hostile store (integration-tests/tests/hostile_store.rs) against the release binary:
+# its time and memory bounds are about what ships, not about an unoptimised build.
+hostile_store() {
+  cargo build --release -p worm-cli --no-default-features --bin worm
+  WORM_BIN="$PWD/target/release/worm" cargo test -p integration-tests --test hostile_store -- --ignored
+}
+
 if [ "${WORM_TEST_NO_S3:-0}" = 1 ]; then
-  exec cargo test --workspace
+  cargo test --workspace
+  hostile_store
+  exit 0
 fi
 
 servers=(ceph seaweedfs)
@@ -29,3 +38,5 @@ for s in "${servers[@]}"; do scripts/s3-server.sh start "$s"; done
   cargo test -p integration-tests --test 's3_*'
   cargo test -p worm-cli --test s3
 )
+# 3. The hostile store, release binary.
+hostile_store

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration suites.
 
+pub mod bombs;
 pub mod chain;
 pub mod fixtures;
 pub mod readback;
