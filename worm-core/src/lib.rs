@@ -9,7 +9,7 @@
 //! - [`sign`]: Ed25519 seal signatures;
 //! - [`tlog`]: Merkle trees, signed notes, checkpoints and record proofs;
 //! - [`key`]: object key layouts;
-//! - [`testing`] (feature `testing`): the conformance suite every provider runs.
+//! - `testing` (feature `testing`): the conformance suite every provider runs.
 //!
 //! ```
 //! use worm_core::{AuditRecord, Level};

@@ -318,7 +318,8 @@ impl AuditRecord {
 
     /// Parse one JSON object into a record. `timestamp` defaults to now and `level` to INFO
     /// when absent, so that minimal producer lines are accepted. Duplicate keys are
-    /// refused (see [`crate::json`]).
+    /// refused at any depth (serde_json would keep the last one, so a second `user_id`
+    /// could replace an identity), and nesting deeper than 128 levels too.
     pub fn from_json(line: &str) -> Result<Self> {
         let mut v = crate::json::parse_strict(line)
             .map_err(|e| Error::invalid("record", format!("not valid JSON: {e}")))?;

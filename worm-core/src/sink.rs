@@ -192,7 +192,8 @@ pub struct Capabilities {
 
 /// A store that writes each object exactly once and never changes or deletes it.
 ///
-/// The contract (checked by [`crate::testing`] for every provider):
+/// The contract (checked for every provider by the conformance suite, `worm_core::testing`
+/// with the feature `testing`):
 /// - [`put`](WormSink::put) stores `body` at `key` exactly once; a second put to a taken
 ///   key fails with [`Error::AlreadyExists`] and leaves the stored object untouched;
 /// - [`get`](WormSink::get) returns the bytes and what the backend enforces on them;

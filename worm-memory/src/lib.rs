@@ -23,7 +23,7 @@
 //! # }
 //! ```
 //!
-//! With the `testing` feature, [`testing::FaultySink`] wraps any sink (this one or
+//! With the `testing` feature, `testing::FaultySink` wraps any sink (this one or
 //! another) to inject failures, latency and stalls, and `MemorySink` gains an
 //! administrator's `delete` and `overwrite` so tests can show the raw path is closed.
 #![deny(missing_docs)]

@@ -12,7 +12,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use worm_core::key::validate_key;
 use worm_core::{
     Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Retention,
-    RetentionMode, Sha256Hex, StoredObject, WormSink,
+    Sha256Hex, StoredObject, WormSink,
 };
 
 /// What [`MemorySink::describe`](WormSink::describe) returns and errors name.
@@ -49,7 +49,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Clones share the same objects. With the `testing` feature, an administrator's
 /// `delete` (refused while retention or a legal hold holds) and `overwrite` (always
 /// refused) show that the raw path is closed too, and
-/// [`FaultySink`](crate::testing::FaultySink) injects failures.
+/// `testing::FaultySink` injects failures.
 #[derive(Clone, Default)]
 pub struct MemorySink {
     inner: Arc<Inner>,
@@ -104,19 +104,19 @@ impl MemorySink {
         }
         if let Some(r) = entry.retention.filter(|r| r.holds_at(Utc::now())) {
             match r.mode {
-                RetentionMode::Compliance => {
+                worm_core::RetentionMode::Compliance => {
                     return refuse(format!(
                         "COMPLIANCE retention holds until {}",
                         r.retain_until
                     ));
                 }
-                RetentionMode::Governance if !bypass_governance => {
+                worm_core::RetentionMode::Governance if !bypass_governance => {
                     return refuse(format!(
                         "GOVERNANCE retention holds until {}; pass bypass_governance to override",
                         r.retain_until
                     ));
                 }
-                RetentionMode::Governance => {}
+                worm_core::RetentionMode::Governance => {}
             }
         }
         objects.remove(key);
