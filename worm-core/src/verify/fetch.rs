@@ -37,7 +37,7 @@ pub const DEFAULT_READ_BUDGET: u64 = 128 << 20;
 /// lost or gained an extension, or whose transfer tool already decompressed it, still
 /// reads; the `Content-Encoding` and the key extension ([`Compression::from_key`]) are
 /// only used when the body is too short to tell.
-pub fn detect(body: &[u8], content_encoding: Option<&str>, key: &str) -> Compression {
+pub(crate) fn detect(body: &[u8], content_encoding: Option<&str>, key: &str) -> Compression {
     const GZIP: &[u8] = &[0x1f, 0x8b];
     const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
     if body.starts_with(GZIP) {
@@ -57,7 +57,7 @@ pub fn detect(body: &[u8], content_encoding: Option<&str>, key: &str) -> Compres
 }
 
 /// The uncompressed body of a stored object, refusing to expand past `limit` bytes.
-pub fn decode(
+pub(crate) fn decode(
     stored: Bytes,
     content_encoding: Option<&str>,
     key: &str,

@@ -107,8 +107,7 @@ use crate::sink::{ObjectInfo, WormSink};
 
 pub use anchor::Anchor;
 pub use fetch::{
-    BatchReader, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_READ_BUDGET, ReadError, decode, detect,
-    max_stored, scan,
+    BatchReader, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_READ_BUDGET, ReadError, max_stored, scan,
 };
 pub use report::{Kind, Problem, Report, Severity, Signed, StreamSummary};
 pub use versions::{ObjectVersion, VersionSource};
