@@ -532,3 +532,35 @@ async fn bombs_and_long_lines_are_oversized_and_the_rest_verifies() {
     assert_eq!(keys(Kind::Unreadable), vec!["header-only-line.json"], "{r}");
     assert_eq!((r.batches, r.records), (3, 6), "{r}");
 }
+
+/// A sealed batch whose records nest 10,000 deep and hold a 4 MiB string: the verifier
+/// and the query API read it without overflowing a stack or holding more than a line.
+#[tokio::test]
+async fn deep_nesting_and_long_lines_in_a_sealed_batch() {
+    use futures::StreamExt;
+    let sink = MapSink::default();
+    let deep = format!(
+        "{{\"timestamp\":\"2025-06-12T10:00:00.000Z\",\"level\":\"INFO\",\"message\":\"m\",\"x\":{}{}}}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let long = format!(
+        "{{\"timestamp\":\"2025-06-12T10:00:00.000Z\",\"level\":\"INFO\",\"message\":\"{}\"}}\n",
+        "a".repeat(3 << 20)
+    );
+    let mut h = header(Uuid::now_v7(), 0, None, 2);
+    h.first_ts = Some("2025-06-12T10:00:00.000Z".into());
+    h.last_ts = h.first_ts.clone();
+    let (body, _) = batch::encode(&h, format!("{deep}{long}").as_bytes(), true, None);
+    let key = format!("p/000-{}.json", h.batch);
+    sink.set(&key, body);
+    let r = verify(&sink, "").await.unwrap();
+    assert!(r.is_intact(), "{r}");
+    assert_eq!(r.records, 2);
+    let q = crate::query::Query::new(crate::query::Filter::default());
+    let items: Vec<_> = q.records(&sink).collect().await;
+    assert_eq!(items.len(), 2);
+    let e = items[0].as_ref().unwrap_err().to_string();
+    assert!(e.contains("recursion limit"), "{e}");
+    assert_eq!(items[1].as_ref().unwrap().raw.len(), long.len() - 1);
+}
