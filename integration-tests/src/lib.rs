@@ -2,6 +2,7 @@
 
 pub mod bombs;
 pub mod chain;
+pub mod drill;
 pub mod fixtures;
 pub mod readback;
 pub mod s3;
