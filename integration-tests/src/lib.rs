@@ -2,6 +2,8 @@
 
 pub mod bombs;
 pub mod chain;
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod drill;
 pub mod fixtures;
 pub mod readback;

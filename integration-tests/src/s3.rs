@@ -3,8 +3,9 @@
 //! - `WORM_TEST_S3_ENDPOINT` (+ `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional
 //!   `AWS_DEFAULT_REGION`) selects a running server, e.g. from
 //!   `eval "$(scripts/s3-server.sh env ceph)"`;
-//! - otherwise, with the cargo feature `docker` and a Docker engine, MinIO is started with
-//!   testcontainers;
+//! - otherwise, with the cargo feature `docker` and a Docker engine, testcontainers starts
+//!   one server for the test process (SeaweedFS from the local image `scripts/s3-image.sh`
+//!   builds, or MinIO when its image is present: see [`crate::docker`]);
 //! - otherwise every S3 test prints `skipped: no S3 server (set WORM_TEST_S3_ENDPOINT)` and
 //!   passes — unless `WORM_TEST_REQUIRE_S3=1`, which turns the skip into a failure (CI).
 //!
@@ -31,6 +32,8 @@ pub struct S3Env {
     pub secret_key: String,
     /// Region (`us-east-1` unless `AWS_DEFAULT_REGION` / `AWS_REGION` say otherwise).
     pub region: String,
+    /// Which server, for messages (`WORM_TEST_S3_SERVER`, or the container's image).
+    pub server: String,
 }
 
 const SKIP: &str = "skipped: no S3 server (set WORM_TEST_S3_ENDPOINT)";
@@ -40,18 +43,27 @@ impl S3Env {
     /// configured. Panics when `WORM_TEST_REQUIRE_S3=1` and there is none.
     pub fn get() -> Option<S3Env> {
         static ENV: OnceLock<Option<S3Env>> = OnceLock::new();
-        let env = ENV
-            .get_or_init(|| from_env().or_else(docker::start))
-            .clone();
+        let env = ENV.get_or_init(|| from_env().or_else(from_docker)).clone();
         if env.is_none() {
             if std::env::var("WORM_TEST_REQUIRE_S3").is_ok_and(|v| v == "1") {
                 panic!(
-                    "WORM_TEST_REQUIRE_S3=1 but no S3 server: set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph)"
+                    "WORM_TEST_REQUIRE_S3=1 but no S3 server: set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph), \
+                     or test with --features docker and a Docker engine"
                 );
             }
             eprintln!("{SKIP}");
         }
         env
+    }
+
+    /// The variables a child process (`worm`) needs for this server: the endpoint is
+    /// passed as `--endpoint`, credentials and region through the standard AWS variables.
+    pub fn credential_vars(&self) -> [(&'static str, &str); 3] {
+        [
+            ("AWS_ACCESS_KEY_ID", &self.access_key),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_key),
+            ("AWS_DEFAULT_REGION", &self.region),
+        ]
     }
 
     /// A sink builder for `bucket` on this server (static credentials, no env lookup).
@@ -130,7 +142,19 @@ fn from_env() -> Option<S3Env> {
         region: var("AWS_DEFAULT_REGION")
             .or_else(|| var("AWS_REGION"))
             .unwrap_or_else(|| "us-east-1".into()),
+        server: var("WORM_TEST_S3_SERVER").unwrap_or_else(|| "WORM_TEST_S3_ENDPOINT".into()),
     })
+}
+
+#[cfg(feature = "docker")]
+fn from_docker() -> Option<S3Env> {
+    crate::docker::start_shared()
+}
+
+/// Built without the `docker` feature: no server in Docker.
+#[cfg(not(feature = "docker"))]
+fn from_docker() -> Option<S3Env> {
+    None
 }
 
 /// The raw S3 path an operator (or attacker) holding the sink's credentials would try.
@@ -162,53 +186,4 @@ impl Tamper for S3Tamper {
 /// Whether an error is the server refusing (as opposed to a transport problem).
 pub fn is_refusal(e: &Error) -> bool {
     matches!(e, Error::PermissionDenied { .. } | Error::Backend { .. })
-}
-
-#[cfg(feature = "docker")]
-mod docker {
-    use super::S3Env;
-    use testcontainers_modules::minio::MinIO;
-    use testcontainers_modules::testcontainers::runners::AsyncRunner;
-
-    /// Start MinIO when a Docker engine is reachable. The container lives until the test
-    /// process exits (testcontainers' reaper removes it).
-    pub(super) fn start() -> Option<S3Env> {
-        let docker = std::env::var_os("DOCKER_HOST").is_some()
-            || std::path::Path::new("/var/run/docker.sock").exists();
-        if !docker {
-            return None;
-        }
-        let handle = std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            let port = rt.block_on(async {
-                let node = MinIO::default().start().await.ok()?;
-                let port = node.get_host_port_ipv4(9000).await.ok()?;
-                // Keep the container running for the whole test process.
-                std::mem::forget(node);
-                Some(port)
-            })?;
-            std::mem::forget(rt);
-            Some(port)
-        });
-        let port = handle.join().ok()??;
-        Some(S3Env {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            access_key: "minioadmin".into(),
-            secret_key: "minioadmin".into(),
-            region: "us-east-1".into(),
-        })
-    }
-}
-
-#[cfg(not(feature = "docker"))]
-mod docker {
-    use super::S3Env;
-
-    /// Built without the `docker` feature: no MinIO fallback.
-    pub(super) fn start() -> Option<S3Env> {
-        None
-    }
 }

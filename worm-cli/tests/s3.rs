@@ -1,43 +1,48 @@
 //! `worm` against a real S3 server with Object Lock: s3 setup/verify, ship to s3://,
 //! verify/ls/cat s3://.
 //!
-//! Driven by `WORM_TEST_S3_ENDPOINT` (+ `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), as
-//! printed by `scripts/s3-server.sh env ceph`. Without it the test prints that it skipped
-//! and passes, unless `WORM_TEST_REQUIRE_S3=1`.
+//! The server is chosen as for the integration suites (`integration_tests::s3::S3Env`):
+//! `WORM_TEST_S3_ENDPOINT` (+ `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), as printed by
+//! `scripts/s3-server.sh env ceph`, or with the feature `docker` a container testcontainers
+//! starts. Without either the test prints that it skipped and passes, unless
+//! `WORM_TEST_REQUIRE_S3=1`. `worm` gets the endpoint as `--endpoint` and the credentials
+//! through the standard AWS variables.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
 
+use std::process::Command;
+
 use common::*;
+use integration_tests::s3::S3Env;
 use serde_json::Value;
 
-/// The endpoint, or `None` after printing the skip (panics when S3 is required).
-fn endpoint() -> Option<String> {
-    match std::env::var("WORM_TEST_S3_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            if std::env::var("WORM_TEST_REQUIRE_S3").is_ok_and(|v| v == "1") {
-                panic!("WORM_TEST_REQUIRE_S3=1 but WORM_TEST_S3_ENDPOINT is not set");
-            }
-            eprintln!("skipped: no S3 server (set WORM_TEST_S3_ENDPOINT)");
-            None
-        }
-    }
+/// `worm` with the server's credentials.
+fn worm_on(env: &S3Env) -> Command {
+    let mut c = worm();
+    c.envs(env.credential_vars());
+    c
 }
 
-fn s3_json(args: &[&str], code: i32) -> Value {
-    let out = expect(args, b"", code);
+fn expect_on(env: &S3Env, args: &[&str], input: &[u8], code: i32) -> String {
+    expect_cmd(worm_on(env), args, input, code)
+}
+
+fn s3_json(env: &S3Env, args: &[&str], code: i32) -> Value {
+    let out = expect_on(env, args, b"", code);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 #[test]
 fn setup_ship_verify_ls_cat_on_s3() {
-    let Some(ep) = endpoint() else { return };
+    let Some(env) = S3Env::get() else { return };
+    let ep = env.endpoint.clone();
     let bucket = format!(
         "worm-cli-{}",
         &uuid::Uuid::now_v7().simple().to_string()[20..]
     );
     let setup = s3_json(
+        &env,
         &[
             "s3",
             "setup",
@@ -54,6 +59,7 @@ fn setup_ship_verify_ls_cat_on_s3() {
     // Lifecycle is not required: SeaweedFS does not implement it (setup says so; a
     // verification only sees it missing).
     let check = s3_json(
+        &env,
         &[
             "s3",
             "verify",
@@ -83,7 +89,8 @@ fn setup_ship_verify_ls_cat_on_s3() {
         "{check}"
     );
     // Other retention than configured: not as required.
-    expect(
+    expect_on(
+        &env,
         &[
             "s3",
             "verify",
@@ -101,7 +108,8 @@ fn setup_ship_verify_ls_cat_on_s3() {
     let url = format!("s3://{bucket}/cli-test");
     let mut input = records(12);
     input.extend_from_slice(b"not json\n");
-    let out = expect(
+    let out = expect_on(
+        &env,
         &[
             "ship",
             "--to",
@@ -125,25 +133,27 @@ fn setup_ship_verify_ls_cat_on_s3() {
     );
     assert_eq!(s["all_stored"], true);
 
-    let out = expect(&["verify", &url, "--endpoint", &ep, "--json"], b"", 0);
+    let out = expect_on(&env, &["verify", &url, "--endpoint", &ep, "--json"], b"", 0);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["intact"], true, "{report}");
     assert_eq!(report["records"], 13);
     assert_eq!(report["streams"][0]["closed"], true);
     assert_eq!(report["versions_checked"], true);
 
-    let ls = expect(&["ls", &url, "--endpoint", &ep, "--json"], b"", 0);
+    let ls = expect_on(&env, &["ls", &url, "--endpoint", &ep, "--json"], b"", 0);
     assert!(
         ls.lines().all(|l| l.contains("\"key\":\"cli-test/")),
         "{ls}"
     );
-    let cat = expect(
+    let cat = expect_on(
+        &env,
         &["cat", &url, "--endpoint", &ep, "--user-id", "user1"],
         b"",
         0,
     );
     assert_eq!(cat.lines().count(), 4);
-    let invalid = expect(
+    let invalid = expect_on(
+        &env,
         &[
             "cat",
             &url,
@@ -158,7 +168,7 @@ fn setup_ship_verify_ls_cat_on_s3() {
     assert!(invalid.contains("\"raw\":\"not json\""), "{invalid}");
 
     // The bucket from the environment, as the original handler read it.
-    let o = worm()
+    let o = worm_on(&env)
         .args(["verify", "--endpoint", &ep, "-q"])
         .env("AWS_S3_BUCKET", &bucket)
         .env("AWS_S3_PREFIX", "cli-test")
@@ -174,8 +184,10 @@ fn setup_ship_verify_ls_cat_on_s3() {
 
 #[test]
 fn unreachable_or_missing_bucket_is_a_one_line_error() {
-    let Some(ep) = endpoint() else { return };
-    let o = run(
+    let Some(env) = S3Env::get() else { return };
+    let ep = env.endpoint.clone();
+    let o = run_cmd(
+        worm_on(&env),
         &[
             "ship",
             "--to",

@@ -23,7 +23,12 @@ pub fn worm() -> Command {
 
 /// Run `worm args` with `input` on stdin.
 pub fn run(args: &[&str], input: &[u8]) -> Output {
-    let mut child = worm()
+    run_cmd(worm(), args, input)
+}
+
+/// Run `cmd` (a [`worm`] command with more settings) with `args` and `input` on stdin.
+pub fn run_cmd(mut cmd: Command, args: &[&str], input: &[u8]) -> Output {
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -52,7 +57,12 @@ pub fn text(o: &Output) -> (i32, String, String) {
 
 /// Run and expect exit code `code`; returns stdout.
 pub fn expect(args: &[&str], input: &[u8], code: i32) -> String {
-    let o = run(args, input);
+    expect_cmd(worm(), args, input, code)
+}
+
+/// [`expect`] with a prepared command.
+pub fn expect_cmd(cmd: Command, args: &[&str], input: &[u8], code: i32) -> String {
+    let o = run_cmd(cmd, args, input);
     let (c, out, err) = text(&o);
     assert_eq!(
         c, code,
