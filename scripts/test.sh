@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The project's test command (README): unit tests, the conformance suite on memory and fs,
 # and the integration suites against real S3 servers with Object Lock on 127.0.0.1
-# (Ceph RADOS Gateway and SeaweedFS), which this script installs and starts if needed.
+# (Ceph RADOS Gateway and SeaweedFS as local processes, which this script installs and starts
+# if needed, and SeaweedFS in a container that testcontainers starts from the local image
+# scripts/s3-image.sh builds), plus the Docker fault drills.
 #
-#   scripts/test.sh            everything (servers are required: a missing server fails)
-#   WORM_TEST_NO_S3=1 scripts/test.sh   only what needs no S3 server
+#   scripts/test.sh            everything (servers and a Docker engine are required: missing fails)
+#   WORM_TEST_NO_S3=1 scripts/test.sh      only what needs no S3 server
+#   WORM_TEST_NO_DOCKER=1 scripts/test.sh  everything but the Docker suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +22,14 @@ if [ "${WORM_TEST_NO_S3:-0}" = 1 ]; then
   cargo test --workspace
   hostile_store
   exit 0
+fi
+
+docker_suite=1
+[ "${WORM_TEST_NO_DOCKER:-0}" = 1 ] && docker_suite=0
+if [ "$docker_suite" = 1 ] && ! docker info >/dev/null 2>&1; then
+  echo "test.sh: no Docker engine (docker info failed); the Docker suite requires one" \
+    "(WORM_TEST_NO_DOCKER=1 skips it)" >&2
+  exit 1
 fi
 
 servers=(ceph seaweedfs)
@@ -40,3 +51,16 @@ for s in "${servers[@]}"; do scripts/s3-server.sh start "$s"; done
 )
 # 3. The hostile store, release binary.
 hostile_store
+# 4. The S3 suites against SeaweedFS in a container that testcontainers starts from the local
+#    image (one per test binary, on 127.0.0.1), and the Docker fault drills.
+if [ "$docker_suite" = 1 ]; then
+  scripts/s3-image.sh >/dev/null
+  (
+    unset WORM_TEST_S3_ENDPOINT WORM_TEST_S3_SERVER
+    export WORM_TEST_REQUIRE_S3=1 WORM_TEST_REQUIRE_DOCKER=1 WORM_TEST_DOCKER_S3=seaweedfs
+    start=$(date +%s)
+    cargo test -p integration-tests --features docker --test 's3_*' --test docker_faults
+    cargo test -p worm-cli --features docker --test s3
+    echo "test.sh: Docker suite took $(($(date +%s) - start)) s" >&2
+  )
+fi
