@@ -59,7 +59,9 @@ if [ "$docker_suite" = 1 ]; then
     unset WORM_TEST_S3_ENDPOINT WORM_TEST_S3_SERVER
     export WORM_TEST_REQUIRE_S3=1 WORM_TEST_REQUIRE_DOCKER=1 WORM_TEST_DOCKER_S3=seaweedfs
     start=$(date +%s)
-    cargo test -p integration-tests --features docker --test 's3_*' --test docker_faults
+    cargo test -p integration-tests --features docker --test 's3_*'
+    # --nocapture: each drill prints its figures (sent, stored, duplicates, peak RSS).
+    cargo test -p integration-tests --features docker --test docker_faults -- --nocapture
     cargo test -p worm-cli --features docker --test s3
     echo "test.sh: Docker suite took $(($(date +%s) - start)) s" >&2
   )
