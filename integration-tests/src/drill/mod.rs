@@ -58,8 +58,8 @@ pub struct Plan {
 
 impl Default for Plan {
     /// 30,000 records of about 2.8 KiB (about 54 MiB accepted during the fault), 30 s of
-    /// fault, 5 s request timeout, at most 20 MiB of peak memory growth (measured: +3 to
-    /// +12 MiB against SeaweedFS in Docker, +6.5 to +12.5 MiB against Ceph).
+    /// fault, 5 s request timeout, at most 20 MiB of peak memory growth (measured: +2 to
+    /// +13 MiB against SeaweedFS in Docker, +6.5 to +12.5 MiB against Ceph).
     fn default() -> Self {
         Plan {
             records: 30_000,
