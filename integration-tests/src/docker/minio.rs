@@ -38,7 +38,7 @@ pub(super) async fn start(tag: &str) -> Result<(ContainerAsync<MinIO>, S3Env), S
         // Listed as mapped so that it is exposed; the modifier then binds it to loopback.
         .with_mapped_port(0, API_PORT.tcp())
         .with_host_config_modifier(publish_on_loopback(API_PORT, None))
-        .with_startup_timeout(Duration::from_secs(60))
+        .with_startup_timeout(Duration::from_secs(180))
         .start()
         .await
         .map_err(|e| format!("starting minio/minio:{tag}: {e}"))?;

@@ -53,11 +53,20 @@ impl Image for SeaweedFs {
     }
 
     /// Ready when the S3 gateway answers; an anonymous request is refused (403) by a server
-    /// with identities, which is the answer the local process is also awaited with.
+    /// with identities, which is the answer the local process is also awaited with. Each
+    /// probe has its own timeout: a gateway that listens before its filer is up can hold a
+    /// request, and the wait must ask again rather than hang on it.
     fn ready_conditions(&self) -> Vec<WaitFor> {
+        let probe = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            // Only fails when the TLS backend cannot start; this client has none.
+            .expect("an HTTP client for the readiness probe");
         vec![WaitFor::http(
             HttpWaitStrategy::new("/")
                 .with_port(ContainerPort::Tcp(S3_PORT))
+                .with_client(probe)
                 .with_poll_interval(Duration::from_millis(200))
                 .with_response_matcher(|r| r.status().is_success() || r.status().as_u16() == 403),
         )]
@@ -111,7 +120,8 @@ impl SeaweedFsContainer {
         let mut request = image
             .with_mount(data)
             .with_host_config_modifier(publish_on_loopback(S3_PORT, opts.host_port))
-            .with_startup_timeout(Duration::from_secs(60));
+            // weed is ready in about 4 s; on a machine busy with builds it has taken over 60 s.
+            .with_startup_timeout(Duration::from_secs(180));
         if let Some(n) = &opts.network {
             request = request.with_network(n.clone());
         }

@@ -66,6 +66,7 @@ async fn start_on_runtime() -> Option<(S3Env, Removal)> {
         },
         Some(other) => panic!("WORM_TEST_DOCKER_S3={other}: expected seaweedfs or minio"),
     };
+    let started = std::time::Instant::now();
     let (env, removal): (S3Env, Removal) = match choice {
         Choice::SeaweedFs => {
             let c = SeaweedFsContainer::start(&SeaweedFsOptions::default())
@@ -90,8 +91,10 @@ async fn start_on_runtime() -> Option<(S3Env, Removal)> {
         }
     };
     eprintln!(
-        "S3 server for this test process: {} at {}",
-        env.server, env.endpoint
+        "S3 server for this test process: {} at {} (ready in {:.1?})",
+        env.server,
+        env.endpoint,
+        started.elapsed()
     );
     Some((env, removal))
 }
