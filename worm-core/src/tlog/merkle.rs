@@ -166,54 +166,15 @@ impl MerkleTree {
     }
 
     /// The RFC 9162 §2.1.3.1 audit path of leaf `index`, leaf to root; `None` when
-    /// `index` is not a leaf of this tree.
+    /// `index` is not a leaf of this tree. A lookup per level.
     pub fn inclusion_proof(&self, index: u64) -> Option<Vec<Hash>> {
-        if index >= self.size() {
-            return None;
-        }
-        let mut proof = Vec::with_capacity(self.levels.len());
-        let mut i = index as usize;
-        for level in &self.levels[..self.levels.len() - 1] {
-            // No sibling means the node was carried up: that level adds nothing.
-            if let Some(sibling) = level.get(i ^ 1) {
-                proof.push(*sibling);
-            }
-            i >>= 1;
-        }
-        Some(proof)
+        audit_path(index, self.size(), |lo, hi| self.range_hash(lo, hi))
     }
 
     /// The RFC 9162 §2.1.4.1 consistency proof from the prefix of `m` leaves to this
     /// tree; `None` when `m` exceeds the size. Empty when `m` is 0 or the whole tree.
     pub fn consistency_proof(&self, m: u64) -> Option<Vec<Hash>> {
-        let n = self.size();
-        if m > n {
-            return None;
-        }
-        let mut proof = Vec::new();
-        if m == 0 || m == n {
-            return Some(proof);
-        }
-        // SUBPROOF(m, D[lo..hi], start) walked down iteratively; the hashes it appends on
-        // the way back up are collected here and reversed at the end.
-        let (mut lo, mut hi, mut m, mut start) = (0u64, n, m, true);
-        while m != hi - lo {
-            let k = largest_power_of_two_below(hi - lo);
-            if m <= k {
-                proof.push(self.range_hash(lo + k, hi));
-                hi = lo + k;
-            } else {
-                proof.push(self.range_hash(lo, lo + k));
-                lo += k;
-                m -= k;
-                start = false;
-            }
-        }
-        if !start {
-            proof.push(self.range_hash(lo, hi));
-        }
-        proof.reverse();
-        Some(proof)
+        subproof(m, self.size(), |lo, hi| self.range_hash(lo, hi))
     }
 
     /// The hash of the subtree over leaves `lo..hi`, which must be a node of this tree:
@@ -235,17 +196,102 @@ fn largest_power_of_two_below(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
+/// A position `m` within the subtree over leaves `lo..hi`, walked down RFC 9162's splits
+/// by both proof algorithms.
+struct Descent {
+    lo: u64,
+    hi: u64,
+    m: u64,
+}
+
+impl Descent {
+    fn width(&self) -> u64 {
+        self.hi - self.lo
+    }
+
+    /// RFC 9162's `k`: the size of the left part.
+    fn k(&self) -> u64 {
+        largest_power_of_two_below(self.width())
+    }
+
+    /// Go into the left (`true`) or the right part; returns the other part's range.
+    fn enter_part(&mut self, left: bool) -> (u64, u64) {
+        let mid = self.lo + self.k();
+        if left {
+            let other = (mid, self.hi);
+            self.hi = mid;
+            other
+        } else {
+            let other = (self.lo, mid);
+            self.m -= mid - self.lo;
+            self.lo = mid;
+            other
+        }
+    }
+}
+
+/// RFC 9162's PATH(index, D[0..n]), with `hash(lo, hi)` giving MTH(D[lo..hi]) for each
+/// subtree it needs (always a node of the tree).
+fn audit_path(index: u64, n: u64, mut hash: impl FnMut(u64, u64) -> Hash) -> Option<Vec<Hash>> {
+    if index >= n {
+        return None;
+    }
+    let mut d = Descent {
+        lo: 0,
+        hi: n,
+        m: index,
+    };
+    let mut path = Vec::new();
+    while d.width() > 1 {
+        let (lo, hi) = d.enter_part(d.m < d.k());
+        path.push(hash(lo, hi));
+    }
+    // Found top-down; the path runs leaf to root.
+    path.reverse();
+    Some(path)
+}
+
+/// RFC 9162's PROOF(m, D[0..n]) = SUBPROOF(m, D[0..n], true), with `hash` as for
+/// [`audit_path`].
+fn subproof(m: u64, n: u64, mut hash: impl FnMut(u64, u64) -> Hash) -> Option<Vec<Hash>> {
+    if m > n {
+        return None;
+    }
+    let mut proof = Vec::new();
+    if m == 0 || m == n {
+        return Some(proof);
+    }
+    let mut d = Descent { lo: 0, hi: n, m };
+    // SUBPROOF's flag: still on the left edge, where the old tree's own root is implied.
+    let mut start = true;
+    while d.m != d.width() {
+        let left = d.m <= d.k();
+        start &= left;
+        let (lo, hi) = d.enter_part(left);
+        proof.push(hash(lo, hi));
+    }
+    if !start {
+        proof.push(hash(d.lo, d.hi));
+    }
+    proof.reverse();
+    Some(proof)
+}
+
 /// The audit path of leaf `index` in the tree over `leaves` (RFC 9162 §2.1.3.1), leaf to
-/// root; `None` when `index >= leaves.len()`. Builds the whole tree: for many proofs
-/// from one tree, build a [`MerkleTree`] once.
+/// root; `None` when `index >= leaves.len()`. Hashes every leaf once but keeps no tree
+/// (memory O(log n)); for many proofs from one tree, build a [`MerkleTree`] once.
 pub fn inclusion_proof(index: u64, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    MerkleTree::new(leaves.to_vec()).inclusion_proof(index)
+    audit_path(index, leaves.len() as u64, |lo, hi| {
+        root_of(&leaves[lo as usize..hi as usize])
+    })
 }
 
 /// The consistency proof from the first `m` of `leaves` to all of them (RFC 9162
-/// §2.1.4.1); `None` when `m > leaves.len()`.
+/// §2.1.4.1); `None` when `m > leaves.len()`. Keeps no tree, like [`inclusion_proof`].
 pub fn consistency_proof(m: u64, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    MerkleTree::new(leaves.to_vec()).consistency_proof(m)
+    subproof(m, leaves.len() as u64, |lo, hi| {
+        root_of(&leaves[lo as usize..hi as usize])
+    })
 }
 
 /// Whether `proof` shows leaf hash `leaf` at `index` in the tree of `size` leaves with

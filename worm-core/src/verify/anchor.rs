@@ -42,13 +42,12 @@ impl Anchor {
             None => (text.to_string(), false),
         };
         let c = Checkpoint::parse(&body).map_err(|e| bad(e.to_string()))?;
-        let stream = crate::tlog::proof::stream_of_origin(&c.origin)
-            .ok_or_else(|| {
-                bad(format!(
-                    "origin '{}' is not a worm stream (worm/<uuid>)",
-                    c.origin
-                ))
-            })?;
+        let stream = crate::tlog::proof::stream_of_origin(&c.origin).ok_or_else(|| {
+            bad(format!(
+                "origin '{}' is not a worm stream (worm/<uuid>)",
+                c.origin
+            ))
+        })?;
         Ok(Anchor {
             stream,
             size: c.size,

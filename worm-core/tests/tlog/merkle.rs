@@ -131,9 +131,12 @@ fn inclusion_every_index_of_sizes_1_to_70_and_every_alteration_fails() {
         assert_eq!(root, mth(d));
         assert_eq!(root, root_of(d));
         assert!(tree.inclusion_proof(n as u64).is_none());
+        assert!(inclusion_proof(n as u64, d).is_none());
         for i in 0..n {
             let p = tree.inclusion_proof(i as u64).unwrap();
             assert_eq!(p, path(i, d), "size {n} index {i}");
+            // The tree-less function gives the same path.
+            assert_eq!(inclusion_proof(i as u64, d).unwrap(), p);
             let (idx, size) = (i as u64, n as u64);
             assert!(verify_inclusion(&d[i], idx, size, &p, &root), "{n}/{i}");
             // Other index, other size, other leaf, other root: all rejected, except a size
@@ -173,7 +176,16 @@ fn inclusion_every_index_of_sizes_1_to_70_and_every_alteration_fails() {
             assert!(!verify_inclusion(&d[i], idx, size, &q, &root));
         }
     }
-    assert_eq!(inclusion_proof(3, &all[..9]).unwrap(), path(3, &all[..9]));
+    // The tree-less functions give the same paths.
+    for n in 1..=all.len() {
+        for i in 0..n {
+            assert_eq!(
+                inclusion_proof(i as u64, &all[..n]).unwrap(),
+                path(i, &all[..n])
+            );
+        }
+        assert!(inclusion_proof(n as u64, &all[..n]).is_none());
+    }
     assert!(inclusion_proof(0, &[]).is_none());
 }
 
