@@ -1,6 +1,6 @@
 //! A store an attacker filled: 100 zstd and 100 gzip bombs (each expanding past 2 GiB), a
 //! 2 GiB single-line object, a symbolic link out of the root, a directory loop, a FIFO
-//! and 100,000 empty foreign objects, beside a real stream. `verify`, `cat` and `ls` each
+//! and 100,000 empty foreign objects, beside a real stream. `verify`, `cat`, `ls` and `prove` each
 //! finish within 60 s below 512 MiB peak RSS (the child's, from `wait4`), name every
 //! hostile object by its key, and still verify and print every record of the stream.
 //!
@@ -195,7 +195,7 @@ fn within_bounds(what: &str, r: &Run) {
 
 #[test]
 #[ignore = "needs WORM_BIN, the release binary: scripts/test.sh runs it"]
-fn verify_cat_and_ls_stay_bounded_and_name_every_hostile_object() {
+fn verify_cat_ls_and_prove_stay_bounded_and_name_every_hostile_object() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let store_s = store.to_str().unwrap();
@@ -205,8 +205,22 @@ fn verify_cat_and_ls_stay_bounded_and_name_every_hostile_object() {
             "{{\"timestamp\":\"2025-06-12T10:00:00Z\",\"message\":\"real record {i}\"}}\n"
         ));
     }
+    let key = tmp.path().join("signing.key");
+    let keygen = worm()
+        .args(["keygen", "--out", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
     let mut ship = worm()
-        .args(["ship", "--to", store_s, "--batch-size", "100"])
+        .args([
+            "ship",
+            "--to",
+            store_s,
+            "--batch-size",
+            "100",
+            "--sign-key",
+            key.to_str().unwrap(),
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -292,6 +306,29 @@ fn verify_cat_and_ls_stay_bounded_and_name_every_hostile_object() {
         .collect();
     for (key, _) in &planted {
         assert!(named.contains(key.as_str()), "cat does not name {key}");
+    }
+
+    // prove: a proof for every real record, every hostile object named as skipped.
+    let p = measure(&["prove", store_s], tmp.path());
+    within_bounds("prove", &p);
+    assert_eq!(p.code, 1, "{}", &p.stderr[..p.stderr.len().min(2000)]);
+    let bundles: Vec<Value> = p
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bundles.len(), RECORDS);
+    for (i, b) in bundles.iter().enumerate() {
+        let record = b["record"].as_str().unwrap();
+        assert!(record.contains(&format!("\"real record {i}\"")), "{record}");
+    }
+    let named: BTreeSet<&str> = p
+        .stderr
+        .lines()
+        .filter_map(|l| l.split('\'').nth(1))
+        .collect();
+    for (key, _) in &planted {
+        assert!(named.contains(key.as_str()), "prove does not name {key}");
     }
 
     // ls: every key, hostile ones with why they are not batches.
