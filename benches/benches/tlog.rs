@@ -5,6 +5,7 @@
 //! - `tree_build`: every level of the tree from the leaf hashes;
 //! - `inclusion_proof`: one audit path from the built tree;
 //! - `prove_one_from_leaves`: build plus one path, the whole cost of one proof;
+//! - `prove_one_treeless`: one path straight from the leaf hashes, keeping no tree;
 //! - `verify_inclusion`: one path checked (what `verify-proof` does besides the note);
 //! - `frontier_push`: the writer's per-record cost of keeping the tree's compact range.
 //!
@@ -16,7 +17,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use uuid::Uuid;
 use worm_core::sign::Signer;
 use worm_core::tlog::checkpoint::Checkpoint;
-use worm_core::tlog::merkle::{Frontier, Hash, MerkleTree, leaf_hash, verify_inclusion};
+use worm_core::tlog::merkle::{
+    Frontier, Hash, MerkleTree, inclusion_proof, leaf_hash, verify_inclusion,
+};
 use worm_core::tlog::proof::{ProofBundle, origin_for};
 
 const RECORDS: u64 = 1_000_000;
@@ -58,6 +61,9 @@ fn tlog(c: &mut Criterion) {
                 .inclusion_proof(index)
                 .expect("index in tree")
         })
+    });
+    g.bench_function("prove_one_treeless", |b| {
+        b.iter(|| inclusion_proof(black_box(index), &leaves).expect("index in tree"))
     });
     g.bench_function("frontier_push", |b| {
         b.iter(|| {
