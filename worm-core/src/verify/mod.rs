@@ -310,7 +310,13 @@ impl Verifier {
         anchor::check_anchors(&self.anchors, &self.keys, &trees, &mut report.problems);
         explain_gaps(&mut report.problems);
         if let Some(src) = &self.versions {
-            versions::check_versions(src.as_ref(), &self.prefix, &mut report.problems).await?;
+            versions::check_versions(
+                src.as_ref(),
+                &self.prefix,
+                max_stored(self.max_object_bytes),
+                &mut report.problems,
+            )
+            .await?;
         }
         report
             .problems

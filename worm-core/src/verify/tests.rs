@@ -564,3 +564,24 @@ async fn deep_nesting_and_long_lines_in_a_sealed_batch() {
     assert!(e.contains("recursion limit"), "{e}");
     assert_eq!(items[1].as_ref().unwrap().raw.len(), long.len() - 1);
 }
+
+/// A shadowed version listed larger than any batch is `modified` without being fetched
+/// (the fake has no body for it: a fetch would fail the verification).
+#[tokio::test]
+async fn an_oversized_version_is_not_fetched() {
+    let sink = MapSink::default();
+    let b = build(&sink, 1, true, None);
+    let mut big = version(&b.keys[0], "v1", false, false, Some("e2"));
+    big.size = 5 << 30;
+    let mut src = FakeVersions {
+        versions: vec![version(&b.keys[0], "v2", true, false, Some("e1")), big],
+        bodies: BTreeMap::new(),
+    };
+    src.bodies.insert("v2".into(), Bytes::from(sink.body(&b.keys[0])));
+    let r = Verifier::new()
+        .versions(Arc::new(src))
+        .verify(&sink)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&r), vec![(Kind::Modified, b.keys[0].clone())], "{r}");
+}
