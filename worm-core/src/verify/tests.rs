@@ -577,7 +577,8 @@ async fn an_oversized_version_is_not_fetched() {
         versions: vec![version(&b.keys[0], "v2", true, false, Some("e1")), big],
         bodies: BTreeMap::new(),
     };
-    src.bodies.insert("v2".into(), Bytes::from(sink.body(&b.keys[0])));
+    src.bodies
+        .insert("v2".into(), Bytes::from(sink.body(&b.keys[0])));
     let r = Verifier::new()
         .versions(Arc::new(src))
         .verify(&sink)
