@@ -75,6 +75,11 @@ impl StreamSpec {
         self.sealed_at = Some(at);
         self
     }
+    /// Keys under `prefix` (default layout).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.template = KeyTemplate::new(worm::key::DEFAULT_TEMPLATE, prefix).expect("prefix");
+        self
+    }
     /// Name `p` as the predecessor stream.
     pub fn after(mut self, p: batch::Predecessor) -> Self {
         self.pred = Some(p);
@@ -331,19 +336,19 @@ pub trait Raw: WormSink {
     /// Replace (or create) `key` with exactly these stored bytes.
     fn raw_put(&self, key: &str, stored: Vec<u8>) -> impl Future<Output = ()> + Send;
     /// Remove `key`.
-    fn raw_delete(&self, key: &str);
+    fn raw_delete(&self, key: &str) -> impl Future<Output = ()> + Send;
 }
 
 impl Raw for FsSink {
     async fn raw_put(&self, key: &str, stored: Vec<u8>) {
         let path: PathBuf = self.path_of(key).expect("path");
         if path.exists() {
-            self.raw_delete(key);
+            self.raw_delete(key).await;
         }
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, stored).expect("write");
     }
-    fn raw_delete(&self, key: &str) {
+    async fn raw_delete(&self, key: &str) {
         if self.is_immutable(key).expect("attrs") {
             self.clear_immutable(key)
                 .expect("clear immutable (needs root)");
@@ -355,13 +360,13 @@ impl Raw for FsSink {
 impl Raw for MemorySink {
     async fn raw_put(&self, key: &str, stored: Vec<u8>) {
         if self.keys().iter().any(|k| k == key) {
-            self.raw_delete(key);
+            self.raw_delete(key).await;
         }
         self.put(key, Bytes::from(stored), &PutOptions::default())
             .await
             .expect("put");
     }
-    fn raw_delete(&self, key: &str) {
+    async fn raw_delete(&self, key: &str) {
         self.delete(key, true)
             .expect("delete (bypassing governance)");
     }

@@ -2,6 +2,7 @@
 
 pub mod bombs;
 pub mod chain;
+pub mod completeness;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod drill;

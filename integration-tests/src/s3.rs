@@ -187,3 +187,20 @@ impl Tamper for S3Tamper {
 pub fn is_refusal(e: &Error) -> bool {
     matches!(e, Error::PermissionDenied { .. } | Error::Backend { .. })
 }
+
+/// The tamper suites' raw path on S3: what an operator holding the sink's credentials
+/// with governance bypass can do (see [`S3Tamper`]).
+impl crate::chain::Raw for S3Sink {
+    async fn raw_put(&self, key: &str, stored: Vec<u8>) {
+        S3Tamper(self.clone())
+            .overwrite(key, Bytes::from(stored))
+            .await
+            .expect("overwrite on S3 (bypassing governance)");
+    }
+    async fn raw_delete(&self, key: &str) {
+        S3Tamper(self.clone())
+            .delete(key)
+            .await
+            .expect("delete on S3 (bypassing governance)");
+    }
+}

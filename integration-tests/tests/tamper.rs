@@ -130,7 +130,7 @@ async fn flipped_byte_in_compressed_bytes_is_unreadable() {
 async fn deleted_middle_batch_is_missing() {
     let (_d, sink) = fs_store();
     let s = write_stream(&sink, &StreamSpec::new(10, 10)).await;
-    sink.raw_delete(s.key(4));
+    sink.raw_delete(s.key(4)).await;
     let r = verify(&sink, None).await;
     assert_eq!(errors(&r), one(Kind::Missing, s.key(5)), "{r}");
     assert!(r.problems[0].message.contains("seq 4 of stream"), "{r}");
@@ -142,8 +142,8 @@ async fn deleted_tail_of_a_closed_stream() {
     let (_d, sink) = fs_store();
     let w = writer_key();
     let s = write_stream(&sink, &StreamSpec::new(10, 10).signed(&w)).await;
-    sink.raw_delete(s.key(8));
-    sink.raw_delete(s.key(9));
+    sink.raw_delete(s.key(8)).await;
+    sink.raw_delete(s.key(9)).await;
     let r = verify(&sink, Some(&w)).await;
     assert_eq!(errors(&r), one(Kind::Truncated, s.key(10)), "{r}");
     assert!(r.problems[0].message.contains("seqs 8..=9"), "{r}");
@@ -154,7 +154,7 @@ async fn deleted_tail_of_a_closed_stream() {
     let (_d, sink) = fs_store();
     let s = write_stream(&sink, &StreamSpec::new(10, 10).signed(&w)).await;
     for seq in 8..=10 {
-        sink.raw_delete(s.key(seq));
+        sink.raw_delete(s.key(seq)).await;
     }
     let r = verify(&sink, Some(&w)).await;
     assert!(r.is_intact(), "{r}");

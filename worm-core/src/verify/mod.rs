@@ -258,6 +258,9 @@ impl Verifier {
     /// Verify the store. `Err` only when the store cannot be listed; everything wrong
     /// with the objects themselves is in the [`Report`].
     pub async fn verify(&self, sink: &dyn WormSink) -> Result<Report> {
+        // Silence is judged as of when the listing began: a checkpoint sealed later may
+        // not be listed, and a long read must not make streams look staler than they are.
+        let now = self.now.unwrap_or_else(chrono::Utc::now);
         let opts = Arc::new(CheckOptions {
             keys: self.keys.clone(),
         });
@@ -302,7 +305,7 @@ impl Verifier {
         let rules = StreamRules {
             keys_expected: !self.keys.is_empty(),
             require_closed: self.require_closed,
-            now: self.now.unwrap_or_else(chrono::Utc::now),
+            now,
             max_silence: self.max_silence,
         };
         let (summaries, trees) = streams.finish(rules, &mut report.problems);

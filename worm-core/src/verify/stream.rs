@@ -496,10 +496,10 @@ fn check_liveness(
     if stale || rules.require_closed {
         let why = if stale {
             format!(
-                "its last checkpoint (seq {}, sealed {at}) is older than the allowed silence of {}s: \
+                "its last checkpoint (seq {}, sealed {at}) is older than the allowed silence of {:?}: \
                  its writer died without a spool, or its tail was removed",
                 last.seq,
-                allowed.unwrap_or_default().as_secs()
+                allowed.unwrap_or_default()
             )
         } else {
             format!(
