@@ -428,17 +428,23 @@ pub fn checkpoint_text(
     root: &TreeHash,
     is_final: bool,
 ) -> String {
-    let mut text = format!(
-        "{}\n{size}\n{}\nseq {}\nbatch {}\nfinal {is_final}\n",
-        origin_for(h.stream),
-        root.to_base64(),
-        h.seq,
-        sha256.to_hex()
-    );
+    let mut extensions = vec![
+        format!("seq {}", h.seq),
+        format!("batch {}", sha256.to_hex()),
+        format!("final {is_final}"),
+    ];
     if let Some(at) = &h.at {
-        text.push_str(&format!("time {at}\n"));
+        extensions.push(format!("time {at}"));
     }
-    text
+    let c = crate::tlog::checkpoint::Checkpoint {
+        origin: origin_for(h.stream),
+        size,
+        root: root.0,
+        extensions,
+    };
+    // A uuid origin, numbers, hex and a timestamp always make a valid checkpoint; were it
+    // ever refused, the empty text fails to sign and verify reports the batch unsigned.
+    c.to_text().unwrap_or_default()
 }
 
 /// A batch read back and split into its parts. Hashes are computed, not trusted.

@@ -68,23 +68,28 @@
 //! batch was removed at all: the signature covers the `final` flag, so a truncated stream
 //! cannot be re-marked as closed without the key.
 //!
+//! # Completeness (`worm-batch/2`)
+//!
+//! Each batch's Merkle tree size and root are recomputed from its header's compact range
+//! and its records (`modified` when the seal says otherwise), and each batch must start
+//! where the one before it ended. Signed checkpoints are checked against the batch they
+//! seal. An open stream whose last checkpoint is older than the allowed silence
+//! ([`Verifier::max_silence`], default 3 heartbeats) is `stale`; a stream named as
+//! predecessor that is absent or shorter is `missing_stream`; an [`Anchor`] whose stream is
+//! gone or shorter is `missing_stream`, and one whose root differs at the anchored size is
+//! `inconsistent`. The same batch under another key is `copied`.
+//!
 //! # What it cannot prove
 //!
-//! - **A key holder can rewrite history.** Whoever holds the signing key can rebuild and
-//!   re-sign any chain; signatures prove authorship, not that the author was honest. Keep
-//!   the key with the writer only, and rely on WORM storage (Object Lock COMPLIANCE) to
-//!   stop the rewrite from being stored.
-//! - **Without signatures the chain only proves internal consistency.** Someone who can
-//!   write to the store can replace a batch and recompute every hash after it (or forge a
-//!   whole stream); the result verifies clean. Only `unsigned` (when a key is given) or
-//!   the storage's own immutability stop this.
-//! - **A whole stream can vanish.** Streams do not reference each other, so deleting every
-//!   batch of a stream leaves no trace. Likewise a stream whose first batches were deleted
-//!   shows the gap (`missing`), but one whose every batch is gone does not exist to us.
-//! - **The tail of an open stream.** A stream without a final batch is `open`; whether its
-//!   writer is still running, crashed, or someone deleted its last batches (final one
-//!   included) cannot be told from the objects. `require_closed` turns every open stream
-//!   into an error for stores whose writers have all stopped.
+//! - **A key holder can rewrite what no anchor holds.** Whoever holds the signing key can
+//!   rebuild and re-sign a whole stream; an anchor taken earlier catches it, nothing else
+//!   does.
+//! - **Without signatures the chain only proves internal consistency**; only anchors or
+//!   the storage's own immutability stop a rewrite.
+//! - **A whole stream that no successor names and no anchor holds** can vanish without a
+//!   trace.
+//! - **The newest tail of an open stream**, within the allowed silence, cannot be told
+//!   from batches not yet written.
 //! - **Time.** Timestamps are what the writer's clock said; they are checked for
 //!   consistency between header and records, not for truth.
 //! - **Which of two conflicting unsigned batches is genuine** when no chain link decides
