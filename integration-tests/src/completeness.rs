@@ -381,3 +381,43 @@ pub async fn the_writer_heartbeats_while_idle_and_names_its_predecessor_from_the
     assert_eq!(e[0].0, Kind::MissingStream, "{r}");
     assert!(r.errors().next().unwrap().stream == Some(b.stream), "{r}");
 }
+
+/// Several writers of one service on one host at once: each its own stream, all intact.
+pub async fn several_writers_of_one_service_at_once_verify_clean(sink: &impl Store, prefix: &str) {
+    use worm::AuditLogBuilder;
+    let p = sub(prefix);
+    let w = writer();
+    let mut writers = Vec::new();
+    for _ in 0..3 {
+        writers.push(
+            AuditLogBuilder::new(sink.clone(), "camera_service")
+                .keys(worm::key::KeyTemplate::new(worm::key::DEFAULT_TEMPLATE, &p).unwrap())
+                .signer(w.clone())
+                .max_records(7)
+                .build()
+                .unwrap(),
+        );
+    }
+    for n in 0..60 {
+        let (log, _) = &writers[n as usize % 3];
+        log.log(crate::fixtures::motion(n)).unwrap();
+    }
+    let mut live = Vec::new();
+    for (i, (log, guard)) in writers.into_iter().enumerate() {
+        log.flush().await.unwrap();
+        if i == 0 {
+            live.push(guard); // one stays open: a live writer beside closed ones
+        } else {
+            guard.close().await.unwrap();
+        }
+    }
+    let r = verify_with(sink, &p, Verifier::new()).await;
+    assert!(r.is_intact(), "{r}");
+    assert_eq!(r.streams.len(), 3, "{r}");
+    assert_eq!(r.records, 60);
+    for g in live {
+        g.close().await.unwrap();
+    }
+    let r = verify_with(sink, &p, Verifier::new()).await;
+    assert!(r.problems.is_empty(), "{r}");
+}

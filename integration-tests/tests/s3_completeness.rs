@@ -79,3 +79,14 @@ async fn the_writer_heartbeats_while_idle_and_names_its_predecessor_from_the_sto
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_writers_of_one_service_at_once_verify_clean() {
+    let Some(env) = S3Env::get() else { return };
+    let sink = env.sink().await;
+    suite::several_writers_of_one_service_at_once_verify_clean(
+        &sink,
+        &unique_prefix("several_writers"),
+    )
+    .await;
+}
