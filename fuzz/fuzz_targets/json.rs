@@ -1,4 +1,5 @@
-//! The strict JSON reader and `worm ship`'s input path: the line splitter with its cap,
+//! The strict JSON reader (through `AuditRecord::from_json`, its public entry) and
+//! `worm ship`'s input path: the line splitter with its cap,
 //! then each line classified as a record, an empty line or an invalid line (the very
 //! code of `worm-cli/src/input.rs`, included by path since worm-cli is a binary).
 #![no_main]
@@ -11,7 +12,9 @@ mod input;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = worm_core::json::parse_strict(text);
+        if let Ok(r) = worm_core::AuditRecord::from_json(text) {
+            let _ = r.to_json_line();
+        }
     }
     const MAX: usize = 4096;
     let mut split = input::LineSplitter::new(MAX);
