@@ -5,7 +5,7 @@
 //!   `eval "$(scripts/s3-server.sh env ceph)"`;
 //! - otherwise, with the cargo feature `docker` and a Docker engine, testcontainers starts
 //!   one server for the test process (SeaweedFS from the local image `scripts/s3-image.sh`
-//!   builds, or MinIO when its image is present: see [`crate::docker`]);
+//!   builds, or MinIO when its image is present: see the `docker` module, feature `docker`);
 //! - otherwise every S3 test prints `skipped: no S3 server (set WORM_TEST_S3_ENDPOINT)` and
 //!   passes — unless `WORM_TEST_REQUIRE_S3=1`, which turns the skip into a failure (CI).
 //!
