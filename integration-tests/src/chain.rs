@@ -330,6 +330,18 @@ pub fn tree_after(plain: &[u8]) -> batch::TreeStart {
     }
 }
 
+/// A fresh directory store (immutable files where the process may set the attribute,
+/// read-only files otherwise) in a temporary directory that lives as long as the guard.
+pub fn fs_store() -> (tempfile::TempDir, FsSink) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = FsSink::builder(dir.path().join("worm-data"))
+        .immutable(true)
+        .allow_read_only_fallback(true)
+        .build()
+        .expect("fs store");
+    (dir, sink)
+}
+
 /// Raw access to a store, past its WORM rules: what an attacker with root (fs) or
 /// administrator (memory) rights can do.
 pub trait Raw: WormSink {

@@ -1,18 +1,8 @@
 //! The completeness suite (`integration_tests::completeness`) on a local directory.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use integration_tests::chain::fs_store;
 use integration_tests::completeness as suite;
-use worm::fs::FsSink;
-
-fn fs_store() -> (tempfile::TempDir, FsSink) {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = FsSink::builder(dir.path().join("worm-data"))
-        .immutable(true)
-        .allow_read_only_fallback(true)
-        .build()
-        .unwrap();
-    (dir, sink)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_beyond_three_heartbeats_is_stale_and_a_fresh_open_stream_is_live() {

@@ -4,27 +4,16 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use integration_tests::chain::{
-    Raw, StreamSpec, plain_body, raw_put_plain, reencode, tree_after, write_stream,
+    Raw, StreamSpec, fs_store, plain_body, raw_put_plain, reencode, tree_after, write_stream,
 };
 use worm::WormSink;
 use worm::batch::Compression;
-use worm::fs::FsSink;
 use worm::key::KeyParts;
 use worm::memory::MemorySink;
 use worm::sign::Signer;
 use worm::verify::{Kind, Report, Severity, Verifier};
 
 const PREFIX: &str = "audit-logs/";
-
-fn fs_store() -> (tempfile::TempDir, FsSink) {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = FsSink::builder(dir.path().join("worm-data"))
-        .immutable(true)
-        .allow_read_only_fallback(true)
-        .build()
-        .unwrap();
-    (dir, sink)
-}
 
 fn writer_key() -> Signer {
     Signer::from_seed([42; 32])
