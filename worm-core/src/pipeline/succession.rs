@@ -16,14 +16,13 @@ use uuid::Uuid;
 
 use super::config::Config;
 use crate::batch::{self, Predecessor};
-use crate::sink::WormSink;
+use crate::sink::{ObjectInfo, WormSink};
+use crate::verify::{BatchReader, DEFAULT_MAX_OBJECT_BYTES};
 
 /// Newest objects whose headers are read at most.
 pub(crate) const CANDIDATES: usize = 64;
 /// Time the whole scan may take.
 pub(crate) const SCAN_TIME: Duration = Duration::from_secs(10);
-/// Largest object read while scanning (the header is the first line).
-const MAX_OBJECT: u64 = 64 << 20;
 
 /// The last checkpoint of the newest other stream of this writer identity, if any.
 pub(crate) async fn find(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecessor> {
@@ -39,7 +38,7 @@ pub(crate) async fn find(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option
 async fn scan(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecessor> {
     let writer = cfg.writer_id();
     let prefix = cfg.keys.list_prefix();
-    let mut newest: BinaryHeap<Reverse<(Uuid, String)>> = BinaryHeap::new();
+    let mut newest: BinaryHeap<Reverse<(Uuid, String, u64)>> = BinaryHeap::new();
     let mut list = sink.list(&prefix);
     while let Some(item) = list.next().await {
         let info = match item {
@@ -49,31 +48,35 @@ async fn scan(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecesso
                 return None;
             }
         };
+        // Entries no writer makes are never opened.
+        if info.not_a_file.is_some() {
+            continue;
+        }
         let Some(id) = batch_id_in(&info.key) else {
             continue;
         };
-        newest.push(Reverse((id, info.key)));
+        newest.push(Reverse((id, info.key, info.size)));
         if newest.len() > CANDIDATES {
             newest.pop();
         }
     }
     drop(list);
-    let mut keys: Vec<(Uuid, String)> = newest.into_iter().map(|Reverse(x)| x).collect();
+    let mut keys: Vec<(Uuid, String, u64)> = newest.into_iter().map(|Reverse(x)| x).collect();
     keys.sort_by_key(|k| std::cmp::Reverse(k.0));
-    for (_, key) in keys {
-        let Ok(obj) = sink.get(&key).await else {
+    // The store may hold anything: read through the verifier's bounded reader.
+    let reader = BatchReader::new(DEFAULT_MAX_OBJECT_BYTES);
+    for (_, key, size) in keys {
+        let info = ObjectInfo {
+            key,
+            size,
+            last_modified: None,
+            not_a_file: None,
+        };
+        let Ok((p, ())) = reader.read(sink, &info, (), |_, _, _| {}).await else {
             continue;
         };
-        let Ok(body) = crate::verify::fetch::decode(
-            obj.body,
-            obj.content_encoding.as_deref(),
-            &key,
-            MAX_OBJECT,
-        ) else {
-            continue;
-        };
-        let Ok(p) = batch::parse(&body) else { continue };
         if p.header.v < batch::VERSION
+            || p.seal.sha256 != p.computed_sha256
             || p.header.stream == own
             || p.header.writer.as_deref() != Some(writer.as_str())
         {

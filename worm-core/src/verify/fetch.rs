@@ -18,11 +18,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use crate::batch::{self, Compression, Fault, Header, Limits, OnRecord, ScanError, Scanned};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::sink::{ObjectInfo, WormSink};
 
 /// Default cap on a decompressed batch: 64 MiB, sixteen times the largest preset batch
@@ -53,19 +52,6 @@ pub(crate) fn detect(body: &[u8], content_encoding: Option<&str>, key: &str) -> 
         Some("gzip") => Compression::Gzip,
         Some("zstd") => Compression::Zstd,
         _ => Compression::from_key(key),
-    }
-}
-
-/// The uncompressed body of a stored object, refusing to expand past `limit` bytes.
-pub(crate) fn decode(
-    stored: Bytes,
-    content_encoding: Option<&str>,
-    key: &str,
-    limit: u64,
-) -> Result<Bytes> {
-    match detect(&stored, content_encoding, key) {
-        Compression::None => Ok(stored),
-        c => c.decompress(&stored, limit).map(Bytes::from),
     }
 }
 
@@ -250,13 +236,6 @@ mod tests {
         assert_eq!(detect(&zst, None, "a.json.gz"), Compression::Zstd);
         assert_eq!(detect(&plain, Some("gzip"), "a.json.gz"), Compression::None);
         assert_eq!(detect(b"", None, "a.json.zst"), Compression::Zstd);
-        for body in [gz, zst] {
-            assert_eq!(
-                decode(Bytes::from(body.clone()), None, "k", 1 << 20).unwrap(),
-                plain
-            );
-            assert!(decode(Bytes::from(body), None, "k", 4).is_err());
-        }
     }
 
     /// A zstd frame that asks for a 128 MiB window is refused before anything that size
