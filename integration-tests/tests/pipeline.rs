@@ -413,3 +413,41 @@ async fn close_with_a_permanent_refusal_returns_the_batch_error_without_waiting_
         "{err}"
     );
 }
+
+/// The benchmark-only `/1` writer (the tree's cost is measured against it in one build)
+/// writes real `worm-batch/1`: no tree, no checkpoint, a v1 signature, and the verifier of
+/// this version reads it as intact.
+#[tokio::test]
+async fn legacy_v1_writer_writes_batches_the_verifier_reads_as_v1() {
+    let sink = Arc::new(MemorySink::new());
+    let key = worm::sign::Signer::from_seed([3; 32]);
+    let (log, guard) = AuditLogBuilder::new(sink.clone(), "camera_service")
+        .max_records(10)
+        .signer(key.clone())
+        .legacy_v1_format()
+        .build()
+        .unwrap();
+    for n in 0..25 {
+        log.log(rec(0, n)).unwrap();
+    }
+    guard.close().await.unwrap();
+    let streams = read_streams(sink.as_ref(), "").await;
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    assert_eq!(batches.len(), 3);
+    for b in batches {
+        assert_eq!(
+            (b.header.v, b.header.tree.is_none()),
+            (1, true),
+            "{}",
+            b.key
+        );
+    }
+    let report = worm::verify::Verifier::new()
+        .public_key(key.public_key())
+        .verify(sink.as_ref())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.records, 25);
+}

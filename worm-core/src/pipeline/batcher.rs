@@ -83,7 +83,7 @@ impl OpenBatch {
         self.opened_at.map(|t| t + cfg.max_age)
     }
 
-    /// Seal into the `worm-batch/1` format and reset for the next batch.
+    /// Seal into the `worm-batch/2` format (`/1` when configured) and reset for the next batch.
     pub fn seal(&mut self, cfg: &Config, at: Position<'_>, is_final: bool) -> Sealed {
         let Position {
             stream,
@@ -113,8 +113,21 @@ impl OpenBatch {
             interval_ms: Some(cfg.max_age.as_millis() as u64),
             pred,
         };
-        let (plain, chain) =
-            batch::encode_v2(&header, &self.body, is_final, tree, cfg.signer.as_ref());
+        let (plain, chain) = if cfg.legacy_v1 {
+            // The `/1` header: no tree and none of the fields `/2` added.
+            let header = Header {
+                v: 1,
+                at: None,
+                writer: None,
+                heartbeat_ms: None,
+                interval_ms: None,
+                pred: None,
+                ..header
+            };
+            batch::encode(&header, &self.body, is_final, cfg.signer.as_ref())
+        } else {
+            batch::encode_v2(&header, &self.body, is_final, tree, cfg.signer.as_ref())
+        };
         let tree_after = (
             tree.size(),
             tree.hashes().iter().map(|h| TreeHash(*h)).collect(),

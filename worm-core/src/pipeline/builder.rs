@@ -220,6 +220,15 @@ impl AuditLogBuilder {
         self
     }
 
+    /// Write the pre-tree `worm-batch/1` format. Only for comparison benchmarks (the cost
+    /// of the Merkle tree, measured in one build) and compatibility tests: a `/1` stream
+    /// has no tree and no checkpoints, so it cannot prove completeness.
+    #[doc(hidden)]
+    pub fn legacy_v1_format(mut self) -> Self {
+        self.cfg.legacy_v1 = true;
+        self
+    }
+
     /// The configuration so far.
     pub fn config(&self) -> &Config {
         &self.cfg

@@ -146,6 +146,11 @@ pub struct Config {
     /// Without a spool, look in the store at start for the last checkpoint of the
     /// previous stream of the same writer identity, and name it in the new stream.
     pub find_predecessor: bool,
+    /// Write `worm-batch/1` (no Merkle tree, no checkpoint) instead of `/2`. Only for
+    /// comparison benchmarks and compatibility tests: a `/1` stream cannot prove
+    /// completeness.
+    #[doc(hidden)]
+    pub legacy_v1: bool,
 }
 
 /// Default heartbeat interval.
@@ -198,6 +203,7 @@ impl Config {
             spool: None,
             writer: None,
             heartbeat: Some(DEFAULT_HEARTBEAT),
+            legacy_v1: false,
             find_predecessor: true,
         }
     }

@@ -4,10 +4,11 @@
 //! ```text
 //! worm-load caller   [--calls N] [--rounds R]
 //! worm-load pipeline [--records N] [--mode plain|zstd|gzip|signed] [--sink fs|null] [--dir D]
+//!                    [--format v1|v2]
 //! worm-load cost     [--records N]
 //! worm-load latency  [--rate R] [--secs S]
 //! worm-load memory   [--records N] [--queue N] [--pending-mib M] [--overflow drop|block]
-//! worm-load generate --dir D [--mib M]
+//! worm-load generate --dir D [--mib M] [--format v1|v2]
 //! worm-load verify   --dir D
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]

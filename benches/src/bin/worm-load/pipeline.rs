@@ -61,6 +61,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             ));
         }
     }
+    let (b, format) = crate::verify::format(args, b)?;
     let (log, guard) = b.build().map_err(|e| e.to_string())?;
     let line_bytes = audit_record(0, Level::Info)
         .service(SERVICE)
@@ -87,6 +88,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         "bench": "pipeline",
         "sink": sink_kind,
         "mode": mode,
+        "format": format,
         "records": records,
         "record_bytes": line_bytes,
         "batches": report.batches_stored,

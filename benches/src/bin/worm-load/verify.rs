@@ -20,6 +20,16 @@ fn signer() -> Signer {
     Signer::from_seed([9; 32])
 }
 
+/// `--format v1|v2` (default v2): `v1` writes the pre-tree `worm-batch/1`, so the cost of
+/// the Merkle tree is measured within one build. Returns the format's name.
+pub fn format(args: &Args, b: AuditLogBuilder) -> Result<(AuditLogBuilder, &'static str), String> {
+    match args.str("format").unwrap_or("v2") {
+        "v2" => Ok((b, "v2")),
+        "v1" => Ok((b.legacy_v1_format(), "v1")),
+        other => Err(format!("--format {other}: expected v1 or v2")),
+    }
+}
+
 fn dir(args: &Args) -> Result<PathBuf, String> {
     args.str("dir")
         .map(PathBuf::from)
@@ -31,12 +41,12 @@ pub fn generate(args: &Args) -> Result<(), String> {
     let dir = dir(args)?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let sink = Arc::new(FsSink::new(&dir).map_err(|e| e.to_string())?);
-    let (log, guard) = AuditLogBuilder::new(sink, SERVICE)
+    let b = AuditLogBuilder::new(sink, SERVICE)
         .max_records(usize::MAX)
         .max_bytes(1 << 20)
-        .signer(signer())
-        .build()
-        .map_err(|e| e.to_string())?;
+        .signer(signer());
+    let (b, format) = format(args, b)?;
+    let (log, guard) = b.build().map_err(|e| e.to_string())?;
     let line = audit_record(0, Level::Info)
         .service(SERVICE)
         .to_json_line()
@@ -51,6 +61,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
     let report = guard.close_blocking().map_err(|e| e.to_string())?;
     crate::emit(json!({
         "bench": "generate",
+        "format": format,
         "dir": dir.display().to_string(),
         "records": report.records_stored,
         "batches": report.batches_stored,
