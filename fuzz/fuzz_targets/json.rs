@@ -1,14 +1,11 @@
 //! The strict JSON reader (through `AuditRecord::from_json`, its public entry) and
 //! `worm ship`'s input path: the line splitter with its cap,
-//! then each line classified as a record, an empty line or an invalid line (the very
-//! code of `worm-cli/src/input.rs`, included by path since worm-cli is a binary).
+//! then each line classified as a record, an empty line or an invalid line
+//! (`worm_core::input`, which `worm ship` and `worm serve`'s `/v1/audit` share).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-
-#[allow(dead_code, missing_docs)]
-#[path = "../../worm-cli/src/input.rs"]
-mod input;
+use worm_core::input;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

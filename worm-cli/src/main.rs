@@ -7,7 +7,6 @@
 mod cli;
 mod cmd;
 mod error;
-mod input;
 mod output;
 mod progress;
 mod signals;

@@ -9,6 +9,7 @@
 //! - [`sign`]: Ed25519 seal signatures;
 //! - [`tlog`]: Merkle trees, signed notes, checkpoints and record proofs;
 //! - [`key`]: object key layouts;
+//! - [`input`]: NDJSON input into records, with the rules for bad lines;
 //! - `testing` (feature `testing`): the conformance suite every provider runs.
 //!
 //! ```
@@ -26,6 +27,7 @@ pub mod batch;
 pub mod env;
 pub mod error;
 pub mod hash;
+pub mod input;
 pub mod integrate;
 pub(crate) mod json;
 pub mod key;

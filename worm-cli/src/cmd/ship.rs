@@ -11,12 +11,12 @@ use worm::{AuditLog, AuditLogBuilder, RetentionMode, WormSink};
 
 use crate::cli::{Preset, ShipArgs};
 use crate::error::{CliError, CliResult, EXIT_OK};
-use crate::input::{self, LineSplitter, Parsed, RawLine};
 use crate::output;
 use crate::progress;
 use crate::signals::Stop;
 use crate::stdin::{Ready, Stdin};
 use crate::store::{self, Access};
+use worm::input::{self, LineSplitter, Parsed, RawLine};
 
 /// Room above `--max-line-bytes` for what the pipeline adds to a record (service name,
 /// timestamp), so that a line within the limit is never refused as a record.

@@ -1,8 +1,19 @@
-//! Turning raw input bytes into audit records: line splitting with a size cap, and the
-//! `worm.invalid_input` record for every line that is not a valid record.
+//! NDJSON input into audit records, with `worm ship`'s rules for bad lines: line splitting
+//! with a size cap, and the `worm.invalid_input` record for every line that is not a valid
+//! record. `worm ship` (stdin) and `worm serve` (`POST /v1/audit`) both read through here.
+//!
+//! ```
+//! use worm_core::input::{self, Parsed};
+//! let mut out = Vec::new();
+//! input::parse_ndjson(b"{\"message\":\"hi\"}\n\nnot json\n", 1 << 20, |_line, p| out.push(p));
+//! assert!(matches!(out[0], Parsed::Record(_)));
+//! assert!(matches!(out[1], Parsed::Empty));
+//! assert!(matches!(&out[2], Parsed::Invalid(r) if r.action.as_deref() == Some(input::INVALID_ACTION)));
+//! ```
 
 use serde_json::Value;
-use worm::{AuditRecord, Level};
+
+use crate::{AuditRecord, Level};
 
 /// Action of the record that stands in for an input line that is not a valid record.
 pub const INVALID_ACTION: &str = "worm.invalid_input";
@@ -86,6 +97,20 @@ impl LineSplitter {
         };
         self.len = 0;
         line
+    }
+}
+
+/// Split a whole input (`data`, complete: its last line needs no newline) into lines of at
+/// most `max_line` bytes and classify each one, in order.
+pub fn parse_ndjson(data: &[u8], max_line: usize, mut f: impl FnMut(&RawLine, Parsed)) {
+    let mut split = LineSplitter::new(max_line);
+    let mut each = |line: RawLine| {
+        let parsed = parse_line(&line, max_line);
+        f(&line, parsed);
+    };
+    split.push(data, &mut each);
+    if let Some(last) = split.finish() {
+        each(last);
     }
 }
 
@@ -248,6 +273,21 @@ mod tests {
         assert!(reason(parse(deep.as_bytes())).contains("recursion limit"));
         assert!(reason(parse(b"[1,2]")).contains("found an array"));
         assert!(reason(parse(br#"{"timestamp":"yesterday"}"#)).contains("yesterday"));
+    }
+
+    #[test]
+    fn parse_ndjson_numbers_lines_and_takes_an_unterminated_last_line() {
+        let mut got = Vec::new();
+        parse_ndjson(
+            b"{\"message\":\"a\"}\n \n[1]\n{\"message\":\"b\"}",
+            64,
+            |l, p| got.push((l.number, p)),
+        );
+        assert_eq!(got.len(), 4);
+        assert!(matches!(got[0], (1, Parsed::Record(_))));
+        assert!(matches!(got[1], (2, Parsed::Empty)));
+        assert!(matches!(got[2], (3, Parsed::Invalid(_))));
+        assert!(matches!(got[3], (4, Parsed::Record(_))));
     }
 
     #[test]
