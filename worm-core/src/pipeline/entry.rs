@@ -30,6 +30,10 @@ pub struct Entry {
     pub synthetic: bool,
     /// Where the record sits in the spool's WAL, when a spool is used.
     pub wal: Option<WalPos>,
+    /// The caller's position in its source after this record
+    /// ([`AuditLog::log_with_cursor`](super::AuditLog::log_with_cursor)): kept in the
+    /// record's own WAL frame.
+    pub cursor: Option<Box<str>>,
 }
 
 impl Entry {
@@ -44,6 +48,7 @@ impl Entry {
             request_id: rec.request_id.clone().map(String::into_boxed_str),
             synthetic: true,
             wal: None,
+            cursor: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::config::{Config, Overflow};
 use super::control::{CloseReport, Control, Reply};
 use super::entry::Entry;
+use super::spool::MAX_CURSOR_BYTES;
 use super::spool::Spool;
 use super::stats::{Counters, Stats, lock};
 use crate::error::{Error, Result};
@@ -62,6 +63,45 @@ impl AuditLog {
         self.log_view(&record.view())
     }
 
+    /// [`log`](Self::log), with `cursor`: the caller's position in the source the record
+    /// came from (a file offset, say), as opaque text of at most 4 KiB.
+    ///
+    /// With a spool, the cursor is written in the same WAL frame as the record, so a
+    /// crash or kill cannot keep one without the other. A writer started on that spool
+    /// again reports, in [`resume_cursor`](Self::resume_cursor), the cursor of the last
+    /// record the spool holds: a source read again from there neither loses nor repeats
+    /// a record. Without a spool the cursor is not kept.
+    pub fn log_with_cursor(&self, record: AuditRecord, cursor: &str) -> Result<()> {
+        if cursor.len() > MAX_CURSOR_BYTES {
+            let res = Err(Error::invalid(
+                "cursor",
+                format!("{} bytes; at most {MAX_CURSOR_BYTES}", cursor.len()),
+            ));
+            self.count_refusal(&res);
+            return res;
+        }
+        let res = match self.prepare(&record.view()) {
+            Ok(Some(mut entry)) => {
+                entry.cursor = Some(cursor.into());
+                match &self.shared.spool {
+                    Some(spool) => self.log_spooled(spool, entry),
+                    None => self.queue_entry(entry),
+                }
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.count_refusal(&res);
+        res
+    }
+
+    /// The cursor of the last record that an earlier run of this writer's spool accepted
+    /// through [`log_with_cursor`](Self::log_with_cursor), whether or not that run closed
+    /// its stream; `None` without a spool or before any cursor.
+    pub fn resume_cursor(&self) -> Option<String> {
+        self.shared.spool.as_ref().and_then(|s| s.resume_cursor())
+    }
+
     /// [`log`](Self::log) for a record held by reference (the tracing layer builds no
     /// [`AuditRecord`]).
     pub(crate) fn log_view(&self, record: &RecordView<'_>) -> Result<()> {
@@ -77,6 +117,11 @@ impl AuditLog {
         if let Some(spool) = &self.shared.spool {
             return self.log_spooled(spool, entry);
         }
+        self.queue_entry(entry)
+    }
+
+    /// Queue an entry without a spool, by the overflow policy.
+    fn queue_entry(&self, entry: Entry) -> Result<()> {
         let counters = &self.shared.counters;
         // Counted before sending: a flush waits until the worker has seen this many
         // records (or learnt that a send failed), which orders it after every record
@@ -223,6 +268,7 @@ impl AuditLog {
             request_id: record.request_id.map(Box::from),
             synthetic: false,
             wal: None,
+            cursor: None,
         }))
     }
 

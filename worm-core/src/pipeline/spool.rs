@@ -4,11 +4,15 @@
 //! Layout of `<spool_dir>/<service>/`:
 //! - `lock`: held (`flock`) by the one writer using this spool;
 //! - `wal-<segment>.log`: records, each framed as `[len u32 LE][crc32 u32 LE][json line]`,
-//!   appended (and, per [`SpoolSync`], fsynced) before `log` returns;
+//!   appended (and, per [`SpoolSync`], fsynced) before `log` returns. A record logged with
+//!   a cursor (`AuditLog::log_with_cursor`) has the top bit of `len` set and the payload
+//!   `[cursor len u16 LE][cursor][json line]`: one checksum covers both, so a torn write
+//!   keeps neither;
 //! - `sealed/<seq>.batch`: a sealed batch (key, PUT options and exact bytes) written and
 //!   fsynced before its upload starts, deleted once the batch is stored;
-//! - `checkpoint`: where the stream continues (stream id, next seq, prev hash) and how far
-//!   the WAL has been sealed into batches. WAL segments wholly before it are deleted.
+//! - `checkpoint`: where the stream continues (stream id, next seq, prev hash), how far
+//!   the WAL has been sealed into batches, and the newest cursor the WAL held then (the
+//!   WAL is fsynced first). WAL segments wholly before it are deleted.
 //!
 //! A restarted writer uploads the sealed batches again with their original keys and bytes
 //! (a copy that had in fact been stored is recognised by its sha256, so nothing is stored
@@ -42,6 +46,10 @@ use crate::tlog::Frontier;
 const SEGMENT_BYTES: u64 = 64 << 20;
 /// Frame header: length and crc32.
 const FRAME_HEADER: usize = 8;
+/// Set in a frame's length when its payload starts with a cursor.
+const CURSOR_FLAG: u32 = 1 << 31;
+/// Largest cursor `log_with_cursor` accepts.
+pub(crate) const MAX_CURSOR_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Checkpoint {
@@ -55,6 +63,9 @@ struct Checkpoint {
     /// The stream's tree after the last sealed batch (absent in spools of older versions).
     #[serde(default)]
     tree: Option<(u64, Vec<TreeHash>)>,
+    /// The newest cursor in the WAL when this was written (kept across streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
 }
 
 impl Checkpoint {
@@ -87,6 +98,9 @@ struct Wal {
     seg: u64,
     off: u64,
     dirty: bool,
+    /// The newest cursor appended (or recovered), and whether the checkpoint has it.
+    cursor: Option<String>,
+    cursor_saved: bool,
 }
 
 /// An open spool. One writer at a time (enforced by `flock`).
@@ -94,6 +108,8 @@ pub(crate) struct Spool {
     dir: PathBuf,
     wal: Mutex<Wal>,
     sync: SpoolSync,
+    /// The cursor a previous run left: the last in its WAL, else its checkpoint's.
+    resumed: Option<String>,
     _lock: File,
 }
 
@@ -139,6 +155,11 @@ impl Spool {
         let (checkpoint, sealed) = read_state(&dir)?;
         let (replay, damage, last_seg) =
             replay_wal(&dir, service, checkpoint.as_ref().map(|c| c.wal))?;
+        let resumed = replay
+            .iter()
+            .rev()
+            .find_map(|e| e.cursor.as_deref().map(String::from))
+            .or_else(|| checkpoint.as_ref().and_then(|c| c.cursor.clone()));
         let pos = match &checkpoint {
             Some(c) if !c.closed => StreamPos {
                 stream: c.stream,
@@ -172,8 +193,11 @@ impl Spool {
                 seg,
                 off: 0,
                 dirty: false,
+                cursor: resumed.clone(),
+                cursor_saved: false,
             }),
             sync,
+            resumed,
             _lock: lock_file,
         });
         if let SpoolSync::Interval(every) = sync {
@@ -203,19 +227,12 @@ impl Spool {
             let seg = w.seg + 1;
             let file = open_segment(&self.dir, seg)?;
             w.file.sync_data().map_err(io("fsync of spool segment"))?;
-            *w = Wal {
-                file,
-                seg,
-                off: 0,
-                dirty: false,
-            };
+            w.file = file;
+            w.seg = seg;
+            w.off = 0;
+            w.dirty = false;
         }
-        let len =
-            u32::try_from(line.len()).map_err(|_| Error::invalid("record", "larger than 4 GiB"))?;
-        let mut frame = Vec::with_capacity(FRAME_HEADER + line.len());
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(line).to_le_bytes());
-        frame.extend_from_slice(line);
+        let frame = frame(line, entry.cursor.as_deref())?;
         let seg = w.seg;
         let ctx = || {
             format!(
@@ -235,6 +252,10 @@ impl Spool {
             w.dirty = true;
         }
         w.off += frame.len() as u64;
+        if let Some(c) = &entry.cursor {
+            w.cursor = Some(c.to_string());
+            w.cursor_saved = false;
+        }
         entry.wal = Some(WalPos {
             seg: w.seg,
             off: w.off,
@@ -276,6 +297,7 @@ impl Spool {
             Some(p) => p,
             None => self.read_checkpoint_wal()?,
         };
+        let cursor = self.durable_cursor()?;
         self.write_checkpoint(&Checkpoint {
             stream,
             next_seq: b.seq + 1,
@@ -283,8 +305,30 @@ impl Spool {
             wal,
             closed: is_final,
             tree: Some(b.tree.clone()),
+            cursor,
         })?;
         Ok(path)
+    }
+
+    /// The newest cursor, with the WAL frame that holds it fsynced first (so that a
+    /// checkpoint never names a cursor whose record a power loss could take back).
+    fn durable_cursor(&self) -> Result<Option<String>> {
+        let mut w = lock(&self.wal);
+        if !w.cursor_saved && w.dirty {
+            let seg = w.seg;
+            w.file.sync_data().map_err(io(format!(
+                "fsync of spool segment {}",
+                self.dir.join(segment_name(seg)).display()
+            )))?;
+            w.dirty = false;
+        }
+        w.cursor_saved = true;
+        Ok(w.cursor.clone())
+    }
+
+    /// The cursor a previous run of this spool left (see `AuditLog::resume_cursor`).
+    pub fn resume_cursor(&self) -> Option<String> {
+        self.resumed.clone()
     }
 
     fn read_checkpoint_wal(&self) -> Result<WalPos> {
@@ -469,6 +513,7 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
                     .unwrap_or_default(),
                 closed: h.is_final,
                 tree: h.tree.clone(),
+                cursor: ckpt.as_ref().and_then(|c| c.cursor.clone()),
             });
         }
         sealed.push(Sealed {
@@ -547,24 +592,72 @@ fn replay_wal(
                     .map_err(io(format!("truncating damaged {}", path.display())))?;
                 break;
             };
-            off += FRAME_HEADER + frame.len();
-            replay.push(entry_from_line(
-                frame,
+            off += FRAME_HEADER + frame.len;
+            let mut e = entry_from_line(
+                frame.line,
                 WalPos {
                     seg,
                     off: off as u64,
                 },
-            ));
+            );
+            e.cursor = frame.cursor.map(Box::from);
+            replay.push(e);
         }
     }
     Ok((replay, damage, last))
 }
 
-fn read_frame(buf: &[u8]) -> Option<&[u8]> {
-    let len = u32::from_le_bytes(buf.get(0..4)?.try_into().ok()?) as usize;
+/// One WAL frame for `line`, with `cursor` when given.
+fn frame(line: &[u8], cursor: Option<&str>) -> Result<Vec<u8>> {
+    let cursor = cursor.map(str::as_bytes);
+    let extra = cursor.map_or(0, |c| 2 + c.len());
+    let len = u32::try_from(line.len() + extra)
+        .ok()
+        .filter(|n| n & CURSOR_FLAG == 0)
+        .ok_or_else(|| Error::invalid("record", "larger than 2 GiB"))?;
+    let mut frame = Vec::with_capacity(FRAME_HEADER + line.len() + extra);
+    frame.extend_from_slice(&(len | cursor.map_or(0, |_| CURSOR_FLAG)).to_le_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    if let Some(c) = cursor {
+        let n = u16::try_from(c.len()).map_err(|_| Error::invalid("cursor", "too long"))?;
+        frame.extend_from_slice(&n.to_le_bytes());
+        frame.extend_from_slice(c);
+    }
+    frame.extend_from_slice(line);
+    let crc = crc32fast::hash(&frame[FRAME_HEADER..]);
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(frame)
+}
+
+/// A frame read back: its payload's length, the record line and the cursor, if any.
+struct Frame<'a> {
+    len: usize,
+    line: &'a [u8],
+    cursor: Option<&'a str>,
+}
+
+fn read_frame(buf: &[u8]) -> Option<Frame<'_>> {
+    let raw = u32::from_le_bytes(buf.get(0..4)?.try_into().ok()?);
+    let len = (raw & !CURSOR_FLAG) as usize;
     let crc = u32::from_le_bytes(buf.get(4..8)?.try_into().ok()?);
     let payload = buf.get(FRAME_HEADER..FRAME_HEADER + len)?;
-    (crc32fast::hash(payload) == crc).then_some(payload)
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    if raw & CURSOR_FLAG == 0 {
+        return Some(Frame {
+            len,
+            line: payload,
+            cursor: None,
+        });
+    }
+    let n = u16::from_le_bytes(payload.get(0..2)?.try_into().ok()?) as usize;
+    let cursor = std::str::from_utf8(payload.get(2..2 + n)?).ok()?;
+    Some(Frame {
+        len,
+        line: &payload[2 + n..],
+        cursor: Some(cursor),
+    })
 }
 
 fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
@@ -584,6 +677,7 @@ fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
             .map(String::into_boxed_str),
         synthetic: false,
         wal: Some(pos),
+        cursor: None,
     }
 }
 
