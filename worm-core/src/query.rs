@@ -75,6 +75,39 @@ impl Filter {
     }
 }
 
+/// The quoted values (`"<value>"`) that a record line must contain to match the filter's
+/// request id, user id and action: checked on the raw bytes before a line is parsed, so
+/// that a query for one request reads a large store at the speed of a byte search.
+#[derive(Debug, Default)]
+struct Needles(Vec<memchr::memmem::Finder<'static>>);
+
+impl Needles {
+    fn of(f: &Filter) -> Self {
+        Needles(
+            [&f.request_id, &f.user_id, &f.action]
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    let mut quoted = Vec::with_capacity(v.len() + 2);
+                    quoted.push(b'"');
+                    quoted.extend_from_slice(v.as_bytes());
+                    quoted.push(b'"');
+                    memchr::memmem::Finder::new(&quoted).into_owned()
+                })
+                .collect(),
+        )
+    }
+
+    /// False only when `line` cannot match: it holds no backslash, so every JSON string
+    /// in it is written literally, and one of the quoted values is not in it. (A value
+    /// that JSON must escape can only appear in a line with a backslash.)
+    fn may_match(&self, line: &[u8]) -> bool {
+        self.0.is_empty()
+            || memchr::memchr(b'\\', line).is_some()
+            || self.0.iter().all(|f| f.find(line).is_some())
+    }
+}
+
 /// One matching record and where it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
@@ -96,6 +129,7 @@ pub struct Hit {
 #[derive(Debug, Clone)]
 pub struct Query {
     filter: Arc<Filter>,
+    needles: Arc<Needles>,
     prefix: String,
     concurrency: usize,
     reader: BatchReader,
@@ -119,6 +153,7 @@ impl Query {
     /// A query for the records matching `filter`, over the whole store.
     pub fn new(filter: Filter) -> Self {
         Query {
+            needles: Arc::new(Needles::of(&filter)),
             filter: Arc::new(filter),
             prefix: String::new(),
             concurrency: crate::verify::DEFAULT_CONCURRENCY,
@@ -235,6 +270,7 @@ impl Query {
         let read = {
             let found = Found {
                 filter: self.filter.clone(),
+                needles: self.needles.clone(),
                 key: info.key.clone(),
                 mode,
                 line: 0,
@@ -338,6 +374,7 @@ struct Scanned {
 /// The matches of one batch so far, as its record lines stream past.
 struct Found {
     filter: Arc<Filter>,
+    needles: Arc<Needles>,
     key: String,
     mode: Mode,
     /// Index of the next non-empty record line.
@@ -352,7 +389,8 @@ impl Found {
         }
         let i = self.line;
         self.line += 1;
-        if self.mode == Mode::FirstMatch && !self.hits.is_empty() {
+        if (self.mode == Mode::FirstMatch && !self.hits.is_empty()) || !self.needles.may_match(line)
+        {
             return;
         }
         let record: AuditRecord = match serde_json::from_slice(line) {
@@ -391,6 +429,29 @@ mod tests {
             .request_id(rid)
             .user_id("u1")
             .action("login")
+    }
+
+    #[test]
+    fn the_byte_prefilter_never_hides_a_match() {
+        let f = Filter {
+            request_id: Some("req-1".into()),
+            user_id: Some("é\"q".into()),
+            ..Filter::default()
+        };
+        let n = Needles::of(&f);
+        // Both values literal: may match. One missing, no escapes: cannot.
+        assert!(n.may_match(br#"{"request_id":"req-1","user_id":"\u00e9\"q"}"#));
+        assert!(!n.may_match(r#"{"request_id":"req-1","user_id":"é"}"#.as_bytes()));
+        assert!(!n.may_match(br#"{"request_id":"req-10"}"#));
+        // Escapes anywhere: the line is parsed, since "\u0072eq-1" is "req-1" too.
+        assert!(n.may_match(br#"{"request_id":"\u0072eq-1","x":"\n"}"#));
+        let only_rid = Needles::of(&Filter {
+            request_id: Some("req-1".into()),
+            ..Filter::default()
+        });
+        assert!(only_rid.may_match(r#"{"message":"ok","request_id":"req-1"}"#.as_bytes()));
+        assert!(!only_rid.may_match(br#"{"message":"see req-1"}"#));
+        assert!(Needles::default().may_match(b"anything"));
     }
 
     #[test]
@@ -478,6 +539,7 @@ mod tests {
         let scan = |key: &str, stored: &[u8], mode: Mode| {
             let mut found = Found {
                 filter: Arc::new(f.clone()),
+                needles: Arc::new(Needles::of(&f)),
                 key: key.to_string(),
                 mode,
                 line: 0,
