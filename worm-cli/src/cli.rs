@@ -183,6 +183,13 @@ pub struct ShipArgs {
     /// Service name written in batch headers and on records that carry none.
     #[arg(long, value_name = "NAME", default_value = "worm-ship")]
     pub service: String,
+    /// Read FILE instead of stdin and keep following it as `tail -F` does (rename and
+    /// create, or copy and truncate rotation), until SIGINT or SIGTERM. Needs --spool:
+    /// the position in FILE is kept there with each record, so a restart (after a crash
+    /// or kill -9 too) neither loses nor repeats a line. A first run reads FILE from
+    /// its start.
+    #[arg(long, value_name = "FILE", requires = "spool")]
+    pub follow: Option<PathBuf>,
     /// Batching and retention preset.
     #[arg(long, value_enum, default_value_t = Preset::Compliance)]
     pub preset: Preset,

@@ -7,6 +7,7 @@
 mod cli;
 mod cmd;
 mod error;
+mod follow;
 mod output;
 mod progress;
 mod signals;

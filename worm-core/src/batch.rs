@@ -411,11 +411,18 @@ pub fn encode_v2(
 
 /// The record lines of a batch's record section, each without its newline.
 pub fn record_lines(records: &[u8]) -> impl Iterator<Item = &[u8]> {
-    records
-        .strip_suffix(b"\n")
-        .unwrap_or(records)
-        .split(|&b| b == b'\n')
-        .filter(move |_| !records.is_empty())
+    let body = records.strip_suffix(b"\n").unwrap_or(records);
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    std::iter::from_fn(move || {
+        if records.is_empty() {
+            return None;
+        }
+        let end = ends.next()?;
+        let line = &body[start..end];
+        start = end + 1;
+        Some(line)
+    })
 }
 
 /// The tlog-checkpoint text a `worm-batch/2` seal signs: origin `worm/<stream>`, tree
@@ -487,6 +494,29 @@ pub fn parse(body: &[u8]) -> Result<Parsed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_lines_splits_as_a_plain_split_does() {
+        for body in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\n",
+            b"a\nbb\n",
+            b"a\n\nb\n",
+            b"a\nb",
+        ] {
+            let old: Vec<&[u8]> = if body.is_empty() {
+                Vec::new()
+            } else {
+                body.strip_suffix(b"\n")
+                    .unwrap_or(body)
+                    .split(|&b| b == b'\n')
+                    .collect()
+            };
+            assert_eq!(record_lines(body).collect::<Vec<_>>(), old, "{body:?}");
+        }
+    }
 
     pub(super) fn header(seq: u64, n: u64) -> Header {
         Header {

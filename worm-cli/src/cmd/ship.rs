@@ -11,6 +11,7 @@ use worm::{AuditLog, AuditLogBuilder, RetentionMode, WormSink};
 
 use crate::cli::{Preset, ShipArgs};
 use crate::error::{CliError, CliResult, EXIT_OK};
+use crate::follow::{Polled, Position, Tail};
 use crate::output;
 use crate::progress;
 use crate::signals::Stop;
@@ -104,7 +105,10 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
     let (log, guard) = builder.build().map_err(cannot_write)?;
     let pb = progress::spinner(a.quiet || a.json, "reading stdin");
     let mut counts = Counts::default();
-    let read = read_input(&log, &stop, max_line, &mut counts, &pb);
+    let read = match &a.follow {
+        Some(path) => read_follow(&log, &stop, path, max_line, &mut counts, &pb),
+        None => read_input(&log, &stop, max_line, &mut counts, &pb),
+    };
     progress::set(&pb, || "storing the last batches".into());
     let closed = guard.close_blocking();
     progress::clear(pb);
@@ -278,6 +282,104 @@ fn read_input(
     ship_lines(log, &mut lines, max_line, counts)
 }
 
+/// How long `--follow` waits at the end of the file before looking again.
+const FOLLOW_POLL_MS: i32 = 200;
+
+/// `--follow`: read the file into the log, each record with its position, until a stop
+/// request; a restart resumes at the position the spool holds.
+fn read_follow(
+    log: &AuditLog,
+    stop: &Stop,
+    path: &std::path::Path,
+    max_line: usize,
+    counts: &mut Counts,
+    pb: &Option<indicatif::ProgressBar>,
+) -> CliResult {
+    let read_err =
+        |e: std::io::Error| CliError::context(format!("cannot read {}", path.display()), e);
+    let resume = log.resume_cursor().and_then(|c| Position::from_cursor(&c));
+    let (mut tail, warning) = loop {
+        match Tail::open(path, resume, max_line) {
+            Ok(t) => break t,
+            // Not there yet: wait for it, as `tail -F` does.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && stop.requested().is_none() => {
+                wait(stop, FOLLOW_POLL_MS)?;
+            }
+            Err(e) => return Err(read_err(e)),
+        }
+    };
+    if let Some(w) = warning {
+        eprintln!("worm ship: {w}");
+        log.log(
+            worm::AuditRecord::new(worm::Level::Warn, w)
+                .action("worm.follow_gap")
+                .field("file", path.display().to_string()),
+        )
+        .map_err(|e| CliError::problems(format!("the audit log refused a record: {e}")))?;
+    }
+    let mut lines: Vec<(RawLine, String)> = Vec::new();
+    let mut shown = Instant::now();
+    loop {
+        // After a stop request, one last read, then reading ends.
+        let stopping = stop.requested().is_some();
+        let polled = tail
+            .poll(&mut |l, pos| lines.push((l, pos.to_cursor())))
+            .map_err(read_err)?;
+        for (line, cursor) in lines.drain(..) {
+            ship_line(log, &line, max_line, counts, Some(&cursor))?;
+        }
+        if stopping {
+            // Lines not read yet are read by the next run: the spool holds the position.
+            return Ok(());
+        }
+        match polled {
+            Polled::Idle => wait(stop, FOLLOW_POLL_MS)?,
+            Polled::Rotated | Polled::Truncated => {
+                eprintln!(
+                    "worm ship: {} was {}",
+                    path.display(),
+                    match polled {
+                        Polled::Rotated => "rotated: reading the new file",
+                        _ => "truncated: reading it from its start",
+                    }
+                );
+            }
+            Polled::Data => {}
+        }
+        if pb.is_some() && shown.elapsed() >= Duration::from_millis(PROGRESS_TICK_MS as u64) {
+            shown = Instant::now();
+            let s = log.stats();
+            progress::set(pb, || {
+                format!(
+                    "following {}: {} lines ({} invalid), stored {} records",
+                    path.display(),
+                    counts.lines,
+                    counts.invalid,
+                    s.stored
+                )
+            });
+        }
+    }
+}
+
+/// Sleep up to `ms`, woken early by a stop request.
+fn wait(stop: &Stop, ms: i32) -> CliResult {
+    let mut fd = libc::pollfd {
+        fd: stop.wake_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live, initialised pollfd and a length of 1; poll only writes `revents`.
+    let n = unsafe { libc::poll(&mut fd, 1, ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(CliError::context("poll", e));
+        }
+    }
+    Ok(())
+}
+
 /// Classify and log each line (emptying `lines`).
 fn ship_lines(
     log: &AuditLog,
@@ -285,35 +387,49 @@ fn ship_lines(
     max_line: usize,
     counts: &mut Counts,
 ) -> CliResult {
-    for line in lines.drain(..) {
-        counts.lines += 1;
-        let (record, valid) = match input::parse_line(&line, max_line) {
-            Parsed::Empty => {
-                counts.empty += 1;
-                continue;
-            }
-            Parsed::Record(r) => (r, true),
-            Parsed::Invalid(r) => (r, false),
-        };
-        let res = match log.log(*record) {
-            // The pipeline refuses a record only for its size; the line is kept as
-            // invalid input instead.
-            Err(worm::Error::InvalidInput { what, reason }) if valid => {
-                let reason = format!("{what}: {reason}");
-                log.log(input::invalid_record(&line, &reason))
-                    .map(|()| false)
-            }
-            other => other.map(|()| valid),
-        };
-        match res {
-            Ok(true) => counts.records += 1,
-            Ok(false) => counts.invalid += 1,
-            Err(e) => {
-                return Err(CliError::problems(format!(
-                    "the audit log refused input line {}: {e}",
-                    line.number
-                )));
-            }
+    lines
+        .drain(..)
+        .try_for_each(|line| ship_line(log, &line, max_line, counts, None))
+}
+
+/// Classify and log one line; with `cursor` (`--follow`), the record carries it.
+fn ship_line(
+    log: &AuditLog,
+    line: &RawLine,
+    max_line: usize,
+    counts: &mut Counts,
+    cursor: Option<&str>,
+) -> CliResult {
+    let log_one = |r: worm::AuditRecord| match cursor {
+        Some(c) => log.log_with_cursor(r, c),
+        None => log.log(r),
+    };
+    counts.lines += 1;
+    let (record, valid) = match input::parse_line(line, max_line) {
+        Parsed::Empty => {
+            counts.empty += 1;
+            return Ok(());
+        }
+        Parsed::Record(r) => (r, true),
+        Parsed::Invalid(r) => (r, false),
+    };
+    let res = match log_one(*record) {
+        // The pipeline refuses a record only for its size; the line is kept as
+        // invalid input instead.
+        Err(worm::Error::InvalidInput { what, reason }) if valid => {
+            let reason = format!("{what}: {reason}");
+            log_one(input::invalid_record(line, &reason)).map(|()| false)
+        }
+        other => other.map(|()| valid),
+    };
+    match res {
+        Ok(true) => counts.records += 1,
+        Ok(false) => counts.invalid += 1,
+        Err(e) => {
+            return Err(CliError::problems(format!(
+                "the audit log refused input line {}: {e}",
+                line.number
+            )));
         }
     }
     Ok(())

@@ -183,7 +183,7 @@ impl Scanner {
             ));
         }
         while !data.is_empty() {
-            let (seg, ends_line) = match data.iter().position(|&b| b == b'\n') {
+            let (seg, ends_line) = match memchr::memchr(b'\n', data) {
                 Some(i) => (&data[..=i], true),
                 None => (data, false),
             };
