@@ -331,6 +331,14 @@ impl AuditLog {
             .map_err(|_| Error::Closed)
     }
 
+    /// Records the queue to the writer can take now without waiting (nor, under
+    /// `DropNewest`, dropping). A front end that must refuse rather than wait (a server
+    /// answering 429) checks this first: with a single caller, room only grows until it
+    /// logs.
+    pub fn queue_room(&self) -> usize {
+        self.shared.tx.capacity()
+    }
+
     /// A snapshot of the writer's counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()

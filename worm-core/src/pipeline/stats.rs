@@ -30,6 +30,9 @@ pub struct Stats {
     pub pending: u64,
     /// Upload attempts that were retries.
     pub retries: u64,
+    /// Time spent storing the stored batches, retries included, in microseconds (divided
+    /// by `batches_stored`: the mean upload latency).
+    pub upload_micros: u64,
     /// Failed upload rounds (transient, retried later) and permanent failures.
     pub failures: u64,
     /// Records dropped by the `DropNewest` overflow policy (each drop is also recorded in
@@ -76,6 +79,7 @@ pub(crate) struct Counters {
     pub stored: AtomicU64,
     pub batches_stored: AtomicU64,
     pub retries: AtomicU64,
+    pub upload_micros: AtomicU64,
     pub failures: AtomicU64,
     pub dropped: AtomicU64,
     pub filtered: AtomicU64,
@@ -113,6 +117,7 @@ impl Counters {
             stored: AtomicU64::new(0),
             batches_stored: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            upload_micros: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
@@ -165,6 +170,7 @@ impl Counters {
             batches_stored: self.batches_stored.load(Relaxed),
             pending: (accepted + recovered).saturating_sub(stored),
             retries: self.retries.load(Relaxed),
+            upload_micros: self.upload_micros.load(Relaxed),
             failures: self.failures.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             filtered: self.filtered.load(Relaxed),

@@ -434,8 +434,13 @@ impl Worker {
             let preflight = self.preflight.clone();
             let mut rng = fastrand::Rng::with_seed(self.rng.u64(..));
             self.inflight.push(Box::pin(async move {
+                let started = Instant::now();
                 let res =
                     upload_round(&sink, &batch, &cfg.retry, &preflight, &counters, &mut rng).await;
+                if res.is_ok() {
+                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    counters.upload_micros.fetch_add(micros, Relaxed);
+                }
                 (batch, res)
             }));
         }
