@@ -50,6 +50,20 @@ pub enum Command {
     /// the store.
     #[command(after_help = AFTER_HELP)]
     Ship(ShipArgs),
+    /// Receive audit records over the network and store each service's records in its
+    /// own stream: OTLP logs over HTTP (POST /v1/logs, protobuf or JSON) and gRPC
+    /// (LogsService/Export), NDJSON (POST /v1/audit, with ship's rules for bad lines),
+    /// GET /healthz, /readyz and /metrics (Prometheus).
+    ///
+    /// A request is acknowledged (200, gRPC OK) only once every record of it is in the
+    /// spool's write-ahead log (--ack stored: in the store). A full backlog is answered
+    /// 429 / RESOURCE_EXHAUSTED with Retry-After, never a silent drop; malformed input
+    /// 400, oversized input 413 (gzip bombs included). On SIGTERM or SIGINT the server
+    /// stops accepting, finishes the requests in flight, and closes every stream with its
+    /// final batch. Store, batch, retention, signing and spool flags are ship's.
+    #[cfg(feature = "serve")]
+    #[command(after_help = AFTER_HELP)]
+    Serve(ServeArgs),
     /// Check a store offline: seals, signatures, hash chains, sequence gaps, final batches.
     ///
     /// Exit 0 when intact (open streams and benign duplicates are reported but do not
@@ -177,9 +191,9 @@ impl From<Mode> for worm::RetentionMode {
 /// `worm ship`.
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// Store to write to (see STORES below).
-    #[arg(long, value_name = "STORE")]
-    pub to: Option<String>,
+    /// Where and how records are written.
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Service name written in batch headers and on records that carry none.
     #[arg(long, value_name = "NAME", default_value = "worm-ship")]
     pub service: String,
@@ -190,6 +204,94 @@ pub struct ShipArgs {
     /// its start.
     #[arg(long, value_name = "FILE", requires = "spool")]
     pub follow: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display and no summary unless something went wrong.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// When `worm serve` acknowledges a request.
+#[cfg(feature = "serve")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AckArg {
+    /// Every record is in the spool's write-ahead log (fsynced every 50 ms).
+    Spool,
+    /// Every record is stored in the store.
+    Stored,
+}
+
+/// `worm serve`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where and how records are written (--spool is required).
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Address for OTLP/HTTP, NDJSON, health and metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    pub listen: std::net::SocketAddr,
+    /// Address for OTLP/gRPC ("off": none; gRPC is also answered on --listen).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    pub grpc_listen: String,
+    /// TLS certificate chain (PEM) for both listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA in FILE (PEM): mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// Allow a listen address other than loopback without TLS.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// Bearer tokens and the services each may write: one "TOKEN SERVICE[,SERVICE…]" (or
+    /// "TOKEN *") per line. Without it, anyone who can connect may write any service.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// When a request is acknowledged.
+    #[arg(long, value_enum, default_value_t = AckArg::Spool)]
+    pub ack: AckArg,
+    /// Seconds to receive a request's headers (and a TLS handshake); idle HTTP/1
+    /// connections are closed after this long too.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds to receive a request's body.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Open connections; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Largest request body, on the wire and once decompressed.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+    /// Most records in one request.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_records: usize,
+    /// Most services (streams, one writer thread each).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_services: usize,
+    /// Records each service's writer queues; a request that does not fit gets 429.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_backlog_records: usize,
+    /// Bytes of sealed batches waiting in each service's spool (store down) at which the
+    /// writer stops taking records, so that requests get 429.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_spool_bytes: usize,
+    /// No summary at the end unless something went wrong.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Where and how records are written: the store, batching, retention, signing, spool.
+/// Shared by `worm ship` and `worm serve`, so a flag added here applies to both.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Store to write to (see STORES below).
+    #[arg(long, value_name = "STORE")]
+    pub to: Option<String>,
     /// Batching and retention preset.
     #[arg(long, value_enum, default_value_t = Preset::Compliance)]
     pub preset: Preset,
@@ -237,12 +339,6 @@ pub struct ShipArgs {
     /// CAP_LINUX_IMMUTABLE; fails when unavailable).
     #[arg(long)]
     pub immutable: bool,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress display and no summary unless something went wrong.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// S3 connection.
     #[command(flatten)]
     pub s3: S3Args,

@@ -43,6 +43,8 @@ fn run(cli: Cli) -> CliResult<u8> {
         .map_err(|e| CliError::context("cannot start the async runtime", e))?;
     match cli.command {
         Command::Ship(a) => cmd::ship::run(&rt, a),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => cmd::serve::run(&rt, a),
         Command::Verify(a) => rt.block_on(cmd::verify::run(a)),
         Command::Ls(a) => rt.block_on(cmd::ls::run(a)),
         Command::Cat(a) => rt.block_on(cmd::cat::run(a)),

@@ -7,5 +7,7 @@ pub mod keygen;
 pub mod ls;
 pub mod prove;
 pub mod s3;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod ship;
 pub mod verify;

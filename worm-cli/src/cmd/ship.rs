@@ -9,7 +9,7 @@ use worm::pipeline::SpoolSync;
 use worm::sign::Signer;
 use worm::{AuditLog, AuditLogBuilder, RetentionMode, WormSink};
 
-use crate::cli::{Preset, ShipArgs};
+use crate::cli::{Preset, ShipArgs, WriteArgs};
 use crate::error::{CliError, CliResult, EXIT_OK};
 use crate::follow::{Polled, Position, Tail};
 use crate::output;
@@ -82,23 +82,24 @@ pub struct Summary {
 pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
     // Signals first: a SIGTERM during start-up must not kill the process half-way.
     let stop = Stop::install(rt)?;
+    let w = &a.write;
     let store = store::open(
-        a.to.as_deref(),
+        w.to.as_deref(),
         Access::Write {
-            immutable: a.immutable,
+            immutable: w.immutable,
         },
-        &a.s3,
+        &w.s3,
     )?;
     // The writer checks the store before its first upload; ship checks it before reading
     // any input, so a wrong bucket or credentials fail at once with one line.
     let cannot_write =
         |e: worm::Error| CliError::fatal(format!("cannot write to store '{}': {e}", store.name));
     rt.block_on(store.sink.preflight()).map_err(cannot_write)?;
-    let max_line = usize::try_from(a.max_line_bytes)
+    let max_line = usize::try_from(w.max_line_bytes)
         .map_err(|_| CliError::fatal("--max-line-bytes is too large"))?;
     let builder = configure(
         AuditLogBuilder::new(store.sink.clone(), a.service.clone()),
-        &a,
+        w,
         &store.write_prefix,
         max_line,
     )?;
@@ -161,10 +162,11 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
     }
 }
 
-/// The preset and every flag, applied to the builder.
-fn configure(
+/// The preset and every flag, applied to the builder (`worm serve` builds each service's
+/// log through here too).
+pub fn configure(
     b: AuditLogBuilder,
-    a: &ShipArgs,
+    a: &WriteArgs,
     prefix: &str,
     max_line: usize,
 ) -> CliResult<AuditLogBuilder> {
