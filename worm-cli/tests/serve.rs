@@ -1,0 +1,588 @@
+//! `worm serve` with real clients: Python's `logging` through the OpenTelemetry SDK's
+//! `LoggingHandler` and OTLP exporters (HTTP protobuf and gRPC; pinned versions from PyPI,
+//! scripts/otel-venv.sh), OTLP/JSON and NDJSON through `curl`. Each test runs the built
+//! binary on fs stores, stops it with SIGTERM and reads the store back with `worm verify`
+//! and `worm cat`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{cat, verify, worm};
+use serde_json::Value;
+
+/// The venv's python, created on first use (a missing SDK fails the test).
+fn python() -> &'static Path {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/otel-venv.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("run otel-venv.sh");
+        assert!(
+            out.status.success(),
+            "scripts/otel-venv.sh could not install the OpenTelemetry SDK: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// Run the Python client; its exit status and its JSON line.
+fn client(
+    protocol: &str,
+    endpoint: &str,
+    service: &str,
+    count: usize,
+    extra: &[&str],
+) -> (bool, Value) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otel/client.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args([protocol, endpoint, service, &count.to_string()])
+        .args(extra)
+        .output()
+        .expect("run the python client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: client printed {stdout:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), v)
+}
+
+/// `curl` with `args`; the HTTP status and the body.
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap_or(0), body.to_string())
+}
+
+/// A running `worm serve`.
+struct Server {
+    child: Child,
+    http: String,
+    grpc: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Server {
+    fn start(store: &Path, spool: &Path, extra: &[&str]) -> Server {
+        let mut child = worm()
+            .args([
+                "serve",
+                "--to",
+                store.to_str().unwrap(),
+                "--spool",
+                spool.to_str().unwrap(),
+            ])
+            .args(["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
+            .args([
+                "--batch-size",
+                "50",
+                "--interval",
+                "0.2",
+                "--heartbeat",
+                "0",
+            ])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn worm serve");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        loop {
+            first.clear();
+            if err.read_line(&mut first).unwrap() == 0 {
+                let _ = child.wait();
+                panic!("worm serve exited before listening");
+            }
+            if first.contains("listening") {
+                break;
+            }
+        }
+        let field = |k: &str| {
+            first
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .unwrap()
+                .to_string()
+        };
+        let (http, grpc) = (field("http="), field("grpc="));
+        let stderr = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = err.read_to_string(&mut rest);
+            rest
+        });
+        Server {
+            child,
+            http,
+            grpc,
+            stderr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+    }
+
+    /// SIGTERM, wait; the exit code and what it printed after its first line.
+    fn term(mut self) -> (i32, String) {
+        self.signal(libc::SIGTERM);
+        let status = self.child.wait().unwrap();
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        (status.code().unwrap_or(-1), stderr.join().unwrap())
+    }
+
+    /// Peak resident memory (VmHWM) in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut c = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut i = c.stdin.take().unwrap();
+    let d = data.to_vec();
+    let w = std::thread::spawn(move || i.write_all(&d).unwrap());
+    let out = c.wait_with_output().unwrap();
+    w.join().unwrap();
+    out.stdout
+}
+
+fn one(store: &Path, request_id: &str) -> Value {
+    let recs = cat(store, &["--request-id", request_id]);
+    assert_eq!(recs.len(), 1, "exactly one record {request_id}: {recs:?}");
+    recs.into_iter().next().unwrap()
+}
+
+const OTLP_JSON: &str = r#"{"resourceLogs":[{"resource":{"attributes":[
+  {"key":"service.name","value":{"stringValue":"json_service"}}]},
+  "scopeLogs":[{"scope":{"name":"json.audit"},"logRecords":[
+   {"timeUnixNano":"1700000000123456789","observedTimeUnixNano":"1700000009000000000",
+    "severityNumber":17,"severityText":"ERROR","body":{"stringValue":"export refused"},
+    "traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174",
+    "attributes":[{"key":"request_id","value":{"stringValue":"j-1"}},
+      {"key":"user_id","value":{"stringValue":"u-j"}},{"key":"action","value":{"stringValue":"export"}},
+      {"key":"rows","value":{"intValue":"42"}}]},
+   {"observedTimeUnixNano":"1700000001000000000","severityText":"WARNING",
+    "body":{"kvlistValue":{"values":[{"key":"k","value":{"boolValue":true}}]}},
+    "attributes":[{"key":"request_id","value":{"stringValue":"j-2"}}]}]}]}]}"#;
+
+#[test]
+fn python_sdk_json_and_ndjson_round_trip_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let srv = Server::start(&store, &spool, &[]);
+    let (ok, h) = client(
+        "http",
+        &srv.url(),
+        "billing",
+        4,
+        &["--prefix", "h", "--gzip"],
+    );
+    assert!(ok, "{h}");
+    let (ok, g) = client(
+        "grpc",
+        &format!("http://{}", srv.grpc),
+        "camera_service",
+        4,
+        &["--prefix", "g"],
+    );
+    assert!(ok, "{g}");
+    let (code, body) = curl(&[
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        OTLP_JSON,
+        &format!("{}/v1/logs", srv.url()),
+    ]);
+    assert_eq!((code, body.as_str()), (200, "{}"));
+    let nd =
+        gzip(b"{\"message\":\"nd ok\",\"request_id\":\"n-1\",\"user_id\":\"u9\"}\n\nnot json\n");
+    let nd_file = dir.path().join("nd.gz");
+    std::fs::write(&nd_file, nd).unwrap();
+    let (code, body) = curl(&[
+        "-H",
+        "content-encoding: gzip",
+        "--data-binary",
+        &format!("@{}", nd_file.display()),
+        &format!("{}/v1/audit?service=ndjson_service", srv.url()),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let nd: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            nd["accepted"].as_u64(),
+            nd["invalid"].as_u64(),
+            nd["empty"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let (code, metrics) = curl(&[&format!("{}/metrics", srv.url())]);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("worm_serve_records_received_total{protocol=\"otlp_grpc\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("worm_serve_records_invalid_total 1"),
+        "{metrics}"
+    );
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+
+    let (code, report) = verify(&store, &["--require-closed"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["records"], 4 + 4 + 2 + 2, "{report}");
+
+    // OTLP/HTTP (protobuf, gzip) from Python logging.
+    let r = one(&store, "h-0");
+    assert_eq!(r["service_name"], "billing");
+    assert_eq!(r["level"], "WARN");
+    assert_eq!(r["message"], "card charged 0");
+    assert_eq!(r["user_id"], "user0");
+    assert_eq!(r["action"], "charge");
+    assert_eq!(r["amount"], 0);
+    assert_eq!(r["currency"], "EUR");
+    assert_eq!(r["logger_name"], "app.audit");
+    assert_eq!(r["trace_id"], h["trace_id"]);
+    assert_eq!(r["span_id"], h["span_id"]);
+    assert_eq!(r["resource"]["host.name"], "test-host");
+    assert!(r["timestamp"].as_str().unwrap().starts_with("20"));
+    assert_eq!(one(&store, "h-1")["level"], "INFO");
+    // OTLP/gRPC.
+    let r = one(&store, "g-0");
+    assert_eq!(r["service_name"], "camera_service");
+    assert_eq!(r["trace_id"], g["trace_id"]);
+    assert_eq!(r["span_id"], g["span_id"]);
+    assert_eq!(one(&store, "g-3")["user_id"], "user3");
+    // OTLP/JSON: the event's time; the observed time when it has none.
+    let r = one(&store, "j-1");
+    assert_eq!(r["timestamp"], "2023-11-14T22:13:20.123Z");
+    assert_eq!(r["level"], "ERROR");
+    assert_eq!(r["message"], "export refused");
+    assert_eq!(r["service_name"], "json_service");
+    assert_eq!(r["logger_name"], "json.audit");
+    assert_eq!(
+        (r["user_id"].as_str(), r["action"].as_str()),
+        (Some("u-j"), Some("export"))
+    );
+    assert_eq!(r["rows"], 42);
+    assert_eq!(r["trace_id"], "5b8efff798038103d269b633813fc60c");
+    assert_eq!(r["span_id"], "eee19b7ec3c1b174");
+    let r = one(&store, "j-2");
+    assert_eq!(r["timestamp"], "2023-11-14T22:13:21.000Z");
+    assert_eq!(r["level"], "WARN");
+    assert_eq!(r["body"]["k"], true);
+    // NDJSON: the valid line, and the invalid one kept as worm ship keeps it.
+    assert_eq!(one(&store, "n-1")["service_name"], "ndjson_service");
+    let bad = cat(&store, &["--service", "ndjson_service"])
+        .into_iter()
+        .find(|r| r["action"] == "worm.invalid_input")
+        .expect("the invalid line is stored");
+    assert_eq!(bad["raw"], "not json");
+    assert_eq!(bad["input_line"], 3);
+}
+
+#[test]
+fn tokens_bind_services_and_nothing_refused_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "# test tokens\nbilling-token-0123456789 billing\n").unwrap();
+    let srv = Server::start(&store, &spool, &["--tokens", tokens.to_str().unwrap()]);
+    let bt = ["--token", "billing-token-0123456789"];
+    let (ok, v) = client(
+        "http",
+        &srv.url(),
+        "billing",
+        3,
+        &[&bt[..], &["--prefix", "b"]].concat(),
+    );
+    assert!(ok, "{v}");
+    let (ok, v) = client(
+        "http",
+        &srv.url(),
+        "camera_service",
+        3,
+        &[&bt[..], &["--prefix", "c"]].concat(),
+    );
+    assert!(
+        !ok && v["exported"] == 0,
+        "billing's token must not write camera_service: {v}"
+    );
+    let (ok, v) = client(
+        "grpc",
+        &format!("http://{}", srv.grpc),
+        "camera_service",
+        3,
+        &[&bt[..], &["--prefix", "cg"]].concat(),
+    );
+    assert!(!ok && v["exported"] == 0, "{v}");
+    let (ok, v) = client(
+        "http",
+        &srv.url(),
+        "billing",
+        2,
+        &["--token", "wrong-token-0123456789", "--prefix", "w"],
+    );
+    assert!(!ok && v["exported"] == 0, "{v}");
+    let audit = format!("{}/v1/audit", srv.url());
+    let line = r#"{"message":"x","service_name":"camera_service","request_id":"nd-c"}"#;
+    assert_eq!(curl(&["--data-binary", line, &audit]).0, 401, "no token");
+    assert_eq!(
+        curl(&[
+            "-H",
+            "authorization: Bearer billing-token-012345678",
+            "--data-binary",
+            line,
+            &audit
+        ])
+        .0,
+        401
+    );
+    let (code, body) = curl(&[
+        "-H",
+        "authorization: Bearer billing-token-0123456789",
+        "--data-binary",
+        line,
+        &audit,
+    ]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("camera_service"), "{body}");
+    // Without service_name, the token's only service.
+    let (code, body) = curl(&[
+        "-H",
+        "authorization: Bearer billing-token-0123456789",
+        "--data-binary",
+        r#"{"message":"y","request_id":"nd-b"}"#,
+        &audit,
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+    let all = cat(&store, &[]);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(
+        all.iter().all(|r| r["service_name"] == "billing"),
+        "{all:?}"
+    );
+    assert_eq!(one(&store, "nd-b")["service_name"], "billing");
+}
+
+#[test]
+fn hostile_input_gets_the_right_status_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let srv = Server::start(
+        &store,
+        &spool,
+        &["--max-body-bytes", "1048576", "--max-records", "10"],
+    );
+    let logs = format!("{}/v1/logs", srv.url());
+    let pb = ["-H", "content-type: application/x-protobuf"];
+    let js = ["-H", "content-type: application/json"];
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, [0xffu8, 0xff, 0xff, 0x0f, 0x12, 0x34, 0x56]).unwrap();
+    let at = |p: &Path| format!("@{}", p.display());
+    assert_eq!(
+        curl(&[&pb[..], &["--data-binary", &at(&garbage), &logs]].concat()).0,
+        400
+    );
+    let (code, body) = curl(&[&js[..], &["--data-binary", "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":\"soon\"}]}]}]}", &logs]].concat());
+    assert_eq!(code, 400);
+    assert!(
+        body.contains("resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano"),
+        "{body}"
+    );
+    assert_eq!(
+        curl(&[&js[..], &["--data-binary", "{nope", &logs]].concat()).0,
+        400
+    );
+    assert_eq!(
+        curl(&[
+            "-H",
+            "content-type: text/plain",
+            "--data-binary",
+            "x",
+            &logs
+        ])
+        .0,
+        415
+    );
+    // A gzip bomb: 1 GiB of zeros in about 1 MiB; refused at the 1 MiB cap.
+    let bomb = dir.path().join("bomb.gz");
+    let mut zeros = std::fs::File::create(dir.path().join("zeros")).unwrap();
+    zeros.write_all(&vec![0u8; 64 << 20]).unwrap();
+    drop(zeros);
+    let gz = gzip(&std::fs::read(dir.path().join("zeros")).unwrap());
+    std::fs::write(&bomb, &gz).unwrap();
+    let rss_before = srv.peak_rss_kib();
+    let (code, body) = curl(&[
+        "-H",
+        "content-encoding: gzip",
+        "--data-binary",
+        &at(&bomb),
+        &format!("{}/v1/audit", srv.url()),
+    ]);
+    assert_eq!(code, 413, "{body}");
+    assert!(body.contains("decompresses to more than"), "{body}");
+    let (code, _) = curl(
+        &[
+            &pb[..],
+            &[
+                "-H",
+                "content-encoding: gzip",
+                "--data-binary",
+                &at(&bomb),
+                &logs,
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 413);
+    let grown = srv.peak_rss_kib().saturating_sub(rss_before);
+    assert!(
+        grown < 16 << 10,
+        "peak RSS grew by {grown} KiB on a 64 MiB gzip bomb"
+    );
+    // Over the body limit on the wire, and over the record limit.
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b' '; 2 << 20]).unwrap();
+    assert_eq!(
+        curl(&[
+            "--data-binary",
+            &at(&big),
+            &format!("{}/v1/audit", srv.url())
+        ])
+        .0,
+        413
+    );
+    let many = "{\"message\":\"m\"}\n".repeat(11);
+    assert_eq!(
+        curl(&["--data-binary", &many, &format!("{}/v1/audit", srv.url())]).0,
+        413
+    );
+    assert_eq!(curl(&[&format!("{}/nope", srv.url())]).0, 404);
+    assert_eq!(
+        curl(&[&format!("{}/healthz", srv.url())]),
+        (200, "ok\n".to_string())
+    );
+    assert_eq!(curl(&[&format!("{}/readyz", srv.url())]).0, 200);
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+    assert!(cat(&store, &[]).is_empty(), "nothing refused is stored");
+}
+
+#[test]
+fn sigterm_drains_and_every_acknowledged_record_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let srv = Server::start(&store, &spool, &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otel/client.py");
+    let py = Command::new(python())
+        .arg(script)
+        .args([
+            "http",
+            &srv.url(),
+            "billing",
+            "20000",
+            "--threads",
+            "4",
+            "--prefix",
+            "d",
+            "--ids",
+            "--timeout",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // SIGTERM while the client is sending: once some records were taken.
+    let mut seen = false;
+    for _ in 0..200 {
+        let (_, m) = curl(&[&format!("{}/metrics", srv.url())]);
+        let n = m
+            .lines()
+            .find_map(|l| l.strip_prefix("worm_serve_records_accepted_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if n >= 500 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen, "the client's records arrive");
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+    let py = py.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&py.stdout).unwrap();
+    let acked: Vec<&str> = v["acked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(acked.len() >= 500, "{}", acked.len());
+    assert!(
+        acked.len() < 20000,
+        "the server stopped before the client finished"
+    );
+    let (code, report) = verify(&store, &["--require-closed"]);
+    assert_eq!(code, 0, "{report}");
+    let stored = cat(&store, &[]);
+    let mut count = std::collections::HashMap::new();
+    for r in &stored {
+        *count
+            .entry(r["request_id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    for id in &acked {
+        assert_eq!(
+            count.get(*id),
+            Some(&1),
+            "acknowledged record {id} stored exactly once"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! A full backlog is answered 429 with Retry-After and logs nothing of the request; once
+//! the store is back every acknowledged record is stored, once. The store's puts are
+//! stalled (FaultySink) so the spool fills; requests go through `curl`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use worm::memory::MemorySink;
+use worm::memory::testing::FaultySink;
+use worm::{AuditLogBuilder, WormSink};
+use worm_serve::streams::Streams;
+use worm_serve::{Limits, ServeConfig};
+
+fn config() -> ServeConfig {
+    ServeConfig {
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        grpc: None,
+        tls: None,
+        insecure_plaintext: false,
+        tokens: None,
+        ack: worm_serve::Ack::Spool,
+        limits: Limits::default(),
+        max_line_bytes: 1 << 20,
+    }
+}
+
+/// POST an NDJSON body; the status and headers.
+fn post(addr: &str, body: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "--data-binary", body])
+        .arg(format!("http://{addr}/v1/audit?service=billing"))
+        .output()
+        .expect("curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
+
+#[test]
+fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Arc::new(FaultySink::new(MemorySink::new()));
+    sink.stall_puts();
+    let s2 = sink.clone();
+    let spool_dir = spool.path().to_path_buf();
+    let open = move |service: &str| {
+        AuditLogBuilder::new(s2.clone(), service)
+            .max_records(1)
+            .queue_capacity(4)
+            .max_spool_bytes(1)
+            .heartbeat(None)
+            .spool_dir(&spool_dir, Default::default())
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let streams = Streams::new(Box::new(open), 8, None);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server = rt.spawn(worm_serve::serve(
+        config(),
+        streams,
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |b| addr_tx.send(b.http.unwrap().to_string()).unwrap(),
+    ));
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..40 {
+        let body = format!("{{\"message\":\"m{i}\",\"request_id\":\"r{i}\"}}\n");
+        let (status, head) = post(&addr, &body);
+        match status {
+            200 => acked.push(i),
+            429 => {
+                refused = Some(head);
+                break;
+            }
+            s => panic!("request {i}: unexpected status {s}: {head}"),
+        }
+    }
+    let head = refused.expect("a stalled store must fill the backlog and get 429");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    assert!(!acked.is_empty());
+
+    // The store comes back: requests are taken again and everything is stored.
+    sink.release_puts();
+    let mut ok_again = false;
+    for _ in 0..100 {
+        if post(&addr, "{\"message\":\"after\",\"request_id\":\"after\"}\n").0 == 200 {
+            ok_again = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ok_again,
+        "requests are accepted again once the store is back"
+    );
+    stop_tx.send(()).unwrap();
+    let summary = rt.block_on(server).unwrap().unwrap();
+    let (service, closed) = &summary.closed[0];
+    assert_eq!(service, "billing");
+    let report = closed.as_ref().expect("closed with everything stored");
+    assert_eq!(report.records_stored, acked.len() as u64 + 1);
+
+    let inner: Arc<dyn WormSink> = Arc::new(sink.inner().clone());
+    let v = rt
+        .block_on(worm::verify::verify(inner.as_ref(), ""))
+        .unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(
+        v.records,
+        acked.len() as u64 + 1,
+        "each acknowledged record once"
+    );
+    assert!(
+        summary
+            .metrics
+            .contains("worm_serve_requests_total{endpoint=\"ndjson\",status=\"429\"} 1")
+    );
+}
