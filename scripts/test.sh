@@ -18,6 +18,10 @@ hostile_store() {
   WORM_BIN="$PWD/target/release/worm" cargo test -p integration-tests --test hostile_store -- --ignored
 }
 
+# The OpenTelemetry Python SDK (pinned, from PyPI) that the `worm serve` tests send through:
+# installed once here, so a missing SDK fails loudly before the tests start.
+scripts/otel-venv.sh >/dev/null
+
 if [ "${WORM_TEST_NO_S3:-0}" = 1 ]; then
   cargo test --workspace
   hostile_store

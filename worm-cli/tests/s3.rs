@@ -205,3 +205,68 @@ fn unreachable_or_missing_bucket_is_a_one_line_error() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// `worm serve` into an S3 bucket: the Python SDK's records over OTLP/HTTP, stored with
+/// Object Lock, verified and read back.
+#[test]
+fn serve_to_s3_round_trip() {
+    let Some(env) = S3Env::get() else { return };
+    let ep = env.endpoint.clone();
+    let bucket = format!(
+        "worm-serve-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    expect_on(
+        &env,
+        &[
+            "s3",
+            "setup",
+            &bucket,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "1",
+        ],
+        b"",
+        0,
+    );
+    let url = format!("s3://{bucket}/serve-test");
+    let dir = tempfile::tempdir().unwrap();
+    let srv = serve::Server::start_cmd(
+        worm_on(&env),
+        &url,
+        &dir.path().join("spool"),
+        &["--endpoint", &ep, "--retention-days", "1"],
+    );
+    let (ok, v) = serve::client("http", &srv.url(), "billing", 6, &["--prefix", "s3"]);
+    assert!(ok, "{v}");
+    let (code, err) = srv.term();
+    assert_eq!(code, 0, "{err}");
+    let out = expect_on(
+        &env,
+        &[
+            "verify",
+            &url,
+            "--endpoint",
+            &ep,
+            "--json",
+            "--require-closed",
+        ],
+        b"",
+        0,
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["records"], 6, "{report}");
+    let cat = expect_on(
+        &env,
+        &["cat", &url, "--endpoint", &ep, "--request-id", "s3-5"],
+        b"",
+        0,
+    );
+    let r: Value = serde_json::from_str(cat.trim()).unwrap();
+    assert_eq!(
+        (r["service_name"].as_str(), r["user_id"].as_str()),
+        (Some("billing"), Some("user5"))
+    );
+    assert_eq!(r["trace_id"].as_str().map(str::len), Some(32));
+}

@@ -7,186 +7,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cat, verify, worm};
+use common::serve::{Server, client, curl, gzip, python};
+use common::{cat, verify};
 use serde_json::Value;
-
-/// The venv's python, created on first use (a missing SDK fails the test).
-fn python() -> &'static Path {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/otel-venv.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("run otel-venv.sh");
-        assert!(
-            out.status.success(),
-            "scripts/otel-venv.sh could not install the OpenTelemetry SDK: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}
-
-/// Run the Python client; its exit status and its JSON line.
-fn client(
-    protocol: &str,
-    endpoint: &str,
-    service: &str,
-    count: usize,
-    extra: &[&str],
-) -> (bool, Value) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otel/client.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args([protocol, endpoint, service, &count.to_string()])
-        .args(extra)
-        .output()
-        .expect("run the python client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "{e}: client printed {stdout:?}; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.success(), v)
-}
-
-/// `curl` with `args`; the HTTP status and the body.
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap_or(0), body.to_string())
-}
-
-/// A running `worm serve`.
-struct Server {
-    child: Child,
-    http: String,
-    grpc: String,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Server {
-    fn start(store: &Path, spool: &Path, extra: &[&str]) -> Server {
-        let mut child = worm()
-            .args([
-                "serve",
-                "--to",
-                store.to_str().unwrap(),
-                "--spool",
-                spool.to_str().unwrap(),
-            ])
-            .args(["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
-            .args([
-                "--batch-size",
-                "50",
-                "--interval",
-                "0.2",
-                "--heartbeat",
-                "0",
-            ])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn worm serve");
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        loop {
-            first.clear();
-            if err.read_line(&mut first).unwrap() == 0 {
-                let _ = child.wait();
-                panic!("worm serve exited before listening");
-            }
-            if first.contains("listening") {
-                break;
-            }
-        }
-        let field = |k: &str| {
-            first
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(k))
-                .unwrap()
-                .to_string()
-        };
-        let (http, grpc) = (field("http="), field("grpc="));
-        let stderr = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = err.read_to_string(&mut rest);
-            rest
-        });
-        Server {
-            child,
-            http,
-            grpc,
-            stderr,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-    }
-
-    /// SIGTERM, wait; the exit code and what it printed after its first line.
-    fn term(mut self) -> (i32, String) {
-        self.signal(libc::SIGTERM);
-        let status = self.child.wait().unwrap();
-        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
-        (status.code().unwrap_or(-1), stderr.join().unwrap())
-    }
-
-    /// Peak resident memory (VmHWM) in KiB.
-    fn peak_rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut c = Command::new("gzip")
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut i = c.stdin.take().unwrap();
-    let d = data.to_vec();
-    let w = std::thread::spawn(move || i.write_all(&d).unwrap());
-    let out = c.wait_with_output().unwrap();
-    w.join().unwrap();
-    out.stdout
-}
 
 fn one(store: &Path, request_id: &str) -> Value {
     let recs = cat(store, &["--request-id", request_id]);
@@ -585,4 +413,65 @@ fn sigterm_drains_and_every_acknowledged_record_is_stored_once() {
             "acknowledged record {id} stored exactly once"
         );
     }
+}
+
+#[test]
+fn idle_connections_and_slowloris_are_cut_and_others_still_served() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let srv = Server::start(
+        &store,
+        &spool,
+        &["--header-timeout", "1", "--max-connections", "1100"],
+    );
+    let rss_before = srv.peak_rss_kib();
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(&srv.http).unwrap())
+        .collect();
+    // A slowloris: a request head that never ends, a byte at a time.
+    let mut slow = TcpStream::connect(&srv.http).unwrap();
+    slow.write_all(b"POST /v1/audit HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (code, body) = curl(&[
+        "--data-binary",
+        "{\"message\":\"still served\",\"request_id\":\"live\"}",
+        &format!("{}/v1/audit", srv.url()),
+    ]);
+    assert_eq!(
+        code, 200,
+        "a client is served beside 1,000 idle connections: {body}"
+    );
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        if slow.write_all(b"X").is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        cut,
+        "the slowloris connection is closed after the header timeout"
+    );
+    // Every idle connection has been closed by the server by now.
+    for mut c in idle.into_iter().step_by(97) {
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut b = [0u8; 1];
+        match c.read(&mut b) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("an idle connection is still open: {other:?}"),
+        }
+    }
+    let grown = srv.peak_rss_kib().saturating_sub(rss_before);
+    assert!(
+        grown < 64 << 10,
+        "peak RSS grew by {grown} KiB with 1,000 idle connections"
+    );
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(cat(&store, &["--request-id", "live"]).len(), 1);
 }

@@ -1,6 +1,8 @@
 //! Running the built `worm` binary in tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by several test binaries; panics are failure reports
 
+pub mod serve;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
