@@ -475,3 +475,86 @@ fn idle_connections_and_slowloris_are_cut_and_others_still_served() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(cat(&store, &["--request-id", "live"]).len(), 1);
 }
+
+/// POST an NDJSON body over a fresh connection; whether the answer was 200.
+fn post_ndjson(addr: &str, body: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let req = format!(
+        "POST /v1/audit?service=load HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut resp = String::new();
+    s.write_all(req.as_bytes()).is_ok()
+        && s.read_to_string(&mut resp).is_ok()
+        && resp.starts_with("HTTP/1.1 200")
+}
+
+#[test]
+fn kill_9_under_load_then_restart_stores_every_acknowledged_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    let srv = Server::start(
+        &store,
+        &spool,
+        &["--interval", "60", "--batch-size", "100000"],
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (addr, stop) = (srv.http.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let body: String = (0..10)
+                        .map(|i| format!("{{\"message\":\"m\",\"request_id\":\"c{c}-{n}-{i}\"}}\n"))
+                        .collect();
+                    if !post_ndjson(&addr, &body) {
+                        break;
+                    }
+                    acked.extend((0..10).map(|i| format!("c{c}-{n}-{i}")));
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    srv.signal(libc::SIGKILL);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() >= 80,
+        "the clients were acknowledged before the kill: {}",
+        acked.len()
+    );
+    drop(srv);
+    // Nothing was stored (60 s batches): everything acknowledged is in the spool only.
+    let srv = Server::start(&store, &spool, &[]);
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("service load: closed"), "{out}");
+    let (code, report) = verify(&store, &[]);
+    assert_eq!(code, 0, "{report}");
+    let mut count = std::collections::HashMap::new();
+    for r in cat(&store, &[]) {
+        *count
+            .entry(r["request_id"].as_str().unwrap().to_string())
+            .or_insert(0u32) += 1;
+    }
+    assert!(count.values().all(|&n| n == 1), "no record stored twice");
+    for id in &acked {
+        assert_eq!(
+            count.get(id),
+            Some(&1),
+            "acknowledged record {id} stored once"
+        );
+    }
+}

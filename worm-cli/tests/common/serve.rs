@@ -83,17 +83,23 @@ impl Server {
 
     /// [`start`](Self::start) with a prepared command and a store URL.
     pub fn start_cmd(mut cmd: Command, store: &str, spool: &Path, extra: &[&str]) -> Server {
+        // Small, quick batches unless the test sets its own.
+        let defaults: Vec<&str> = [["--batch-size", "50"], ["--interval", "0.2"]]
+            .into_iter()
+            .filter(|[flag, _]| !extra.contains(flag))
+            .flatten()
+            .collect();
         let mut child = cmd
             .args(["serve", "--to", store, "--spool", spool.to_str().unwrap()])
-            .args(["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
             .args([
-                "--batch-size",
-                "50",
-                "--interval",
-                "0.2",
+                "--listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
                 "--heartbeat",
                 "0",
             ])
+            .args(defaults)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -102,12 +108,14 @@ impl Server {
             .expect("spawn worm serve");
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
+        let mut before = String::new();
         loop {
             first.clear();
             if err.read_line(&mut first).unwrap() == 0 {
                 let _ = child.wait();
-                panic!("worm serve exited before listening");
+                panic!("worm serve exited before listening: {before}");
             }
+            before.push_str(&first);
             if first.contains("listening") {
                 break;
             }
