@@ -21,6 +21,10 @@ hostile_store() {
 # The OpenTelemetry Python SDK (pinned, from PyPI) that the `worm serve` tests send through:
 # installed once here, so a missing SDK fails loudly before the tests start.
 scripts/otel-venv.sh >/dev/null
+# curl and openssl: the `worm serve` tests' HTTP clients and their TLS certificates.
+for t in curl openssl; do
+  command -v "$t" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$t" >/dev/null; }
+done
 
 if [ "${WORM_TEST_NO_S3:-0}" = 1 ]; then
   cargo test --workspace

@@ -558,3 +558,192 @@ fn kill_9_under_load_then_restart_stores_every_acknowledged_record_once() {
         );
     }
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn tls_with_client_certificates_and_plaintext_only_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        d,
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    for (name, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        openssl(
+            d,
+            &[
+                &[
+                    "req",
+                    "-new",
+                    "-subj",
+                    &format!("/CN={name}"),
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ][..],
+                &ec,
+            ]
+            .concat(),
+        );
+        std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let (store, spool) = (d.join("store"), d.join("spool"));
+    let srv = Server::start(
+        &store,
+        &spool,
+        &[
+            "--tls-cert",
+            &p("server.pem"),
+            "--tls-key",
+            &p("server.key"),
+            "--client-ca",
+            &p("ca.pem"),
+        ],
+    );
+    let url = format!("https://{}/v1/audit?service=tls_service", srv.http);
+    let line = "{\"message\":\"over mTLS\",\"request_id\":\"t-1\"}";
+    let (code, body) = curl(&[
+        "--cacert",
+        &p("ca.pem"),
+        "--cert",
+        &p("client.pem"),
+        "--key",
+        &p("client.key"),
+        "--data-binary",
+        line,
+        &url,
+    ]);
+    assert_eq!(code, 200, "{body}");
+    // gRPC's transport, HTTP/2 through ALPN, on the same listener.
+    let (code, _) = curl(&[
+        "--http2",
+        "--cacert",
+        &p("ca.pem"),
+        "--cert",
+        &p("client.pem"),
+        "--key",
+        &p("client.key"),
+        &format!("https://{}/healthz", srv.http),
+    ]);
+    assert_eq!(code, 200);
+    let (code, _) = curl(&["--cacert", &p("ca.pem"), "--data-binary", line, &url]);
+    assert_eq!(code, 0, "no client certificate: no TLS session");
+    let (code, _) = curl(&[
+        "--data-binary",
+        line,
+        &format!("http://{}/v1/audit", srv.http),
+    ]);
+    assert_eq!(code, 0, "plaintext on the TLS port gets no HTTP answer");
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(one(&store, "t-1")["service_name"], "tls_service");
+
+    // Off loopback, plaintext needs --insecure-plaintext.
+    let o = common::worm()
+        .args([
+            "serve",
+            "--to",
+            store.to_str().unwrap(),
+            "--spool",
+            spool.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+            "--grpc-listen",
+            "off",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("without TLS"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn ack_stored_answers_once_the_records_are_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    // Batches would wait 60 s; --ack stored flushes them for the request.
+    let srv = Server::start(
+        &store,
+        &spool,
+        &[
+            "--ack",
+            "stored",
+            "--interval",
+            "60",
+            "--batch-size",
+            "1000",
+        ],
+    );
+    let (code, body) = curl(&[
+        "--data-binary",
+        "{\"message\":\"m\",\"request_id\":\"st-1\"}",
+        &format!("{}/v1/audit?service=st", srv.url()),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    // Read while the server still runs: the record is already stored.
+    assert_eq!(one(&store, "st-1")["service_name"], "st");
+    let (code, out) = srv.term();
+    assert_eq!(code, 0, "{out}");
+}
