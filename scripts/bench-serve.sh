@@ -11,7 +11,7 @@ worm="${1:-${CARGO_TARGET_DIR:-target}/release/worm}"
 py="$(scripts/otel-venv.sh)"
 clients=8 per_client=${PER_CLIENT:-40} batch=200
 d="$(mktemp -d)"
-trap 'kill "${srv:-}" 2>/dev/null || true; rm -rf "$d"' EXIT
+trap 'kill "${srv:-}" 2>/dev/null && wait "${srv:-}" 2>/dev/null; rm -rf "$d"' EXIT
 "$py" benches/serve/payloads.py "$d" "$batch"
 total=$((clients * per_client * batch))
 flags=(--batch-size 1000 --interval 1 --heartbeat 0)
@@ -32,19 +32,23 @@ addr=$(grep -o 'http=[0-9.:]*' "$d/serve.log" | cut -d= -f2)
 run() { # name, curl args...
   local name=$1; shift
   local urls=()
-  for _ in $(seq "$per_client"); do urls+=("$url"); done
+  # -o per URL: curl applies one -o to one URL.
+  for _ in $(seq "$per_client"); do urls+=(-o /dev/null "$url"); done
   local s e
   s=$(date +%s.%N)
   local pids=()
   for c in $(seq "$clients"); do
-    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$@" "${urls[@]}" > "$d/lat.$c" &
+    curl -s -w '%{http_code} %{time_total}\n' "$@" "${urls[@]}" > "$d/lat.$c" || true &
     pids+=($!)
   done
   wait "${pids[@]}"
   e=$(date +%s.%N)
-  local ok
+  report "$name" "$s" "$e"
+}
+report() { # name, start, end: the figures from $d/lat.*
+  local name=$1 s=$2 e=$3 ok
   ok=$(cat "$d"/lat.* | grep -c '^200 ' || true)
-  sort -n -k2 <(cat "$d"/lat.*) | awk -v n="$name" -v ok="$ok" -v total="$total" -v secs="$(echo "$e - $s" | bc -l)" -v b="$batch" '
+  sort -n -k2 <(cat "$d"/lat.*) | awk -v n="$name" -v ok="$ok" -v secs="$(echo "$e - $s" | bc -l)" -v b="$batch" '
     { t[NR] = $2 } END {
       printf "%-10s %8d records  %8.0f records/s  ack p50 %6.1f ms  p99 %6.1f ms  (%d/%d requests 200)\n",
         n, ok * b, ok * b / secs, t[int(NR * 0.5)] * 1000, t[int(NR * 0.99)] * 1000, ok, NR }'
@@ -54,8 +58,11 @@ url="http://$addr/v1/audit?service=camera_service"
 run ndjson --data-binary "@$d/req.ndjson"
 url="http://$addr/v1/logs"
 run otlp-http -H 'content-type: application/x-protobuf' --data-binary "@$d/req.pb"
-url="http://$addr/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-run otlp-grpc --http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' --data-binary "@$d/req.grpc"
+# gRPC through grpcio (curl does not reuse an HTTP/2 connection for a second gRPC call).
+s=$(date +%s.%N)
+"$py" benches/serve/grpc_load.py "$addr" "$d/req.pb" "$clients" "$per_client" > "$d/lat.grpc"
+e=$(date +%s.%N)
+report otlp-grpc "$s" "$e"
 echo "serve peak RSS: $(grep VmHWM /proc/$srv/status | awk '{print $2}') KiB"
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 "$worm" verify "$d/serve" -q && echo "serve store intact"
