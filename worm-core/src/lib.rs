@@ -31,6 +31,7 @@ pub mod input;
 pub mod integrate;
 pub(crate) mod json;
 pub mod key;
+pub mod line;
 pub mod pipeline;
 pub mod prove;
 pub mod query;

@@ -10,6 +10,7 @@
 //! worm-load memory   [--records N] [--queue N] [--pending-mib M] [--overflow drop|block]
 //! worm-load generate --dir D [--mib M] [--format v1|v2]
 //! worm-load verify   --dir D
+//! worm-load ndjson   [--records N]          (the `worm ship` benchmarks' input, on stdout)
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]
 //! ```
@@ -18,6 +19,7 @@ mod args;
 mod caller;
 mod cost;
 mod memory;
+mod ndjson;
 mod pipeline;
 mod s3;
 mod verify;
@@ -37,6 +39,7 @@ fn main() {
         "verify" => verify::run(&args),
         "generate" => verify::generate(&args),
         "s3" => s3::run(&args),
+        "ndjson" => ndjson::run(&args),
         _ => Err(format!(
             "unknown command '{what}'; see the docs at the top of main.rs"
         )),
