@@ -40,6 +40,42 @@ impl RawLine {
     pub fn is_over_limit(&self) -> bool {
         self.len > self.bytes.len() as u64
     }
+
+    /// The line by reference.
+    pub fn as_ref(&self) -> LineRef<'_> {
+        LineRef {
+            number: self.number,
+            bytes: &self.bytes,
+            len: self.len,
+        }
+    }
+}
+
+/// One input line by reference, without its newline (see [`LineSplitter::push_lines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    /// 1-based line number in the input.
+    pub number: u64,
+    /// The line's bytes, at most the size limit of them.
+    pub bytes: &'a [u8],
+    /// The line's full length; more than `bytes.len()` when it was over the limit.
+    pub len: u64,
+}
+
+impl LineRef<'_> {
+    /// Whether the line was longer than the limit (and `bytes` holds only its start).
+    pub fn is_over_limit(&self) -> bool {
+        self.len > self.bytes.len() as u64
+    }
+
+    /// The line as an owned [`RawLine`].
+    pub fn to_owned(&self) -> RawLine {
+        RawLine {
+            number: self.number,
+            bytes: self.bytes.to_vec(),
+            len: self.len,
+        }
+    }
 }
 
 /// Splits a byte stream into lines, holding at most `max` bytes of any line in memory:
@@ -64,39 +100,57 @@ impl LineSplitter {
     }
 
     /// Feed bytes; `emit` gets every line completed by them.
-    pub fn push(&mut self, mut data: &[u8], emit: &mut impl FnMut(RawLine)) {
-        while !data.is_empty() {
-            let (chunk, done) = match data.iter().position(|&b| b == b'\n') {
-                Some(i) => (&data[..i], Some(i + 1)),
-                None => (data, None),
-            };
-            let room = self.max.saturating_sub(self.buf.len());
-            self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            self.len += chunk.len() as u64;
-            match done {
-                Some(next) => {
-                    emit(self.take());
-                    data = &data[next..];
-                }
-                None => break,
+    pub fn push(&mut self, data: &[u8], emit: &mut impl FnMut(RawLine)) {
+        self.push_lines(data, &mut |l| emit(l.to_owned()));
+    }
+
+    /// [`push`](Self::push) without a copy per line: a line that lies whole in `data` is
+    /// passed as a slice of it, only a line split across calls is gathered (up to the limit).
+    pub fn push_lines(&mut self, mut data: &[u8], emit: &mut impl FnMut(LineRef<'_>)) {
+        while let Some(i) = memchr::memchr(b'\n', data) {
+            let chunk = &data[..i];
+            data = &data[i + 1..];
+            self.number += 1;
+            if self.len == 0 {
+                let keep = chunk.len().min(self.max);
+                emit(LineRef {
+                    number: self.number,
+                    bytes: &chunk[..keep],
+                    len: chunk.len() as u64,
+                });
+            } else {
+                self.gather(chunk);
+                emit(LineRef {
+                    number: self.number,
+                    bytes: &self.buf,
+                    len: self.len,
+                });
+                self.buf.clear();
+                self.len = 0;
             }
         }
+        self.gather(data);
+    }
+
+    /// Keep `chunk` of the pending line, up to the limit, and count all of it.
+    fn gather(&mut self, chunk: &[u8]) {
+        let room = self.max.saturating_sub(self.buf.len());
+        self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        self.len += chunk.len() as u64;
     }
 
     /// End of input: the last line, if it had no newline.
     pub fn finish(&mut self) -> Option<RawLine> {
-        (self.len > 0).then(|| self.take())
-    }
-
-    fn take(&mut self) -> RawLine {
-        self.number += 1;
-        let line = RawLine {
-            number: self.number,
-            bytes: std::mem::take(&mut self.buf),
-            len: self.len,
-        };
-        self.len = 0;
-        line
+        (self.len > 0).then(|| {
+            self.number += 1;
+            let line = RawLine {
+                number: self.number,
+                bytes: std::mem::take(&mut self.buf),
+                len: self.len,
+            };
+            self.len = 0;
+            line
+        })
     }
 }
 
@@ -149,8 +203,10 @@ pub fn parse_line(line: &RawLine, limit: usize) -> Parsed {
         return Parsed::Empty;
     }
     // serde_json refuses NaN/Infinity, raw control characters (NUL included) and nesting
-    // past its recursion limit (128), each with a message that names the column.
-    let mut value: Value = match serde_json::from_str(text) {
+    // past its recursion limit (128), each with a message that names the column; the
+    // strict reader also refuses a duplicate key at any depth (serde_json would keep the
+    // last, so a second `user_id` could replace an identity).
+    let mut value: Value = match crate::json::from_str_strict(text) {
         Ok(v) => v,
         Err(e) => {
             return Parsed::Invalid(Box::new(invalid_record(
@@ -236,6 +292,13 @@ mod tests {
         );
         assert!(lines[2].is_over_limit() && !lines[0].is_over_limit());
         assert!(split(4, &[b"a\n"]).len() == 1);
+        // A long line whole in one chunk is capped too (passed as a slice of it).
+        let whole = split(4, &[b"abcdefgh\nxy\n"]);
+        assert_eq!((whole[0].bytes.as_slice(), whole[0].len), (&b"abcd"[..], 8));
+        assert_eq!(
+            (whole[1].number, whole[1].bytes.as_slice()),
+            (2, &b"xy"[..])
+        );
     }
 
     fn parse(bytes: &[u8]) -> Parsed {
@@ -272,6 +335,13 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert!(reason(parse(deep.as_bytes())).contains("recursion limit"));
         assert!(reason(parse(b"[1,2]")).contains("found an array"));
+        let dup = reason(parse(br#"{"user_id":"alice","user_id":"mallory"}"#));
+        assert!(
+            dup.starts_with("not valid JSON: duplicate key 'user_id'"),
+            "{dup}"
+        );
+        let nested = reason(parse(br#"{"a":[{"b":1,"b":2}]}"#));
+        assert!(nested.contains("duplicate key 'b'"), "{nested}");
         assert!(reason(parse(br#"{"timestamp":"yesterday"}"#)).contains("yesterday"));
     }
 

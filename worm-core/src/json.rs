@@ -12,12 +12,14 @@ use crate::error::{Error, Result};
 
 /// Parse one JSON document, refusing duplicate keys.
 pub fn parse_strict(text: &str) -> Result<Value> {
+    from_str_strict(text).map_err(|e| Error::invalid("JSON", e.to_string()))
+}
+
+/// [`parse_strict`] with serde_json's own error, whose message names line and column.
+pub fn from_str_strict(text: &str) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = StrictValue
-        .deserialize(&mut de)
-        .map_err(|e| Error::invalid("JSON", e.to_string()))?;
-    de.end()
-        .map_err(|e| Error::invalid("JSON", e.to_string()))?;
+    let v = StrictValue.deserialize(&mut de)?;
+    de.end()?;
     Ok(v)
 }
 

@@ -102,8 +102,16 @@ impl LineReader {
     }
 
     fn view<'a>(&'a self, line: &'a str, s: &Schema<'a>) -> RecordView<'a> {
-        let [service_name, request_id, user_id, action, message, logger_name, module, function] =
-            s.strings;
+        let [
+            service_name,
+            request_id,
+            user_id,
+            action,
+            message,
+            logger_name,
+            module,
+            function,
+        ] = s.strings;
         RecordView {
             timestamp: s.timestamp.unwrap_or_else(timestamp::now),
             level: s.level.unwrap_or_default(),
@@ -140,7 +148,10 @@ impl LineReader {
                 let (key, escaped) = cur.string()?;
                 let name = &line[key.start + 1..key.end - 1];
                 if self.keys.len() >= MAX_KEYS
-                    || self.keys.iter().any(|k| line[k.clone()] == line[key.clone()])
+                    || self
+                        .keys
+                        .iter()
+                        .any(|k| line[k.clone()] == line[key.clone()])
                 {
                     return None;
                 }

@@ -17,7 +17,8 @@ use crate::progress;
 use crate::signals::Stop;
 use crate::stdin::{Ready, Stdin};
 use crate::store::{self, Access};
-use worm::input::{self, LineSplitter, Parsed, RawLine};
+use worm::input::{self, LineRef, LineSplitter, Parsed, RawLine};
+use worm::line::LineReader;
 
 /// Room above `--max-line-bytes` for what the pipeline adds to a record (service name,
 /// timestamp), so that a line within the limit is never refused as a record.
@@ -238,23 +239,28 @@ fn read_input(
     let read_err = |e: std::io::Error| CliError::context("cannot read stdin", e);
     let mut stdin = Stdin::open().map_err(read_err)?;
     let mut split = LineSplitter::new(max_line);
-    let mut buf = vec![0u8; 64 << 10];
-    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut reader = LineReader::new();
+    // The first line the log refuses ends reading; the lines after it are left alone.
+    let failed = std::cell::Cell::new(None);
+    let mut each = |l: LineRef<'_>, counts: &mut Counts| {
+        let res = match failed.take() {
+            Some(e) => Err(e),
+            None => ship_line(log, &mut reader, l, max_line, counts, None),
+        };
+        if let Err(e) = res {
+            failed.set(Some(e));
+        }
+    };
     let timeout = if pb.is_some() { PROGRESS_TICK_MS } else { -1 };
     let mut shown = Instant::now();
     loop {
         if stop.requested().is_some() {
-            let mut out = Ok(());
             stdin
                 .drain(&mut buf, |chunk| {
-                    split.push(chunk, &mut |l| lines.push(l));
-                    if out.is_ok() {
-                        out = ship_lines(log, &mut lines, max_line, counts);
-                    }
-                    lines.clear();
+                    split.push_lines(chunk, &mut |l| each(l, counts));
                 })
                 .map_err(read_err)?;
-            out?;
             break;
         }
         match stdin.wait(stop.wake_fd(), timeout).map_err(read_err)? {
@@ -265,8 +271,10 @@ fn read_input(
                 if n == 0 {
                     break;
                 }
-                split.push(&buf[..n], &mut |l| lines.push(l));
-                ship_lines(log, &mut lines, max_line, counts)?;
+                split.push_lines(&buf[..n], &mut |l| each(l, counts));
+                if let Some(e) = failed.take() {
+                    return Err(e);
+                }
             }
         }
         if pb.is_some() && shown.elapsed() >= Duration::from_millis(PROGRESS_TICK_MS as u64) {
@@ -280,8 +288,10 @@ fn read_input(
             });
         }
     }
-    lines.extend(split.finish());
-    ship_lines(log, &mut lines, max_line, counts)
+    if let Some(last) = split.finish() {
+        each(last.as_ref(), counts);
+    }
+    failed.take().map_or(Ok(()), Err)
 }
 
 /// How long `--follow` waits at the end of the file before looking again.
@@ -320,6 +330,7 @@ fn read_follow(
         .map_err(|e| CliError::problems(format!("the audit log refused a record: {e}")))?;
     }
     let mut lines: Vec<(RawLine, String)> = Vec::new();
+    let mut reader = LineReader::new();
     let mut shown = Instant::now();
     loop {
         // After a stop request, one last read, then reading ends.
@@ -328,7 +339,14 @@ fn read_follow(
             .poll(&mut |l, pos| lines.push((l, pos.to_cursor())))
             .map_err(read_err)?;
         for (line, cursor) in lines.drain(..) {
-            ship_line(log, &line, max_line, counts, Some(&cursor))?;
+            ship_line(
+                log,
+                &mut reader,
+                line.as_ref(),
+                max_line,
+                counts,
+                Some(&cursor),
+            )?;
         }
         if stopping {
             // Lines not read yet are read by the next run: the spool holds the position.
@@ -382,22 +400,11 @@ fn wait(stop: &Stop, ms: i32) -> CliResult {
     Ok(())
 }
 
-/// Classify and log each line (emptying `lines`).
-fn ship_lines(
-    log: &AuditLog,
-    lines: &mut Vec<RawLine>,
-    max_line: usize,
-    counts: &mut Counts,
-) -> CliResult {
-    lines
-        .drain(..)
-        .try_for_each(|line| ship_line(log, &line, max_line, counts, None))
-}
-
 /// Classify and log one line; with `cursor` (`--follow`), the record carries it.
 fn ship_line(
     log: &AuditLog,
-    line: &RawLine,
+    reader: &mut LineReader,
+    line: LineRef<'_>,
     max_line: usize,
     counts: &mut Counts,
     cursor: Option<&str>,
@@ -407,20 +414,30 @@ fn ship_line(
         None => log.log(r),
     };
     counts.lines += 1;
-    let (record, valid) = match input::parse_line(line, max_line) {
-        Parsed::Empty => {
-            counts.empty += 1;
-            return Ok(());
-        }
-        Parsed::Record(r) => (r, true),
-        Parsed::Invalid(r) => (r, false),
+    // Most lines are records in the form they are stored in: read in one pass (a record
+    // with a cursor is framed with it in the spool, so it takes the full path). The rest,
+    // and every bad line, go through the full parser, which says what is wrong.
+    let text = match (cursor, line.is_over_limit()) {
+        (None, false) => std::str::from_utf8(line.bytes).ok(),
+        _ => None,
     };
-    let res = match log_one(*record) {
+    let (res, valid) = match text.and_then(|t| reader.log(log, t)) {
+        Some(res) => (res, true),
+        None => match input::parse_line(&line.to_owned(), max_line) {
+            Parsed::Empty => {
+                counts.empty += 1;
+                return Ok(());
+            }
+            Parsed::Record(r) => (log_one(*r), true),
+            Parsed::Invalid(r) => (log_one(*r), false),
+        },
+    };
+    let res = match res {
         // The pipeline refuses a record only for its size; the line is kept as
         // invalid input instead.
         Err(worm::Error::InvalidInput { what, reason }) if valid => {
             let reason = format!("{what}: {reason}");
-            log_one(input::invalid_record(line, &reason)).map(|()| false)
+            log_one(input::invalid_record(&line.to_owned(), &reason)).map(|()| false)
         }
         other => other.map(|()| valid),
     };

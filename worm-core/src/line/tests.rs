@@ -62,9 +62,7 @@ fn takes_stored_form_lines_as_the_full_parser_does() {
         format!(r#"{{{TS},"nested":{{"a":1,"b":{{"a":2}}}},"again":{{"a":3}}}}"#),
         format!(r#"{{{TS},"esc":"q\"b\\n\nr\rt\tb\bf\f\u0000\u001f","é":"ü 日本 😀"}}"#),
         format!(r#"{{{TS},"k\"ey":1,"k\u0001":2,"timestamp\n":3}}"#),
-        format!(
-            r#"{{{TS},"big":18446744073709551615,"neg":-9223372036854775808,"z":0,"m":-1}}"#
-        ),
+        format!(r#"{{{TS},"big":18446744073709551615,"neg":-9223372036854775808,"z":0,"m":-1}}"#),
         format!(r#"{{{TS},"f":1.5,"g":-0.001,"h":1e-7,"i":1e+300,"j":123456789.0,"k":-0.0}}"#),
         format!(r#"{{{TS},"extra":{{"x":1}},"service_name":"s","request_id":""}}"#),
         r#"{"timestamp":"2024-02-29T23:59:59.999Z"}"#.into(),
