@@ -49,7 +49,7 @@ pub(crate) struct RawField {
 #[derive(Debug, Default)]
 pub struct LineReader {
     fields: Vec<RawField>,
-    keys: Vec<Range<usize>>,
+    keys: Vec<(u32, Range<usize>)>,
     nested: Vec<Range<usize>>,
     scratch: Vec<u8>,
 }
@@ -59,21 +59,18 @@ pub struct LineReader {
 struct Schema<'a> {
     timestamp: Option<DateTime<Utc>>,
     level: Option<Level>,
+    /// service_name, request_id, user_id, action, message, logger_name, module, function.
     strings: [Option<&'a str>; 8],
     line: Option<u32>,
 }
 
-/// The schema's string fields, in the order of [`Schema::strings`].
-const STRING_FIELDS: [&str; 8] = [
-    "service_name",
-    "request_id",
-    "user_id",
-    "action",
-    "message",
-    "logger_name",
-    "module",
-    "function",
-];
+/// A cheap fingerprint of a key (its length and first and last bytes): keys are compared
+/// byte for byte only when their fingerprints match.
+fn fingerprint(k: &[u8]) -> u32 {
+    let first = k.first().copied().unwrap_or(0);
+    let last = k.last().copied().unwrap_or(0);
+    (k.len() as u32) << 16 | u32::from(first) << 8 | u32::from(last)
+}
 
 impl LineReader {
     /// A reader with empty buffers.
@@ -147,28 +144,39 @@ impl LineReader {
             loop {
                 let (key, escaped) = cur.string()?;
                 let name = &line[key.start + 1..key.end - 1];
+                let print = fingerprint(name.as_bytes());
                 if self.keys.len() >= MAX_KEYS
                     || self
                         .keys
                         .iter()
-                        .any(|k| line[k.clone()] == line[key.clone()])
+                        .any(|(p, k)| *p == print && line[k.clone()] == line[key.clone()])
                 {
                     return None;
                 }
-                self.keys.push(key.clone());
+                self.keys.push((print, key.clone()));
                 cur.skip_ws();
                 cur.eat(b':')?;
                 cur.skip_ws();
                 // A key with an escape is no schema field's name.
-                let field = if escaped { None } else { Some(name) };
-                let string_at = field.and_then(|n| STRING_FIELDS.iter().position(|f| *f == n));
+                let field = if escaped { "" } else { name };
+                let string_at = match field {
+                    "service_name" => Some(0),
+                    "request_id" => Some(1),
+                    "user_id" => Some(2),
+                    "action" => Some(3),
+                    "message" => Some(4),
+                    "logger_name" => Some(5),
+                    "module" => Some(6),
+                    "function" => Some(7),
+                    _ => None,
+                };
                 match (field, string_at) {
                     (_, Some(at)) => schema.strings[at] = Some(cur.plain_string(line)?),
-                    (Some("timestamp"), _) => {
+                    ("timestamp", _) => {
                         schema.timestamp = Some(timestamp::parse(cur.plain_string(line)?).ok()?);
                     }
-                    (Some("level"), _) => schema.level = Some(level(cur.plain_string(line)?)?),
-                    (Some("line"), _) => schema.line = Some(cur.plain_u32()?),
+                    ("level", _) => schema.level = Some(level(cur.plain_string(line)?)?),
+                    ("line", _) => schema.line = Some(cur.plain_u32()?),
                     _ => {
                         let value = self.value(&mut cur, 1)?;
                         self.fields.push(RawField { key, value });
@@ -256,6 +264,20 @@ fn level(s: &str) -> Option<Level> {
     }
 }
 
+/// Bytes that end a run of plain string text: the quote, the backslash and the control
+/// characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// serde_json's two-character escapes, by the escaped byte.
 fn short_escape(c: u8) -> bool {
     matches!(c, b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't')
@@ -311,7 +333,7 @@ impl Cursor<'_> {
             // The bytes that end a run of plain text; the input is UTF-8 already.
             let run = self.b[self.i..]
                 .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+                .position(|&c| STRING_STOP[usize::from(c)])?;
             self.i += run;
             match self.b[self.i] {
                 b'"' => {

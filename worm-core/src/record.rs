@@ -429,6 +429,14 @@ pub(crate) struct RecordView<'a> {
 
 /// Append `s` as a JSON string.
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Most strings need no escape: copied as they are (what serde_json writes for them).
+    if !s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
