@@ -49,6 +49,10 @@ rm -rf "$work/verify-small"
 run generate --dir "$work/verify" --mib "$verify_mib" >/dev/null
 run verify --dir "$work/verify"
 rm -rf "$work/verify"
+# 7. worm ship into memory: against the pipeline's prebuilt records (null sink)
+cargo build --release -q -p worm-cli --bin worm
+python3 benches/python/ship_bench.py memory --worm "$target/release/worm" --load "$load" \
+  --records "$records" --rounds 3 | tee -a "$out"
 # 3. S3 against the local Ceph gateway
 if [ "${BENCH_NO_S3:-0}" != 1 ]; then
   # A memstore OSD keeps every object in memory and refuses writes when full; give the
@@ -57,6 +61,13 @@ if [ "${BENCH_NO_S3:-0}" != 1 ]; then
     ( eval "$(scripts/s3-server.sh env ceph)"
       # Client and server sharing both cores, as they do here by default...
       run s3 --objects "$s3_objects" --size 262144 --concurrency 2 --rounds "$s3_rounds" --label shared
+      # 7. worm ship into Ceph against the original handler re-created in Python (boto3,
+      # pinned, in a venv of its own)
+      venv=${BENCH_DIR:-$target/bench}/pyvenv
+      [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+      "$venv/bin/pip" install -q -r benches/python/requirements.txt >&2
+      python3 benches/python/ship_bench.py s3 --worm "$target/release/worm" --load "$load" \
+        --python "$venv/bin/python" --records "$((records / 10))" --rounds 3 | tee -a "$out"
       # ...and each on a core of its own (the gateway's processes pinned to CPU 1, worm-load
       # to CPU 0), as when S3 is another machine; affinity is restored afterwards.
       if [ "$(nproc)" -ge 2 ]; then

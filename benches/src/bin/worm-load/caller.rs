@@ -26,6 +26,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     let calls: usize = args.num("calls", 100_000)?;
     let rounds: usize = args.num("rounds", 10)?;
 
+    // `--only worm|fmt`: one side alone, for a profiler.
+    let only = args.str("only");
+    let (run_worm, run_fmt) = (only != Some("fmt"), only != Some("worm"));
+
     let subs = caller_subscribers().map_err(|e| e.to_string())?;
     let (worm, fmt) = (&subs.worm, &subs.fmt);
 
@@ -34,12 +38,22 @@ pub fn run(args: &Args) -> Result<(), String> {
     timed_calls(worm, calls, 0, &mut scratch);
     timed_calls(fmt, calls, 0, &mut scratch);
 
-    let mut ours = Vec::with_capacity(calls * rounds);
-    let mut theirs = Vec::with_capacity(calls * rounds);
+    // Touched before timing: a page fault of the sample buffer is not the call's.
+    let touched = || {
+        let mut v = vec![1u64; calls * rounds];
+        v.fill(0);
+        v.clear();
+        v
+    };
+    let (mut ours, mut theirs) = (touched(), touched());
     for r in 0..rounds {
         let first = ((r + 1) * calls) as u64;
-        timed_calls(worm, calls, first, &mut ours);
-        timed_calls(fmt, calls, first, &mut theirs);
+        if run_worm {
+            timed_calls(worm, calls, first, &mut ours);
+        }
+        if run_fmt {
+            timed_calls(fmt, calls, first, &mut theirs);
+        }
     }
     let CallerSubscribers {
         worm,
