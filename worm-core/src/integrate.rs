@@ -7,6 +7,8 @@
 use std::cell::Cell;
 use std::fmt;
 
+use smallvec::SmallVec;
+
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
@@ -123,6 +125,14 @@ fn set<'a, V>(fields: &mut Vec<(&'a str, V)>, name: &'a str, value: V) {
     }
 }
 
+/// [`set`] for a list on the stack.
+fn set_small<'a, V>(fields: &mut SmallVec<[(&'a str, V); 16]>, name: &'a str, value: V) {
+    match fields.iter_mut().find(|(n, _)| *n == name) {
+        Some(slot) => slot.1 = value,
+        None => fields.push((name, value)),
+    }
+}
+
 /// Where [`FieldVisitor`] puts the values it converts.
 trait Fields {
     fn put(&mut self, name: &'static str, value: FieldRef<'_>);
@@ -147,6 +157,11 @@ impl Fields for SpanFields {
     }
 }
 
+thread_local! {
+    /// The last event's field buffers, reused by the next event on this thread.
+    static OWN: std::cell::Cell<EventFields> = std::cell::Cell::new(EventFields::default());
+}
+
 /// An event's own fields: values in one text buffer, so that formatting the message and
 /// the other `Debug` values costs no allocation of its own.
 #[derive(Debug, Default)]
@@ -156,6 +171,11 @@ struct EventFields {
 }
 
 impl EventFields {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.fields.clear();
+    }
+
     fn iter(&self) -> impl Iterator<Item = (&'static str, FieldRef<'_>)> {
         self.fields.iter().map(|(name, range, json)| {
             let v = &self.text[range.clone()];
@@ -275,25 +295,28 @@ where
             return;
         }
         let timestamp = timestamp::now();
-        let mut own = EventFields::default();
+        // The event's own fields go into this thread's reused buffers, and the lists
+        // below live on the stack: a call allocates nothing but the queued line.
+        let mut own = OWN.take();
+        own.clear();
         event.record(&mut FieldVisitor(&mut own));
         // The spans' fields are borrowed in place: every span's extensions stay
         // read-locked until the record is serialised.
-        let spans: Vec<_> = ctx
+        let spans: SmallVec<[_; 4]> = ctx
             .event_scope(event)
             .map(|scope| scope.from_root().collect())
             .unwrap_or_default();
-        let extensions: Vec<_> = spans.iter().map(|s| s.extensions()).collect();
-        let mut fields: Vec<(&str, FieldRef<'_>)> = Vec::with_capacity(16);
+        let extensions: SmallVec<[_; 4]> = spans.iter().map(|s| s.extensions()).collect();
+        let mut fields: SmallVec<[(&str, FieldRef<'_>); 16]> = SmallVec::new();
         for ext in &extensions {
             if let Some(f) = ext.get::<SpanFields>() {
                 for (name, value) in &f.0 {
-                    set(&mut fields, name, value.as_ref());
+                    set_small(&mut fields, name, value.as_ref());
                 }
             }
         }
         for (name, value) in own.iter() {
-            set(&mut fields, name, value);
+            set_small(&mut fields, name, value);
         }
         // Schema fields leave the list; the rest become extras.
         let mut take = |name: &str| {
@@ -323,6 +346,8 @@ where
             extra: Extra::Fields(&fields),
         };
         submit(&self.log, &view);
+        drop(fields);
+        OWN.set(own);
     }
 }
 
