@@ -86,11 +86,13 @@ pub enum Command {
     /// lifecycle).
     #[command(subcommand)]
     S3(S3Command),
-    /// Generate an Ed25519 key pair for signing batch seals.
+    /// Generate an Ed25519 key pair for signing batch seals (or, with --age, an age
+    /// identity for encryption).
     ///
     /// Writes the secret key to FILE (mode 0600) and the public key to FILE.pub. Refuses
     /// to overwrite either. Give FILE to `worm ship --sign-key` and FILE.pub to
-    /// `worm verify --public-key`.
+    /// `worm verify --public-key`; with --age, FILE.pub to `worm ship --encrypt-to-file`
+    /// and FILE to `worm cat --identity`.
     Keygen(KeygenArgs),
     /// Write sample surveillance-platform audit events through the real pipeline, then
     /// verify the store.
@@ -339,9 +341,41 @@ pub struct WriteArgs {
     /// CAP_LINUX_IMMUTABLE; fails when unavailable).
     #[arg(long)]
     pub immutable: bool,
+    /// Client-side encryption.
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
     /// S3 connection.
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+/// Client-side encryption of what a writer stores (`ship` and `serve`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct EncryptArgs {
+    /// Encrypt every batch's records to this age X25519 recipient (age1…, from `worm
+    /// keygen --age`); may be repeated, and each recipient can decrypt alone. Headers,
+    /// seals and checkpoints stay readable, so `worm verify` needs no key; keys and S3
+    /// metadata then carry no record content, and the spool's log is encrypted too.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+    /// Encrypt to every recipient in FILE (one age1… per line, # comments); may be
+    /// repeated.
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_to_file: Vec<PathBuf>,
+    /// An age identity that decrypts what a crashed run left encrypted in the spool's log
+    /// (one of the recipients' identities); needed only to recover such a spool.
+    #[arg(long, value_name = "FILE", requires = "spool")]
+    pub spool_identity: Vec<PathBuf>,
+}
+
+/// The age identities a reader decrypts with.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdentityArgs {
+    /// Decrypt encrypted batches with the age identity (AGE-SECRET-KEY-1…) in FILE; may be
+    /// repeated (e.g. across a key rotation), each batch is tried with every one. Without
+    /// a matching identity the command names the batch's recipients and exits 2.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
 }
 
 /// `worm verify`.
@@ -368,6 +402,11 @@ pub struct VerifyArgs {
     /// heartbeats (3 batch intervals when it has none).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_silence: Option<std::time::Duration>,
+    /// Also open encrypted records with the age identity in FILE (may be repeated) and
+    /// recompute their Merkle leaves; without one, encrypted batches get every check that
+    /// needs no key.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
     /// Print the full report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -437,6 +476,9 @@ pub struct LsArgs {
     /// One JSON object per line on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Decryption (fills in the record timestamps of encrypted batches).
+    #[command(flatten)]
+    pub identities: IdentityArgs,
     /// S3 connection.
     #[command(flatten)]
     pub s3: S3Args,
@@ -469,6 +511,9 @@ pub struct CatArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Decryption.
+    #[command(flatten)]
+    pub identities: IdentityArgs,
     /// S3 connection.
     #[command(flatten)]
     pub s3: S3Args,
@@ -548,6 +593,11 @@ pub struct KeygenArgs {
     /// `<name>+<key id>+<base64>` to FILE.vkey).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Make an age X25519 identity for encryption instead: the identity
+    /// (AGE-SECRET-KEY-1…, 0600) to FILE, its recipient (age1…) to FILE.pub. Give the
+    /// recipient to `ship --encrypt-to-file` and the identity to `cat --identity`.
+    #[arg(long)]
+    pub age: bool,
 }
 
 /// `worm demo`.

@@ -6,6 +6,7 @@
 
 mod cli;
 mod cmd;
+mod crypt;
 mod error;
 mod follow;
 mod output;

@@ -102,6 +102,11 @@ pub struct Header {
     /// writer identity that this writer knew of (v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pred: Option<Predecessor>,
+    /// Set when the records are encrypted: the age recipients. The record section is then
+    /// one line, `{"age":"<base64 age ciphertext>"}` (none when the batch holds no
+    /// records), and `first_ts`/`last_ts` are left out (see [`crate::crypt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc: Option<crate::crypt::Encryption>,
 }
 
 /// A Merkle tree hash, as base64 in JSON.
@@ -361,19 +366,71 @@ pub fn encode_v2(
     tree: &mut Frontier,
     signer: Option<&Signer>,
 ) -> (Vec<u8>, Sha256Hex) {
+    let leaves = record_lines(records).map(leaf_hash);
+    seal_v2(header, records, leaves, is_final, tree, signer)
+}
+
+/// [`encode_v2`] with the records encrypted to `to` ([`crate::crypt`]): the header names
+/// the recipients and carries no record timestamps, the record section is one ciphertext
+/// line, and each leaf is `SHA-256(0x00 || salt || line)` with the record's secret salt.
+pub fn encode_v2_encrypted(
+    header: &Header,
+    records: &[u8],
+    is_final: bool,
+    tree: &mut Frontier,
+    signer: Option<&Signer>,
+    to: &crate::crypt::Recipients,
+) -> Result<(Vec<u8>, Sha256Hex)> {
+    let mut h = header.clone();
+    h.enc = Some(crate::crypt::Encryption {
+        age: to.names().to_vec(),
+    });
+    h.first_ts = None;
+    h.last_ts = None;
+    let count = record_lines(records).count();
+    if count == 0 {
+        return Ok(seal_v2(&h, b"", std::iter::empty(), is_final, tree, signer));
+    }
+    let (mut section, salts) = crate::crypt::seal_section(records, count, to)?;
+    section.push(b'\n');
+    let leaves = salts
+        .iter()
+        .zip(record_lines(records))
+        .map(|(salt, line)| salted_leaf_hash(salt, line));
+    Ok(seal_v2(&h, &section, leaves, is_final, tree, signer))
+}
+
+/// The leaf of an encrypted record: `SHA-256(0x00 || salt || line)`, an RFC 6962 leaf
+/// whose entry is the salt followed by the line.
+pub fn salted_leaf_hash(salt: &[u8], line: &[u8]) -> crate::tlog::Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(salt);
+    h.update(line);
+    h.finalize().into()
+}
+
+fn seal_v2(
+    header: &Header,
+    section: &[u8],
+    leaves: impl Iterator<Item = crate::tlog::Hash>,
+    is_final: bool,
+    tree: &mut Frontier,
+    signer: Option<&Signer>,
+) -> (Vec<u8>, Sha256Hex) {
     let mut h = header.clone();
     h.v = VERSION;
     h.tree = Some(TreeStart {
         size: tree.size(),
         frontier: tree.hashes().iter().map(|x| TreeHash(*x)).collect(),
     });
-    let mut body = Vec::with_capacity(records.len() + 1024);
+    let mut body = Vec::with_capacity(section.len() + 1024);
     // Serialising a struct of strings, numbers and uuids cannot fail.
     let _ = serde_json::to_writer(&mut body, &HeaderLine { worm: h.clone() });
     body.push(b'\n');
-    body.extend_from_slice(records);
-    for line in record_lines(records) {
-        tree.push(leaf_hash(line));
+    body.extend_from_slice(section);
+    for leaf in leaves {
+        tree.push(leaf);
     }
     let mut hasher = Sha256::new();
     hasher.update(&body);

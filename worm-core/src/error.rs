@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Overflow,
     /// [`Error::Timeout`].
     Timeout,
+    /// [`Error::NoIdentity`].
+    NoIdentity,
 }
 
 /// Everything that can go wrong when storing, reading or verifying audit objects.
@@ -132,6 +134,20 @@ pub enum Error {
         context: String,
         /// What went wrong.
         message: String,
+    },
+    /// An encrypted batch that none of the identities given can decrypt.
+    #[error(
+        "cannot decrypt {what}: it is encrypted to {}, and {}",
+        if recipients.is_empty() { "recipients it does not name".to_string() } else { recipients.join(", ") },
+        if *given == 0 { "no identity was given (--identity FILE)".to_string() } else { format!("none of the {given} identities given matches") }
+    )]
+    NoIdentity {
+        /// The batch (its key) or spool file.
+        what: String,
+        /// The age recipients it is encrypted to.
+        recipients: Vec<String>,
+        /// How many identities were tried.
+        given: usize,
     },
     /// The writer was closed; no further records are accepted.
     #[error("the audit log writer is closed; records can no longer be accepted")]
@@ -274,6 +290,7 @@ impl Error {
             Error::Closed => ErrorKind::Closed,
             Error::Overflow { .. } => ErrorKind::Overflow,
             Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::NoIdentity { .. } => ErrorKind::NoIdentity,
             Error::Batch(b) => b.cause.kind(),
         }
     }

@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 /// The original system's layout: `{prefix}/YYYY/MM/DD/{request_id}-{uuid}.json`.
 pub const DEFAULT_TEMPLATE: &str = "{prefix}/{YYYY}/{MM}/{DD}/{request_id}-{uuid}{ext}";
 
+/// The default layout when records are encrypted: the date and the batch id, nothing
+/// taken from a record's content.
+pub const ENCRYPTED_TEMPLATE: &str = "{prefix}/{YYYY}/{MM}/{DD}/{uuid}{ext}";
+
 /// Default key prefix (`AWS_S3_PREFIX`).
 pub const DEFAULT_PREFIX: &str = "audit-logs";
 
@@ -108,6 +112,25 @@ impl KeyTemplate {
             template: template.to_string(),
             prefix: sanitize_prefix(prefix)?,
         })
+    }
+
+    /// The layout for encrypted records: [`ENCRYPTED_TEMPLATE`] in place of the default
+    /// one; a custom layout naming `{request_id}` is refused, since the key would carry
+    /// record content in the clear.
+    pub fn without_record_content(&self) -> Result<Self> {
+        if self.template == DEFAULT_TEMPLATE {
+            return Ok(KeyTemplate {
+                template: ENCRYPTED_TEMPLATE.to_string(),
+                prefix: self.prefix.clone(),
+            });
+        }
+        if self.template.contains("{request_id}") {
+            return Err(Error::invalid(
+                format!("key template '{}'", self.template),
+                "names {request_id}, which would put record content in the key of an encrypted batch; leave it out",
+            ));
+        }
+        Ok(self.clone())
     }
 
     /// The same template under another prefix (sanitised like [`new`](Self::new)'s).

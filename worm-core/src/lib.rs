@@ -7,6 +7,7 @@
 //! - [`WormSink`]: the write-once storage contract (put once, get, list, capabilities);
 //! - [`batch`]: the `worm-batch/1` object format, sealed and hash-chained;
 //! - [`sign`]: Ed25519 seal signatures;
+//! - [`crypt`]: client-side encryption of records to age recipients;
 //! - [`tlog`]: Merkle trees, signed notes, checkpoints and record proofs;
 //! - [`key`]: object key layouts;
 //! - [`input`]: NDJSON input into records, with the rules for bad lines;
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod crypt;
 pub mod env;
 pub mod error;
 pub mod hash;

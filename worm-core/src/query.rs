@@ -123,6 +123,9 @@ pub struct Hit {
     pub seq: u64,
     /// Position of the record in its batch, from 0.
     pub line: u64,
+    /// The record's secret salt, when its batch is encrypted: its Merkle leaf is
+    /// `SHA-256(0x00 || salt || raw)` ([`crate::crypt`]).
+    pub salt: Option<[u8; crate::crypt::SALT_LEN]>,
 }
 
 /// A record query over a store.
@@ -133,6 +136,8 @@ pub struct Query {
     prefix: String,
     concurrency: usize,
     reader: BatchReader,
+    identities: crate::crypt::Identities,
+    max_object_bytes: u64,
 }
 
 /// What the first pass keeps of a batch with matches.
@@ -158,7 +163,17 @@ impl Query {
             prefix: String::new(),
             concurrency: crate::verify::DEFAULT_CONCURRENCY,
             reader: BatchReader::new(fetch::DEFAULT_MAX_OBJECT_BYTES),
+            identities: crate::crypt::Identities::default(),
+            max_object_bytes: fetch::DEFAULT_MAX_OBJECT_BYTES,
         }
+    }
+
+    /// Decrypt encrypted batches with these identities (each tried in turn). A batch that
+    /// none of them opens is an `Err` item of kind [`ErrorKind::NoIdentity`](crate::ErrorKind)
+    /// naming its recipients.
+    pub fn identities(mut self, ids: crate::crypt::Identities) -> Self {
+        self.identities = ids;
+        self
     }
 
     /// Only objects whose key starts with `prefix`.
@@ -177,6 +192,7 @@ impl Query {
     /// as `Err` items. Memory is bounded as the [verifier's](crate::verify) is.
     pub fn max_object_bytes(mut self, n: u64) -> Self {
         self.reader = BatchReader::new(n);
+        self.max_object_bytes = n;
         self
     }
 
@@ -275,6 +291,7 @@ impl Query {
                 mode,
                 line: 0,
                 hits: Vec::new(),
+                open_with: (self.identities.clone(), self.max_object_bytes),
             };
             self.reader.read(sink, &info, found, Found::record).await
         };
@@ -380,10 +397,27 @@ struct Found {
     /// Index of the next non-empty record line.
     line: u64,
     hits: Vec<Result<Hit>>,
+    /// Identities and plaintext cap for encrypted batches.
+    open_with: (crate::crypt::Identities, u64),
 }
 
 impl Found {
     fn record(&mut self, h: &batch::Header, line: &[u8]) {
+        if h.enc.is_none() {
+            return self.plain_record(h, line, None);
+        }
+        let (ids, limit) = &self.open_with;
+        match crate::crypt::open_section(h, line, ids, *limit, &format!("batch '{}'", self.key)) {
+            Ok(o) => {
+                for (salt, l) in o.records() {
+                    self.plain_record(h, l, Some(*salt));
+                }
+            }
+            Err(e) => self.hits.push(Err(e)),
+        }
+    }
+
+    fn plain_record(&mut self, h: &batch::Header, line: &[u8], salt: Option<[u8; 16]>) {
         if line.is_empty() {
             return;
         }
@@ -413,6 +447,7 @@ impl Found {
             stream: h.stream,
             seq: h.seq,
             line: i,
+            salt,
         }));
     }
 }
@@ -544,6 +579,7 @@ mod tests {
                 mode,
                 line: 0,
                 hits: Vec::new(),
+                open_with: (crate::crypt::Identities::default(), 1 << 20),
             };
             let limits = batch::Limits::for_body(1 << 20);
             let read = fetch::scan(stored, None, key, limits, &mut |h, l| found.record(h, l));

@@ -36,7 +36,10 @@ pub fn filter(a: &CatArgs) -> CliResult<Filter> {
 pub async fn run(a: CatArgs) -> CliResult<u8> {
     let filter = filter(&a)?;
     let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
-    let query = Query::new(filter).prefix(store.list_prefix.clone());
+    let ids = crate::crypt::reader_identities(&a.identities)?;
+    let query = Query::new(filter)
+        .prefix(store.list_prefix.clone())
+        .identities(ids);
     let pb = progress::spinner(a.quiet, "reading");
     let mut hits = query.records(store.sink.as_ref());
     let mut out = Stdout::new();
@@ -52,6 +55,12 @@ pub async fn run(a: CatArgs) -> CliResult<u8> {
                 if printed % 256 == 0 {
                     progress::set(&pb, || format!("{printed} records"));
                 }
+            }
+            // An encrypted batch no identity opens: one line naming its recipients, exit 2.
+            Err(e @ worm::Error::NoIdentity { .. }) => {
+                progress::clear(pb);
+                let _ = out.flush();
+                return Err(CliError::fatal(e.to_string()));
             }
             // A batch that is damaged or vanished is skipped; anything else (listing, access)
             // means the store cannot be read.

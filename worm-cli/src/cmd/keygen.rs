@@ -14,6 +14,9 @@ use crate::error::{CliError, CliResult};
 /// the C2SP verifier key to `--out`.vkey (what other transparency tools read); all 0644
 /// but the secret.
 pub fn run(a: KeygenArgs) -> CliResult {
+    if a.age {
+        return age(&a.out);
+    }
     let secret = a.out;
     let sibling = |ext: &str| {
         let mut p = secret.clone().into_os_string();
@@ -53,6 +56,38 @@ pub fn run(a: KeygenArgs) -> CliResult {
         vkey.display(),
         signer.key_id(),
         pk.vkey_prefix()
+    );
+    Ok(())
+}
+
+/// An age X25519 identity: the identity to `out` (0600, with its recipient in a comment,
+/// as age-keygen writes it), the recipient to `out`.pub.
+fn age(out: &Path) -> CliResult {
+    let mut p = out.to_path_buf().into_os_string();
+    p.push(".pub");
+    let public = PathBuf::from(p);
+    for p in [out, public.as_path()] {
+        if p.symlink_metadata().is_ok() {
+            return Err(CliError::fatal(format!(
+                "{} already exists; keygen never overwrites a key (choose another --out)",
+                p.display()
+            )));
+        }
+    }
+    let (secret, recipient) = worm::crypt::generate();
+    let created = worm::record::timestamp::format(&worm::record::timestamp::now());
+    write_new(
+        out,
+        0o600,
+        &format!("# created: {created}\n# public key: {recipient}\n{secret}\n"),
+    )?;
+    write_new(&public, 0o644, &format!("{recipient}\n")).map_err(|e| {
+        CliError::fatal(format!("{e} (the identity {} was written)", out.display()))
+    })?;
+    eprintln!(
+        "worm: wrote age identity {} (keep it with the readers only) and its recipient {} ({recipient})",
+        out.display(),
+        public.display()
     );
     Ok(())
 }

@@ -44,6 +44,9 @@ pub struct Entry {
     /// Signing key id, when signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The age recipients its records are encrypted to, when encrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted_to: Option<Vec<String>>,
     /// Why the object could not be read as a batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -56,9 +59,10 @@ pub async fn run(a: LsArgs) -> CliResult<u8> {
     let sink = store.sink.as_ref();
     // The verifier's caps and budget, so that ls is as bounded as verify.
     let reader = BatchReader::new(worm::verify::DEFAULT_MAX_OBJECT_BYTES);
+    let ids = crate::crypt::reader_identities(&a.identities)?;
     let mut entries = sink
         .list(&store.list_prefix)
-        .map_ok(|info| describe(sink, &reader, info))
+        .map_ok(|info| describe(sink, &reader, info, ids.clone()))
         .try_buffered(worm::verify::DEFAULT_CONCURRENCY);
     let mut out = Stdout::new();
     if !a.json {
@@ -68,11 +72,10 @@ pub async fn run(a: LsArgs) -> CliResult<u8> {
         ))?;
     }
     let mut shown = 0u64;
-    while let Some(e) = entries
-        .try_next()
-        .await
-        .map_err(|e| CliError::fatal(format!("cannot list store '{}': {e}", store.name)))?
-    {
+    while let Some(e) = entries.try_next().await.map_err(|e| {
+        crate::crypt::no_identity(&e)
+            .unwrap_or_else(|| CliError::fatal(format!("cannot list store '{}': {e}", store.name)))
+    })? {
         if !in_range(&e, since, until) {
             continue;
         }
@@ -133,7 +136,10 @@ fn table_row(e: &Entry) -> String {
             opt(e.seq),
             opt(e.records),
             e.size,
-            e.first_ts.as_deref().unwrap_or("-"),
+            e.first_ts.as_deref().unwrap_or(match &e.encrypted_to {
+                Some(_) => "(encrypted)",
+                None => "-",
+            }),
             if e.is_final == Some(true) {
                 "yes"
             } else {
@@ -149,6 +155,7 @@ async fn describe(
     sink: &dyn WormSink,
     reader: &BatchReader,
     info: ObjectInfo,
+    ids: worm::crypt::Identities,
 ) -> worm::Result<Entry> {
     let mut e = Entry {
         key: info.key.clone(),
@@ -161,16 +168,54 @@ async fn describe(
         last_ts: None,
         is_final: None,
         key_id: None,
+        encrypted_to: None,
         error: None,
     };
-    match reader.read(sink, &info, (), |_, _, _| {}).await {
-        Ok((s, ())) => {
+    // Encrypted records are opened (with identities) only for their first and last
+    // timestamps, which the header leaves out.
+    let limit = worm::verify::DEFAULT_MAX_OBJECT_BYTES;
+    let what = format!("batch '{}'", info.key);
+    let opened = (
+        None::<worm::Result<(Option<String>, Option<String>)>>,
+        ids,
+        what,
+    );
+    match reader
+        .read(sink, &info, opened, move |(out, ids, what), h, l| {
+            if h.enc.is_none() || ids.is_empty() {
+                return;
+            }
+            *out = Some(worm::crypt::open_section(h, l, ids, limit, what).map(|o| {
+                let ts = |l: &[u8]| {
+                    worm::AuditRecord::from_json(std::str::from_utf8(l).unwrap_or_default())
+                        .ok()
+                        .map(|r| worm::record::timestamp::format(&r.timestamp))
+                };
+                let mut recs = o.records().map(|(_, l)| l);
+                let first = recs.next();
+                let last = recs.last().or(first);
+                (first.and_then(ts), last.and_then(ts))
+            }));
+        })
+        .await
+    {
+        Ok((s, (opened, _, _))) => {
+            if let Some(enc) = &s.header.enc {
+                e.encrypted_to = Some(enc.age.clone());
+            }
+            if let Some(o) = opened {
+                let (first, last) = o?;
+                e.first_ts = first;
+                e.last_ts = last;
+            }
             e.stream = Some(s.header.stream);
             e.service = Some(s.header.service);
             e.seq = Some(s.header.seq);
             e.records = Some(s.header.records);
-            e.first_ts = s.header.first_ts;
-            e.last_ts = s.header.last_ts;
+            if s.header.enc.is_none() {
+                e.first_ts = s.header.first_ts;
+                e.last_ts = s.header.last_ts;
+            }
             e.is_final = Some(s.seal.is_final);
             e.key_id = s.seal.key_id;
         }

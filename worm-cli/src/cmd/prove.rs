@@ -22,7 +22,9 @@ pub async fn run(a: ProveArgs) -> CliResult<u8> {
     }
     let mut out = Stdout::new();
     let mut closed = false;
-    let prover = Prover::new(filter).prefix(store.list_prefix.clone());
+    let prover = Prover::new(filter)
+        .prefix(store.list_prefix.clone())
+        .identities(crate::crypt::reader_identities(&a.cat.identities)?);
     let summary = prover
         .prove(store.sink.as_ref(), |b| {
             match &a.out {
@@ -38,7 +40,11 @@ pub async fn run(a: ProveArgs) -> CliResult<u8> {
             Ok(())
         })
         .await
-        .map_err(|e| CliError::fatal(format!("cannot prove from store '{}': {e}", store.name)))?;
+        .map_err(|e| {
+            crate::crypt::no_identity(&e).unwrap_or_else(|| {
+                CliError::fatal(format!("cannot prove from store '{}': {e}", store.name))
+            })
+        })?;
     let _ = out.flush();
     for r in &summary.refused {
         eprintln!("worm: no proof: {r}");

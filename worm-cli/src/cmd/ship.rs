@@ -104,7 +104,11 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         &store.write_prefix,
         max_line,
     )?;
-    let (log, guard) = builder.build().map_err(cannot_write)?;
+    let (log, guard) = builder.build().map_err(|e| match &e {
+        // The spool holds encrypted records only an identity opens: not the store's fault.
+        worm::Error::InvalidInput { .. } if w.spool.is_some() => CliError::fatal(e.to_string()),
+        _ => cannot_write(e),
+    })?;
     let pb = progress::spinner(a.quiet || a.json, "reading stdin");
     let mut counts = Counts::default();
     let read = match &a.follow {
@@ -212,6 +216,12 @@ pub fn configure(
     }
     if let Some(path) = &a.sign_key {
         b = b.signer(Signer::from_file(path).map_err(|e| CliError::fatal(e.to_string()))?);
+    }
+    if let Some(to) = crate::crypt::recipients(&a.encrypt)? {
+        b = b.encrypt_to(to.names());
+    }
+    if !a.encrypt.spool_identity.is_empty() {
+        b = b.spool_identities(crate::crypt::identities(&a.encrypt.spool_identity)?);
     }
     Ok(b)
 }

@@ -31,7 +31,9 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
         .collect::<CliResult<Vec<_>>>()?;
     let anchors = read_anchors(&a.anchor)?;
     let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
-    let mut v = Verifier::new().require_closed(a.require_closed);
+    let mut v = Verifier::new()
+        .require_closed(a.require_closed)
+        .identities(crate::crypt::identities(&a.identity)?);
     for k in keys {
         v = v.public_key(k);
     }

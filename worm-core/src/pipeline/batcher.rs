@@ -112,6 +112,7 @@ impl OpenBatch {
             heartbeat_ms: cfg.heartbeat.map(|d| d.as_millis() as u64),
             interval_ms: Some(cfg.max_age.as_millis() as u64),
             pred,
+            enc: None,
         };
         let (plain, chain) = if cfg.legacy_v1 {
             // The `/1` header: no tree and none of the fields `/2` added.
@@ -125,14 +126,43 @@ impl OpenBatch {
                 ..header
             };
             batch::encode(&header, &self.body, is_final, cfg.signer.as_ref())
+        } else if let Some(to) = &cfg.encrypt {
+            let mut t = tree.clone();
+            match batch::encode_v2_encrypted(
+                &header,
+                &self.body,
+                is_final,
+                &mut t,
+                cfg.signer.as_ref(),
+                to,
+            ) {
+                Ok(sealed) => {
+                    *tree = t;
+                    sealed
+                }
+                Err(e) => {
+                    // Only drawing the salts from the OS can fail (or, never in practice,
+                    // compressing in memory). Storing the records in the clear would break
+                    // the promise made to the caller, and dropping them is a loss: stop
+                    // the process loudly instead.
+                    panic!("worm: cannot encrypt batch seq {seq} of stream {stream}: {e}")
+                }
+            }
         } else {
             batch::encode_v2(&header, &self.body, is_final, tree, cfg.signer.as_ref())
         };
+        let encrypted = cfg.encrypt.is_some();
         let tree_after = (
             tree.size(),
             tree.hashes().iter().map(|h| TreeHash(*h)).collect(),
         );
-        let (stored, compression) = match cfg.compression {
+        let compression = if encrypted {
+            // Compressed inside the ciphertext already; ciphertext does not compress.
+            Compression::None
+        } else {
+            cfg.compression
+        };
+        let (stored, compression) = match compression {
             // Stored as encoded: no copy, and its sha256 is the chain hash already known.
             Compression::None => (plain, Compression::None),
             c => match c.compress(&plain) {
@@ -149,6 +179,9 @@ impl OpenBatch {
             Compression::None => chain,
             _ => Sha256Hex::of(&stored),
         };
+        // Encrypted: no record content in the key (the layout has no {request_id}
+        // either, see `AuditLogBuilder::encrypt_to`) or the metadata.
+        let request_id = request_id.filter(|_| !encrypted);
         let key = cfg.keys.render(&KeyParts {
             time: first_ts,
             request_id: request_id.as_deref(),
@@ -165,12 +198,16 @@ impl OpenBatch {
         };
         let mut metadata = BTreeMap::new();
         metadata.insert("service_name".into(), cfg.service.clone());
-        metadata.insert(
-            "request_id".into(),
-            crate::key::sanitize_part(request_id.as_deref()),
-        );
-        metadata.insert("log_level".into(), level.as_str().into());
-        metadata.insert("timestamp".into(), timestamp::format(&first_ts));
+        if encrypted {
+            metadata.insert("worm-encrypted".into(), "age".into());
+        } else {
+            metadata.insert(
+                "request_id".into(),
+                crate::key::sanitize_part(request_id.as_deref()),
+            );
+            metadata.insert("log_level".into(), level.as_str().into());
+            metadata.insert("timestamp".into(), timestamp::format(&first_ts));
+        }
         metadata.insert("worm_handler_version".into(), HANDLER_VERSION.into());
         metadata.insert("worm-stream".into(), stream.to_string());
         metadata.insert("worm-seq".into(), seq.to_string());

@@ -184,6 +184,35 @@ impl AuditLogBuilder {
         self
     }
 
+    /// Encrypt every batch's records to these age X25519 recipients (`age1…`, e.g. from
+    /// `worm keygen --age`); each recipient can decrypt alone. Headers, seals and
+    /// checkpoints stay readable, so verification needs no key; keys and object metadata
+    /// then carry no record content, and the spool's log is encrypted too. A recipient
+    /// that does not parse is reported by [`build`](Self::build).
+    ///
+    /// With the default key layout, keys become `{prefix}/YYYY/MM/DD/{batch id}.json`
+    /// ([`ENCRYPTED_TEMPLATE`](crate::key::ENCRYPTED_TEMPLATE)): no request id.
+    pub fn encrypt_to<I, S>(mut self, recipients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        match crate::crypt::Recipients::parse(recipients) {
+            Ok(r) => self.cfg.encrypt = Some(r),
+            Err(e) => self.invalid = Some(e),
+        }
+        self
+    }
+
+    /// Identities to decrypt the encrypted spool log that a crashed run left (one of the
+    /// recipients' identities). Without one, a spool holding encrypted records it has not
+    /// sealed yet is refused by [`build`](Self::build) ([`Error::NoIdentity`]), and
+    /// nothing in it is touched.
+    pub fn spool_identities(mut self, ids: crate::crypt::Identities) -> Self {
+        self.cfg.spool_identities = ids;
+        self
+    }
+
     /// Minimum level stored.
     pub fn min_level(mut self, l: Level) -> Self {
         self.cfg.min_level = l;
@@ -264,7 +293,11 @@ impl AuditLogBuilder {
         if let Some(e) = self.invalid {
             return Err(e);
         }
-        start(self.sink, self.cfg)
+        let mut cfg = self.cfg;
+        if cfg.encrypt.is_some() {
+            cfg.keys = cfg.keys.without_record_content()?;
+        }
+        start(self.sink, cfg)
     }
 }
 
@@ -274,7 +307,7 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
     }
     let (spool, recovery) = match &cfg.spool {
         Some((dir, sync)) => {
-            let (spool, rec) = Spool::open(dir, &cfg.service, *sync)?;
+            let (spool, rec) = Spool::open(dir, &cfg.service, *sync, &cfg)?;
             (Some(spool), Some(rec))
         }
         None => (None, None),

@@ -151,6 +151,10 @@ pub struct Config {
     /// completeness.
     #[doc(hidden)]
     pub legacy_v1: bool,
+    /// Encrypt each batch's records (and the spool's log) to these age recipients.
+    pub encrypt: Option<crate::crypt::Recipients>,
+    /// Identities that decrypt an encrypted spool log a previous run left.
+    pub spool_identities: crate::crypt::Identities,
 }
 
 /// Default heartbeat interval.
@@ -205,6 +209,8 @@ impl Config {
             heartbeat: Some(DEFAULT_HEARTBEAT),
             legacy_v1: false,
             find_predecessor: true,
+            encrypt: None,
+            spool_identities: crate::crypt::Identities::default(),
         }
     }
 

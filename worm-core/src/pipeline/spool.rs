@@ -7,7 +7,10 @@
 //!   appended (and, per [`SpoolSync`], fsynced) before `log` returns. A record logged with
 //!   a cursor (`AuditLog::log_with_cursor`) has the top bit of `len` set and the payload
 //!   `[cursor len u16 LE][cursor][json line]`: one checksum covers both, so a torn write
-//!   keeps neither;
+//!   keeps neither; with encryption on
+//!   ([`crate::crypt`]) the record line is the line's own age ciphertext to the writer's
+//!   recipients, so no record is on disk in the clear, and replaying it needs one of
+//!   their identities;
 //! - `sealed/<seq>.batch`: a sealed batch (key, PUT options and exact bytes) written and
 //!   fsynced before its upload starts, deleted once the batch is stored;
 //! - `checkpoint`: where the stream continues (stream id, next seq, prev hash), how far
@@ -110,6 +113,8 @@ pub(crate) struct Spool {
     sync: SpoolSync,
     /// The cursor a previous run left: the last in its WAL, else its checkpoint's.
     resumed: Option<String>,
+    /// Encrypt each log entry to these recipients.
+    encrypt: Option<crate::crypt::Recipients>,
     _lock: File,
 }
 
@@ -135,7 +140,12 @@ fn fsync_dir(dir: &Path) -> Result<()> {
 impl Spool {
     /// Open (or create) the spool of `service` under `root`, lock it, and recover what a
     /// previous run left.
-    pub fn open(root: &Path, service: &str, sync: SpoolSync) -> Result<(Arc<Spool>, Recovery)> {
+    pub fn open(
+        root: &Path,
+        service: &str,
+        sync: SpoolSync,
+        cfg: &super::config::Config,
+    ) -> Result<(Arc<Spool>, Recovery)> {
         let dir = root.join(crate::key::sanitize_part(Some(service)));
         fs::create_dir_all(dir.join("sealed"))
             .map_err(io(format!("creating spool directory {}", dir.display())))?;
@@ -153,8 +163,12 @@ impl Spool {
             ));
         }
         let (checkpoint, sealed) = read_state(&dir)?;
-        let (replay, damage, last_seg) =
-            replay_wal(&dir, service, checkpoint.as_ref().map(|c| c.wal))?;
+        let (replay, damage, last_seg) = replay_wal(
+            &dir,
+            service,
+            checkpoint.as_ref().map(|c| c.wal),
+            &cfg.spool_identities,
+        )?;
         let resumed = replay
             .iter()
             .rev()
@@ -198,6 +212,7 @@ impl Spool {
             }),
             sync,
             resumed,
+            encrypt: cfg.encrypt.clone(),
             _lock: lock_file,
         });
         if let SpoolSync::Interval(every) = sync {
@@ -221,7 +236,12 @@ impl Spool {
     /// Append one record and, under the same lock, hand it with its WAL position to
     /// `then` (which queues it), so the WAL order is the queue order.
     pub fn append(&self, mut entry: Entry, then: impl FnOnce(Entry)) -> Result<()> {
-        let line = entry.line.as_slice();
+        // Encrypted outside the lock: the age work runs on each caller's own thread.
+        let sealed = match &self.encrypt {
+            Some(to) => Some(to.encrypt(&entry.line)?),
+            None => None,
+        };
+        let line = sealed.as_deref().unwrap_or(entry.line.as_slice());
         let mut w = lock(&self.wal);
         if w.off >= SEGMENT_BYTES {
             let seg = w.seg + 1;
@@ -563,6 +583,7 @@ fn replay_wal(
     dir: &Path,
     service: &str,
     from: Option<WalPos>,
+    ids: &crate::crypt::Identities,
 ) -> Result<(Vec<Entry>, Vec<Entry>, u64)> {
     let from = from.unwrap_or_default();
     let mut replay = Vec::new();
@@ -593,8 +614,32 @@ fn replay_wal(
                 break;
             };
             off += FRAME_HEADER + frame.len;
+            let plain;
+            let line = if frame.line.starts_with(crate::crypt::AGE_MAGIC) {
+                let what = format!("spool log {} (byte {off})", path.display());
+                // Which recipients: age does not say, the writer's configuration may
+                // have changed since; name the identities' own instead.
+                plain = ids
+                    .decrypt(frame.line, u64::from(u32::MAX), &what, &[])
+                    .map_err(|e| match e {
+                        Error::NoIdentity { what, given, .. } => Error::invalid(
+                            what,
+                            format!(
+                                "holds encrypted records not yet stored; none of the {given} \
+                                 spool identities given decrypts them: give the writer one \
+                                 of its recipients' identities (`worm ship --spool-identity \
+                                 FILE`, `AuditLogBuilder::spool_identities`); nothing in \
+                                 the spool was changed"
+                            ),
+                        ),
+                        e => e,
+                    })?;
+                plain.as_slice()
+            } else {
+                frame.line
+            };
             let mut e = entry_from_line(
-                frame.line,
+                line,
                 WalPos {
                     seg,
                     off: off as u64,

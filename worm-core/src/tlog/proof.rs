@@ -8,6 +8,8 @@
 //!
 //! `inclusion` is the RFC 9162 §2.1.3 audit path of leaf `index`, leaf to root;
 //! `checkpoint` a signed C2SP checkpoint whose origin is [`origin_for`] the stream.
+//! A record of an encrypted batch ([`crate::crypt`]) also carries `"salt":"<base64>"`,
+//! its secret salt: its leaf is then `SHA-256(0x00 || salt || record)`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -49,6 +51,9 @@ pub struct ProofBundle {
     pub format: String,
     /// The record's JSON line exactly as stored, without its newline.
     pub record: String,
+    /// Base64 of the record's salt, for a record of an encrypted batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
     /// The stream the record belongs to.
     pub stream: Uuid,
     /// The record's leaf index in the stream's tree.
@@ -140,11 +145,41 @@ impl ProofBundle {
         ProofBundle {
             format: FORMAT.to_string(),
             record: record.to_string(),
+            salt: None,
             stream,
             index,
             tree_size,
             inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
             checkpoint: checkpoint.to_string(),
+        }
+    }
+
+    /// The same bundle for a record of an encrypted batch, with its salt.
+    pub fn with_salt(mut self, salt: &[u8]) -> Self {
+        self.salt = Some(B64.encode(salt));
+        self
+    }
+
+    /// The record's leaf hash: salted when the bundle has a salt.
+    pub fn leaf(&self) -> Result<Hash, ProofError> {
+        match &self.salt {
+            None => Ok(leaf_hash(self.record.as_bytes())),
+            Some(s) => {
+                let salt = B64
+                    .decode(s)
+                    .ok()
+                    .filter(|v| v.len() == crate::crypt::SALT_LEN)
+                    .ok_or_else(|| {
+                        ProofError::Json(format!(
+                            "salt is not the base64 of {} bytes",
+                            crate::crypt::SALT_LEN
+                        ))
+                    })?;
+                Ok(crate::batch::salted_leaf_hash(
+                    &salt,
+                    self.record.as_bytes(),
+                ))
+            }
         }
     }
 
@@ -196,7 +231,7 @@ impl ProofBundle {
                 checkpoint: cp.size,
             });
         }
-        let leaf = leaf_hash(self.record.as_bytes());
+        let leaf = self.leaf()?;
         if !verify_inclusion(&leaf, self.index, self.tree_size, &path, &cp.root) {
             return Err(ProofError::NotIncluded { index: self.index });
         }

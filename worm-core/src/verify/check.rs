@@ -57,8 +57,14 @@ pub(crate) struct V2Meta {
     pub start: (u64, Sha256Hex),
     /// The same after the batch, as recomputed from the records.
     pub end: (u64, Sha256Hex),
-    /// Root after the batch, as recomputed.
+    /// Root after the batch, as recomputed (as the seal says, for encrypted records not
+    /// opened).
     pub root: TreeHash,
+    /// Root of the tree before the batch (the header's compact range folded).
+    pub start_root: TreeHash,
+    /// Whether the records were read, so `end` is recomputed: false for encrypted records
+    /// read without a matching identity, whose `end.1` is then unknown (zero).
+    pub opened: bool,
     pub at: Option<DateTime<Utc>>,
     pub writer: Option<String>,
     pub pred: Option<Predecessor>,
@@ -92,6 +98,10 @@ pub(crate) struct Checked {
 #[derive(Debug, Clone)]
 pub(crate) struct CheckOptions {
     pub keys: Vec<PublicKey>,
+    /// Identities to open encrypted records with (none: keyless checks).
+    pub identities: crate::crypt::Identities,
+    /// Largest plaintext accepted.
+    pub max_body: u64,
 }
 
 fn frontier_of(h: &batch::Header) -> Result<Frontier, String> {
@@ -137,6 +147,11 @@ impl Checked {
 pub(crate) struct TreeAcc {
     /// Start (size and digest of the compact range) and the tree so far.
     tree: Option<TreeSoFar>,
+    /// For encrypted records: the identities and cap to open them with, and the key.
+    open_with: Option<(crate::crypt::Identities, u64, String)>,
+    /// Encrypted records: `None` not opened, `Some(Ok)` opened and their leaves pushed,
+    /// `Some(Err)` opened but wrong.
+    opened: Option<std::result::Result<(), String>>,
 }
 
 /// The tree's start (size and digest of the compact range) and the tree so far, or why
@@ -149,8 +164,45 @@ impl TreeAcc {
         if h.v != VERSION {
             return;
         }
+        if h.enc.is_some() {
+            return self.on_encrypted(h, line);
+        }
         if let Ok((_, f)) = self.tree.get_or_insert_with(|| start_of(h)) {
             f.push(leaf_hash(line));
+        }
+    }
+
+    /// A tree accumulator that opens encrypted records with `ids` (when not empty).
+    pub(crate) fn opening(opts: &CheckOptions, key: &str) -> Self {
+        TreeAcc {
+            open_with: (!opts.identities.is_empty())
+                .then(|| (opts.identities.clone(), opts.max_body, key.to_string())),
+            ..TreeAcc::default()
+        }
+    }
+
+    fn on_encrypted(&mut self, h: &batch::Header, line: &[u8]) {
+        let Some((ids, limit, key)) = &self.open_with else {
+            return;
+        };
+        if self.opened.is_some() {
+            // A second section line: the line count check reports it.
+            self.opened = Some(Err("more than one encrypted section".into()));
+            return;
+        }
+        let what = format!("batch '{key}'");
+        match crate::crypt::open_section(h, line, ids, *limit, &what) {
+            Ok(o) => {
+                if let Ok((_, f)) = self.tree.get_or_insert_with(|| start_of(h)) {
+                    for (salt, l) in o.records() {
+                        f.push(batch::salted_leaf_hash(salt, l));
+                    }
+                }
+                self.opened = Some(Ok(()));
+            }
+            // Encrypted to other recipients (a rotation): checked as without identities.
+            Err(crate::Error::NoIdentity { .. }) => {}
+            Err(e) => self.opened = Some(Err(e.to_string())),
         }
     }
 
@@ -233,11 +285,17 @@ fn check_parsed(key: &str, p: Scanned, tree: TreeAcc, opts: &CheckOptions) -> Ch
         );
         sound = false;
     }
-    if p.record_lines != h.records {
+    // Encrypted records are one section line (none for an empty batch).
+    let lines_expected = if h.enc.is_some() {
+        u64::from(h.records > 0)
+    } else {
+        h.records
+    };
+    if p.record_lines != lines_expected {
         add(
             Kind::Modified,
             format!(
-                "header says {} records, the batch holds {} lines",
+                "header says {} records ({lines_expected} lines), the batch holds {} lines",
                 h.records, p.record_lines
             ),
         );
@@ -285,7 +343,11 @@ fn check_parsed(key: &str, p: Scanned, tree: TreeAcc, opts: &CheckOptions) -> Ch
             seq: h.seq,
             prev: h.prev,
             chain: p.chain_hash,
-            records: p.record_lines,
+            records: if h.enc.is_some() {
+                h.records
+            } else {
+                p.record_lines
+            },
             is_final: p.seal.is_final,
             sig,
             sound,
@@ -308,6 +370,18 @@ fn check_tree(
     acc: TreeAcc,
     add: &mut impl FnMut(Kind, String),
 ) -> Option<Box<V2Meta>> {
+    let encrypted = h.enc.is_some() && h.records > 0;
+    let opened = match &acc.opened {
+        Some(Err(e)) => {
+            add(
+                Kind::Modified,
+                format!("the encrypted records do not open to what the header names: {e}"),
+            );
+            return None;
+        }
+        Some(Ok(())) => true,
+        None => !encrypted,
+    };
     let (start, tree) = match acc.finish(h) {
         Ok(t) => t,
         Err(e) => {
@@ -315,6 +389,43 @@ fn check_tree(
             return None;
         }
     };
+    let start_root = TreeHash(
+        Frontier::from_parts(
+            start.0,
+            frontier_of(h)
+                .map(|f| f.hashes().to_vec())
+                .unwrap_or_default(),
+        )
+        .map(|f| f.root())
+        .unwrap_or_default(),
+    );
+    if !opened {
+        // Keyless: the leaves are inside the ciphertext. The seal must add exactly the
+        // header's record count; its root is checked against the next batch's start
+        // (which must fold to it) and by the checkpoint's signature.
+        let size = start.0.saturating_add(h.records);
+        let Some(root) = p.seal.root.filter(|_| p.seal.tree_size == Some(size)) else {
+            add(
+                Kind::Modified,
+                format!(
+                    "the seal commits to tree size {}, the header's start {} and {} records give {size}",
+                    p.seal.tree_size.map_or("none".into(), |n| n.to_string()),
+                    start.0,
+                    h.records
+                ),
+            );
+            return None;
+        };
+        return finish_v2(
+            p,
+            start,
+            (size, Sha256Hex([0; 32])),
+            root,
+            start_root,
+            false,
+            add,
+        );
+    }
     let root = TreeHash(tree.root());
     let end = (tree.size(), frontier_digest(tree.size(), tree.hashes()));
     if p.seal.tree_size != Some(end.0) || p.seal.root != Some(root) {
@@ -329,6 +440,19 @@ fn check_tree(
         );
         return None;
     }
+    finish_v2(p, start, end, root, start_root, true, add)
+}
+
+fn finish_v2(
+    p: &Scanned,
+    start: (u64, Sha256Hex),
+    end: (u64, Sha256Hex),
+    root: TreeHash,
+    start_root: TreeHash,
+    opened: bool,
+    add: &mut impl FnMut(Kind, String),
+) -> Option<Box<V2Meta>> {
+    let h = &p.header;
     let at = match h.at.as_deref().map(timestamp::parse).transpose() {
         Ok(t) => t,
         Err(e) => {
@@ -340,6 +464,8 @@ fn check_tree(
         start,
         end,
         root,
+        start_root,
+        opened,
         at,
         writer: h.writer.clone(),
         pred: h.pred.clone(),

@@ -151,6 +151,7 @@ pub struct Verifier {
     now: Option<chrono::DateTime<chrono::Utc>>,
     max_silence: Option<std::time::Duration>,
     anchors: Vec<Anchor>,
+    identities: crate::crypt::Identities,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -182,6 +183,7 @@ impl Default for Verifier {
             now: None,
             max_silence: None,
             anchors: Vec::new(),
+            identities: crate::crypt::Identities::default(),
         }
     }
 }
@@ -260,6 +262,14 @@ impl Verifier {
         self
     }
 
+    /// Also open encrypted records with these identities, and recompute their Merkle
+    /// leaves (batches encrypted to other recipients are checked as without one).
+    /// Without identities, encrypted batches get every check that needs no key.
+    pub fn identities(mut self, ids: crate::crypt::Identities) -> Self {
+        self.identities = ids;
+        self
+    }
+
     /// Verify the store. `Err` only when the store cannot be listed; everything wrong
     /// with the objects themselves is in the [`Report`].
     pub async fn verify(&self, sink: &dyn WormSink) -> Result<Report> {
@@ -268,6 +278,8 @@ impl Verifier {
         let now = self.now.unwrap_or_else(chrono::Utc::now);
         let opts = Arc::new(CheckOptions {
             keys: self.keys.clone(),
+            identities: self.identities.clone(),
+            max_body: self.max_object_bytes,
         });
         let reader = BatchReader::new(self.max_object_bytes);
         let mut report = Report {
@@ -371,9 +383,12 @@ async fn check_one(
     opts: Arc<CheckOptions>,
 ) -> Result<(ObjectInfo, Checked)> {
     let read = reader
-        .read(sink, &info, check::TreeAcc::default(), |acc, h, l| {
-            acc.on_record(h, l)
-        })
+        .read(
+            sink,
+            &info,
+            check::TreeAcc::opening(&opts, &info.key),
+            |acc, h, l| acc.on_record(h, l),
+        )
         .await;
     let c = check::check_object(&info.key, read, &opts);
     Ok((info, c))

@@ -235,7 +235,10 @@ fn check_tree_links(chosen: &[&BatchMeta], problems: &mut Vec<Problem>) {
             None => true,
             Some(p) if p.seq + 1 != c.seq || !p.sound => true,
             Some(p) => match &p.v2 {
-                Some(pv) => pv.end == v.start,
+                Some(pv) if pv.opened => pv.end == v.start,
+                // Encrypted records read without a key: this batch's start must fold to
+                // the root the batch before it sealed.
+                Some(pv) => pv.end.0 == v.start.0 && pv.root == v.start_root,
                 // A stream resumed by a newer writer: its tree starts empty.
                 None => v.start.0 == 0,
             },
