@@ -43,6 +43,31 @@ pub struct StreamSpec {
     pub sealed_at: Option<DateTime<Utc>>,
     /// The predecessor named by seq 0 (v2).
     pub pred: Option<batch::Predecessor>,
+    /// Encrypt the records to these recipients (v2). [`StreamSpec::new`] sets
+    /// [`test_recipients`] when `WORM_TEST_ENCRYPT=1`, so that a whole suite runs again
+    /// on encrypted stores.
+    pub encrypt: Option<worm::crypt::Recipients>,
+}
+
+/// A fixed age identity for tests (never a real one).
+pub const TEST_IDENTITY: &str =
+    "AGE-SECRET-KEY-1CPVURLE6LDEH76856PAR9ATKPGZQJXNN2PNQMRQ96KUF5N96ZT6S3SAP68";
+/// Its recipient.
+pub const TEST_RECIPIENT: &str = "age1r2lkx37w75quv4n2fz7m5pc0hh2qdfclmqrserlr9cds6lymmaqs4lhwsy";
+
+/// [`TEST_RECIPIENT`] as recipients.
+pub fn test_recipients() -> worm::crypt::Recipients {
+    worm::crypt::Recipients::parse([TEST_RECIPIENT]).expect("test recipient")
+}
+
+/// [`TEST_IDENTITY`] as identities.
+pub fn test_identities() -> worm::crypt::Identities {
+    worm::crypt::Identities::parse(TEST_IDENTITY, "test identity").expect("test identity")
+}
+
+/// Whether this run builds encrypted stores (`WORM_TEST_ENCRYPT=1`).
+pub fn encrypting() -> bool {
+    std::env::var("WORM_TEST_ENCRYPT").is_ok_and(|v| v == "1")
 }
 
 impl StreamSpec {
@@ -62,7 +87,13 @@ impl StreamSpec {
             heartbeat_ms: None,
             sealed_at: None,
             pred: None,
+            encrypt: encrypting().then(test_recipients),
         }
+    }
+    /// Encrypt the records to `to`.
+    pub fn encrypted(mut self, to: &worm::crypt::Recipients) -> Self {
+        self.encrypt = Some(to.clone());
+        self
     }
     /// Write `worm-batch/1`.
     pub fn v1(mut self) -> Self {
@@ -213,7 +244,9 @@ pub fn header_for(
 pub fn key_for(spec: &StreamSpec, h: &Header, first: Option<&AuditRecord>) -> String {
     spec.template.render(&KeyParts {
         time: first.map_or(spec.start, |r| r.timestamp),
-        request_id: first.and_then(|r| r.request_id.as_deref()),
+        request_id: first
+            .filter(|_| spec.encrypt.is_none())
+            .and_then(|r| r.request_id.as_deref()),
         service: &spec.service,
         batch: h.batch,
         stream: h.stream,
@@ -255,6 +288,16 @@ pub async fn write_stream(sink: &dyn WormSink, spec: &StreamSpec) -> BuiltStream
         let h = header_for(spec, stream, seq, prev, &recs);
         let (body, chain) = if spec.v1 {
             batch::encode(&h, &lines(&recs), is_final, spec.signer.as_ref())
+        } else if let Some(to) = &spec.encrypt {
+            batch::encode_v2_encrypted(
+                &h,
+                &lines(&recs),
+                is_final,
+                &mut tree,
+                spec.signer.as_ref(),
+                to,
+            )
+            .expect("encrypt")
         } else {
             batch::encode_v2(&h, &lines(&recs), is_final, &mut tree, spec.signer.as_ref())
         };
@@ -302,6 +345,22 @@ pub fn reencode(
     let p = batch::parse(body).expect("parse");
     let mut h = p.header.clone();
     edit(&mut h);
+    if let Some(enc) = &p.header.enc {
+        // Encrypted: the forger here holds the identity (the strongest case), opens the
+        // records and encrypts its own to the same public recipients; unchanged records
+        // keep their ciphertext and leaves, and only the seal is made again.
+        let Some(recs) = records else {
+            return reseal(body, &h, signer);
+        };
+        let recs = recs.to_vec();
+        let t = h.tree.clone().expect("a worm-batch/2 batch");
+        let mut tree =
+            worm::tlog::Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
+                .expect("tree in header");
+        let to = worm::crypt::Recipients::parse(&enc.age).expect("recipients");
+        return batch::encode_v2_encrypted(&h, &recs, p.seal.is_final, &mut tree, signer, &to)
+            .expect("encrypt");
+    }
     let recs = records.unwrap_or(&body[p.records.clone()]);
     match &h.tree {
         Some(t) if h.v == batch::VERSION => {
@@ -314,6 +373,69 @@ pub fn reencode(
     }
 }
 
+/// An encrypted batch's records (at least one), opened with [`TEST_IDENTITY`].
+pub fn opened(plain: &[u8]) -> worm::crypt::Opened {
+    let p = batch::parse(plain).expect("parse");
+    let line = batch::record_lines(&plain[p.records.clone()])
+        .next()
+        .unwrap_or_default();
+    worm::crypt::open_section(&p.header, line, &test_identities(), 1 << 30, "test")
+        .expect("open with the test identity")
+}
+
+/// The record lines (each ending in `\n`) of a batch, plain or encrypted.
+pub fn open_records(plain: &[u8]) -> Vec<u8> {
+    let p = batch::parse(plain).expect("parse");
+    if p.header.enc.is_none() || p.header.records == 0 {
+        return plain[p.records.clone()].to_vec();
+    }
+    let mut out = Vec::new();
+    for (_, l) in opened(plain).records() {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// An encrypted batch with header `h` and its own record section, sealed again (and
+/// signed by `signer`).
+fn reseal(body: &[u8], h: &Header, signer: Option<&Signer>) -> (Vec<u8>, Sha256Hex) {
+    let p = batch::parse(body).expect("parse");
+    let t = h.tree.clone().expect("a worm-batch/2 batch");
+    let mut tree =
+        worm::tlog::Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
+            .expect("tree in header");
+    if p.header.records > 0 {
+        for (salt, l) in opened(body).records() {
+            tree.push(batch::salted_leaf_hash(salt, l));
+        }
+    }
+    let mut out = serde_json::to_vec(&serde_json::json!({ "worm": h })).expect("header");
+    out.push(b'\n');
+    out.extend_from_slice(&body[p.records.clone()]);
+    let sha256 = Sha256Hex::of(&out);
+    let root = batch::TreeHash(tree.root());
+    let checkpoint = signer.map(|s| {
+        let text = batch::checkpoint_text(h, &sha256, tree.size(), &root, p.seal.is_final);
+        worm::tlog::note::sign(&text, s).expect("sign")
+    });
+    let seal = batch::Seal {
+        sha256,
+        sig: None,
+        key_id: None,
+        tree_size: Some(tree.size()),
+        root: Some(root),
+        checkpoint,
+        is_final: p.seal.is_final,
+    };
+    out.extend_from_slice(
+        &serde_json::to_vec(&serde_json::json!({ "worm_seal": seal })).expect("seal"),
+    );
+    out.push(b'\n');
+    let chain = Sha256Hex::of(&out);
+    (out, chain)
+}
+
 /// Where a `worm-batch/2` batch leaves its stream's tree: what the next batch's header
 /// must start from (a forger who appends or rewrites computes this).
 pub fn tree_after(plain: &[u8]) -> batch::TreeStart {
@@ -321,8 +443,14 @@ pub fn tree_after(plain: &[u8]) -> batch::TreeStart {
     let t = p.header.tree.expect("a worm-batch/2 batch");
     let mut f = worm::tlog::Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
         .expect("tree in header");
-    for l in batch::record_lines(&plain[p.records.clone()]) {
-        f.push(worm::tlog::leaf_hash(l));
+    if p.header.enc.is_some() && p.header.records > 0 {
+        for (salt, l) in opened(plain).records() {
+            f.push(batch::salted_leaf_hash(salt, l));
+        }
+    } else {
+        for l in batch::record_lines(&plain[p.records.clone()]) {
+            f.push(worm::tlog::leaf_hash(l));
+        }
     }
     batch::TreeStart {
         size: f.size(),

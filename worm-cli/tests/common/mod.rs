@@ -140,3 +140,62 @@ pub fn verify(store: &Path, extra: &[&str]) -> (i32, Value) {
     let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     (code, v)
 }
+
+/// A tag no record holds by chance (`mk` and 12 hex digits).
+pub fn marker_tag() -> String {
+    format!("mk{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+}
+
+/// `n` NDJSON records whose every value that is record content carries `tag` (request id,
+/// user id, message, an IP address field, a camera id), with `i` the record's number.
+pub fn marked_records(tag: &str, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        writeln!(
+            out,
+            r#"{{"level":"INFO","request_id":"rq-{tag}-{i}","user_id":"us-{tag}-{i}","action":"export","message":"exported by {tag}-{i}","client_ip":"ip-{tag}-{i}","camera_id":"cam-{tag}-{i}"}}"#
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// Panic when `tag` is in `bytes` (or in them decompressed, for a gzip or zstd body):
+/// `what` says where they come from.
+pub fn assert_no_marker(bytes: &[u8], tag: &str, what: &str) {
+    let has = |b: &[u8]| b.windows(tag.len()).any(|w| w == tag.as_bytes());
+    assert!(
+        !has(bytes),
+        "record content '{tag}…' in the clear in {what}"
+    );
+    let mut plain = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Read;
+        let _ = flate2::read::GzDecoder::new(bytes).read_to_end(&mut plain);
+    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        plain = zstd::decode_all(bytes).unwrap_or_default();
+    }
+    assert!(!has(&plain), "record content '{tag}…' compressed in {what}");
+}
+
+/// Every file under `dir`, its path and its bytes, checked for `tag`; returns how many
+/// files were checked.
+pub fn assert_no_marker_under(dir: &Path, tag: &str) -> usize {
+    let all = files(dir);
+    for p in &all {
+        assert_no_marker(p.to_string_lossy().as_bytes(), tag, "a file name");
+        let bytes = std::fs::read(p).unwrap();
+        assert_no_marker(&bytes, tag, &p.display().to_string());
+    }
+    all.len()
+}
+
+/// `worm keygen --age --out dir/name`: the identity file and its recipient.
+pub fn keygen_age(dir: &Path, name: &str) -> (PathBuf, String) {
+    let id = dir.join(name);
+    expect(&["keygen", "--age", "--out", id.to_str().unwrap()], b"", 0);
+    let mut public = id.clone().into_os_string();
+    public.push(".pub");
+    let r = std::fs::read_to_string(PathBuf::from(public)).unwrap();
+    (id, r.trim().to_string())
+}
