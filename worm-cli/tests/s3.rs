@@ -270,3 +270,105 @@ fn serve_to_s3_round_trip() {
     );
     assert_eq!(r["trace_id"].as_str().map(str::len), Some(32));
 }
+
+/// Encryption on S3: no record value in any key, body or metadata value of what ship
+/// stored (nor in the spool it kept), the store verifies without a key, and each
+/// recipient's identity reads the records back.
+#[test]
+fn encrypted_ship_to_s3_keeps_record_content_out_of_keys_bodies_and_metadata() {
+    use futures::TryStreamExt;
+    use worm::WormSink;
+    let Some(env) = S3Env::get() else { return };
+    let ep = env.endpoint.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bucket = rt.block_on(env.fresh_bucket());
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ra) = keygen_age(dir.path(), "a.key");
+    let (b, rb) = keygen_age(dir.path(), "b.key");
+    let spool = dir.path().join("spool");
+    let url = format!("s3://{bucket}/enc");
+    let tag = marker_tag();
+    expect_on(
+        &env,
+        &[
+            "ship",
+            "--to",
+            &url,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "1",
+            "--encrypt-to",
+            &ra,
+            "--encrypt-to",
+            &rb,
+            "--spool",
+            spool.to_str().unwrap(),
+            "--batch-size",
+            "6",
+            "--heartbeat",
+            "0",
+            "--quiet",
+        ],
+        &marked_records(&tag, 25),
+        0,
+    );
+    assert_no_marker_under(&spool, &tag);
+
+    let sink = env.builder(&bucket).build().unwrap();
+    let objects = rt.block_on(async {
+        let listed: Vec<_> = sink.list("enc/").try_collect().await.unwrap();
+        let mut out = Vec::new();
+        for info in listed {
+            out.push(sink.get(&info.key).await.unwrap());
+        }
+        out
+    });
+    assert_eq!(objects.len(), 5, "4 batches of 6 and the final one");
+    for o in &objects {
+        assert_no_marker(o.key.as_bytes(), &tag, "an object key");
+        assert_no_marker(&o.body, &tag, &format!("the body of {}", o.key));
+        assert!(!o.metadata.is_empty(), "{} carries metadata", o.key);
+        for (k, v) in &o.metadata {
+            assert_no_marker(k.as_bytes(), &tag, &format!("metadata of {}", o.key));
+            assert_no_marker(v.as_bytes(), &tag, &format!("metadata {k} of {}", o.key));
+        }
+        assert!(!o.metadata.contains_key("request_id"), "{:?}", o.metadata);
+        let p = worm::batch::parse(&o.body).unwrap();
+        assert!(p.header.enc.is_some(), "{}", o.key);
+    }
+
+    let out = expect_on(&env, &["verify", &url, "--endpoint", &ep, "--json"], b"", 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["records"], 25, "{report}");
+    for id in [&a, &b] {
+        let out = expect_on(
+            &env,
+            &[
+                "cat",
+                &url,
+                "--endpoint",
+                &ep,
+                "--identity",
+                id.to_str().unwrap(),
+            ],
+            b"",
+            0,
+        );
+        let ids: Vec<String> = out
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["request_id"].to_string())
+            .collect();
+        let want: Vec<String> = (0..25).map(|i| format!("\"rq-{tag}-{i}\"")).collect();
+        assert_eq!(ids, want);
+    }
+    let o = run_cmd(worm_on(&env), &["cat", &url, "--endpoint", &ep], b"");
+    let (code, _, err) = text(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&ra) && err.contains(&rb), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
