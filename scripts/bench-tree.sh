@@ -53,8 +53,8 @@ for i in range(n):
         "message": "camera export", "request_id": f"req-{i:07d}", "user_id": f"u{i % 977}",
         "action": "export", "camera": f"cam-{i % 64}"}) + "\n")
 PY
-"$worm" ship --quiet --to "$work/store" --sign-key "$work/key" --heartbeat 0 \
-  --service camera_service < "$work/in.ndjson" 2>/dev/null
+"$worm" ship --quiet --to "$work/store" --sign-key "$work/key" --heartbeat 0 --batch-size 3500 \
+  --service camera_service < "$work/in.ndjson"
 rm "$work/in.ndjson"
 target_id=req-$(printf '%07d' $((records * 3 / 4)))
 for round in 1 2 3; do
