@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # its time and memory bounds are about what ships, not about an unoptimised build.
 hostile_store() {
   cargo build --release -p worm-cli --no-default-features --bin worm
-  WORM_BIN="$PWD/target/release/worm" cargo test -p integration-tests --test hostile_store -- --ignored
+  WORM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/worm" cargo test -p integration-tests --test hostile_store -- --ignored
 }
 
 # The OpenTelemetry Python SDK (pinned, from PyPI) that the `worm serve` tests send through:
