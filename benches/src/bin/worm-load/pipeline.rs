@@ -62,6 +62,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     }
     let (b, format) = crate::verify::format(args, b)?;
+    let (b, encrypted) = crate::verify::encryption(args, b)?;
     let (log, guard) = b.build().map_err(|e| e.to_string())?;
     let line_bytes = audit_record(0, Level::Info)
         .service(SERVICE)
@@ -89,6 +90,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         "sink": sink_kind,
         "mode": mode,
         "format": format,
+        "encrypted": encrypted,
         "records": records,
         "record_bytes": line_bytes,
         "batches": report.batches_stored,

@@ -30,6 +30,19 @@ pub fn format(args: &Args, b: AuditLogBuilder) -> Result<(AuditLogBuilder, &'sta
     }
 }
 
+/// `--encrypt on`: records encrypted to a throw-away age recipient (`off`, the default:
+/// in the clear).
+pub fn encryption(args: &Args, b: AuditLogBuilder) -> Result<(AuditLogBuilder, bool), String> {
+    match args.str("encrypt").unwrap_or("off") {
+        "off" => Ok((b, false)),
+        "on" => {
+            let (_, recipient) = worm_core::crypt::generate();
+            Ok((b.encrypt_to([recipient]), true))
+        }
+        other => Err(format!("--encrypt {other}: expected on or off")),
+    }
+}
+
 fn dir(args: &Args) -> Result<PathBuf, String> {
     args.str("dir")
         .map(PathBuf::from)
@@ -46,6 +59,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
         .max_bytes(1 << 20)
         .signer(signer());
     let (b, format) = format(args, b)?;
+    let (b, encrypted) = encryption(args, b)?;
     let (log, guard) = b.build().map_err(|e| e.to_string())?;
     let line = audit_record(0, Level::Info)
         .service(SERVICE)
@@ -62,6 +76,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
     crate::emit(json!({
         "bench": "generate",
         "format": format,
+        "encrypted": encrypted,
         "dir": dir.display().to_string(),
         "records": report.records_stored,
         "batches": report.batches_stored,
