@@ -10,6 +10,8 @@ STORES:
   s3://bucket[/prefix]               an S3 bucket with Object Lock (prefix default: AWS_S3_PREFIX
                                      or audit-logs); endpoint from --endpoint or AWS_ENDPOINT_URL,
                                      credentials from the standard AWS variables
+  s3://bucket[/prefix]?endpoint=URL  the same on its own server (also &region=R), e.g. for a
+                                     replica elsewhere: `--to s3://a --to s3://b?endpoint=...`
   memory:                            an in-process store that vanishes on exit (demos, tests)
   Default: s3://$AWS_S3_BUCKET when AWS_S3_BUCKET is set, else $WORM_DIR or ./worm-data.
 
@@ -125,6 +127,42 @@ pub enum Command {
     /// Check record proofs written by `worm prove`: exit 0 when every one is valid, 1
     /// when any is not (each said on stderr), 2 when a file cannot be read.
     VerifyProof(VerifyProofArgs),
+    /// Copy the batches FROM holds and TO lacks, byte for byte, with TO's lock settings
+    /// (--retention-days/--mode, else TO's bucket default), and read each copy back to
+    /// check it. Never overwrites: a key TO holds with other bytes is reported, not
+    /// touched. A second run finds nothing to do.
+    ///
+    /// Exit 0 when TO now holds every batch of FROM, 1 when something could not be copied
+    /// or differs, 2 when a store cannot be opened.
+    #[command(after_help = AFTER_HELP)]
+    Sync(SyncArgs),
+}
+
+/// `worm sync` arguments.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The store to copy from.
+    #[arg(value_name = "FROM")]
+    pub from: String,
+    /// The store to copy to.
+    #[arg(value_name = "TO")]
+    pub to: String,
+    /// Object Lock retention in days for each copy (default: TO's bucket default).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+    /// Object Lock retention mode for each copy (with --retention-days; default
+    /// governance).
+    #[arg(long, value_enum, value_name = "M")]
+    pub mode: Option<Mode>,
+    /// Only report what would be copied.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// S3 connection (for stores whose URL names no endpoint).
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// `worm prove` arguments: `cat`'s filters plus where to write.
@@ -188,6 +226,30 @@ impl From<Mode> for worm::RetentionMode {
             Mode::Compliance => worm::RetentionMode::Compliance,
         }
     }
+}
+
+/// Where a writer stores its batches: one store, or several replicas.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
+    /// Store to write to (see STORES below). Repeat it to replicate: every batch goes to
+    /// every store, under the same key with the same bytes; a store that is down gets its
+    /// backlog (kept in the --spool, when given) once it is back.
+    #[arg(long, value_name = "STORE")]
+    pub to: Vec<String>,
+    /// With several --to: when a batch counts as stored, `all` (every store has it) or
+    /// `quorum N` (N stores have it; the others still receive it as they can).
+    #[arg(long, value_name = "POLICY", default_value = "all", value_parser = parse_ack)]
+    pub ack_targets: worm::pipeline::AckTargets,
+    /// Also publish every signed checkpoint (and nothing else) to this store, for
+    /// `worm verify --anchor-store`: a copy of the checkpoints the store's admin cannot
+    /// touch. Needs --sign-key.
+    #[arg(long, value_name = "STORE")]
+    pub anchor_to: Option<String>,
+}
+
+/// An acknowledgement policy: `all` or `quorum N`.
+pub fn parse_ack(s: &str) -> Result<worm::pipeline::AckTargets, String> {
+    s.parse().map_err(|e: worm::Error| e.to_string())
 }
 
 /// `worm ship`.
@@ -291,9 +353,10 @@ pub struct ServeArgs {
 /// Shared by `worm ship` and `worm serve`, so a flag added here applies to both.
 #[derive(Debug, Args)]
 pub struct WriteArgs {
-    /// Store to write to (see STORES below).
-    #[arg(long, value_name = "STORE")]
-    pub to: Option<String>,
+    /// Stores to write to (--to, repeatable), the acknowledgement policy and the anchor
+    /// store.
+    #[command(flatten)]
+    pub targets: TargetArgs,
     /// Batching and retention preset.
     #[arg(long, value_enum, default_value_t = Preset::Compliance)]
     pub preset: Preset,
@@ -397,6 +460,15 @@ pub struct VerifyArgs {
     /// anchored tree as a prefix. May be given more than once.
     #[arg(long, value_name = "FILE")]
     pub anchor: Vec<PathBuf>,
+    /// Use every checkpoint in this store (written by `worm ship --anchor-to`) as an
+    /// anchor, as --anchor does with a file.
+    #[arg(long, value_name = "STORE")]
+    pub anchor_store: Option<String>,
+    /// Compare the store with this replica: report every batch missing from one side or
+    /// different between the two (by key and sha256), with its key. Exit 1 when they
+    /// differ.
+    #[arg(long, value_name = "STORE")]
+    pub replica: Option<String>,
     /// How long an open stream may go without a checkpoint before it is reported stale
     /// (an error): seconds, or with a unit (90s, 15m, 2h, 7d). Default: 3 of its writer's
     /// heartbeats (3 batch intervals when it has none).

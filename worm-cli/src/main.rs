@@ -55,5 +55,6 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Checkpoint(a) => rt.block_on(cmd::checkpoint::run(a)),
         Command::Prove(a) => rt.block_on(cmd::prove::run(a)),
         Command::VerifyProof(a) => cmd::prove::verify(a),
+        Command::Sync(a) => rt.block_on(cmd::sync::run(a)),
     }
 }

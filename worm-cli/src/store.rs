@@ -21,6 +21,10 @@ pub enum StoreUrl {
         bucket: String,
         /// Key prefix (`None`: `AWS_S3_PREFIX` or `audit-logs`).
         prefix: Option<String>,
+        /// The server, from `?endpoint=URL` (`None`: `--endpoint` or the environment).
+        endpoint: Option<String>,
+        /// The region, from `&region=R` (`None`: `--region` or the environment).
+        region: Option<String>,
     },
     /// An in-process store that vanishes on exit.
     Memory,
@@ -30,6 +34,22 @@ impl StoreUrl {
     /// Parse a store URL: `s3://bucket[/prefix]`, `file:///path`, `memory:`, or a path.
     pub fn parse(s: &str) -> Result<Self, String> {
         if let Some(rest) = s.strip_prefix("s3://") {
+            let (rest, query) = match rest.split_once('?') {
+                Some((r, q)) => (r, Some(q)),
+                None => (rest, None),
+            };
+            let (mut endpoint, mut region) = (None, None);
+            for pair in query.into_iter().flat_map(|q| q.split('&')) {
+                match pair.split_once('=') {
+                    Some(("endpoint", v)) if !v.is_empty() => endpoint = Some(v.to_string()),
+                    Some(("region", v)) if !v.is_empty() => region = Some(v.to_string()),
+                    _ => {
+                        return Err(format!(
+                            "unknown S3 URL parameter '{pair}' (use endpoint=URL or region=R)"
+                        ));
+                    }
+                }
+            }
             let (bucket, prefix) = match rest.split_once('/') {
                 Some((b, p)) => (b, p.trim_matches('/')),
                 None => (rest, ""),
@@ -40,6 +60,8 @@ impl StoreUrl {
             return Ok(StoreUrl::S3 {
                 bucket: bucket.to_string(),
                 prefix: (!prefix.is_empty()).then(|| prefix.to_string()),
+                endpoint,
+                region,
             });
         }
         if let Some(path) = s.strip_prefix("file://") {
@@ -125,7 +147,18 @@ pub fn open(url: Option<&str>, access: Access, s3: &S3Args) -> CliResult<Store> 
                 name,
             })
         }
-        StoreUrl::S3 { bucket, prefix } => open_s3(&env, name, bucket, prefix, s3),
+        StoreUrl::S3 {
+            bucket,
+            prefix,
+            endpoint,
+            region,
+        } => {
+            let s3 = S3Args {
+                endpoint: endpoint.or_else(|| s3.endpoint.clone()),
+                region: region.or_else(|| s3.region.clone()),
+            };
+            open_s3(&env, name, bucket, prefix, &s3)
+        }
     }
 }
 
@@ -200,15 +233,33 @@ mod tests {
             StoreUrl::parse("s3://b/x/y/").unwrap(),
             StoreUrl::S3 {
                 bucket: "b".into(),
-                prefix: Some("x/y".into())
+                prefix: Some("x/y".into()),
+                endpoint: None,
+                region: None,
             }
         );
         assert_eq!(
             StoreUrl::parse("s3://b").unwrap(),
             StoreUrl::S3 {
                 bucket: "b".into(),
-                prefix: None
+                prefix: None,
+                endpoint: None,
+                region: None,
             }
+        );
+        assert_eq!(
+            StoreUrl::parse("s3://b/p?endpoint=http://127.0.0.1:8333&region=eu-1").unwrap(),
+            StoreUrl::S3 {
+                bucket: "b".into(),
+                prefix: Some("p".into()),
+                endpoint: Some("http://127.0.0.1:8333".into()),
+                region: Some("eu-1".into()),
+            }
+        );
+        assert!(
+            StoreUrl::parse("s3://b?acl=x")
+                .unwrap_err()
+                .contains("acl=x")
         );
         assert_eq!(
             StoreUrl::parse("file:///var/w").unwrap(),

@@ -11,6 +11,7 @@
 //! - [`tlog`]: Merkle trees, signed notes, checkpoints and record proofs;
 //! - [`key`]: object key layouts;
 //! - [`input`]: NDJSON input into records, with the rules for bad lines;
+//! - [`replica`]: replicas compared by key and sha256, and missing objects copied;
 //! - `testing` (feature `testing`): the conformance suite every provider runs.
 //!
 //! ```
@@ -38,6 +39,7 @@ pub mod pipeline;
 pub mod prove;
 pub mod query;
 pub mod record;
+pub mod replica;
 pub mod sign;
 pub mod sink;
 #[cfg(feature = "testing")]

@@ -10,4 +10,5 @@ pub mod s3;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod ship;
+pub mod sync;
 pub mod verify;

@@ -25,8 +25,14 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
              the spool's write-ahead log",
         )
     })?;
+    if w.targets.to.len() > 1 || w.targets.anchor_to.is_some() {
+        return Err(CliError::fatal(
+            "worm serve writes to one store for now: replicas (--to given more than once) \
+             and --anchor-to are `worm ship` options",
+        ));
+    }
     let store = store::open(
-        w.to.as_deref(),
+        w.targets.to.first().map(String::as_str),
         Access::Write {
             immutable: w.immutable,
         },

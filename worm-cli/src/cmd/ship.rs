@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::runtime::Runtime;
 use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
-use worm::pipeline::SpoolSync;
+use worm::pipeline::{SpoolSync, Target, TargetStats};
 use worm::sign::Signer;
 use worm::{AuditLog, AuditLogBuilder, RetentionMode, WormSink};
 
@@ -74,6 +74,13 @@ pub struct Summary {
     pub pending: u64,
     /// Whether every accepted record was stored and the stream closed.
     pub all_stored: bool,
+    /// With several --to: each store's figures (batches stored, backlog, failures,
+    /// batches missed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetStats>,
+    /// With --anchor-to: checkpoints published to the anchor store, failures, missed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<TargetStats>,
     /// What went wrong, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -84,22 +91,51 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
     // Signals first: a SIGTERM during start-up must not kill the process half-way.
     let stop = Stop::install(rt)?;
     let w = &a.write;
-    let store = store::open(
-        w.to.as_deref(),
-        Access::Write {
-            immutable: w.immutable,
-        },
-        &w.s3,
-    )?;
-    // The writer checks the store before its first upload; ship checks it before reading
-    // any input, so a wrong bucket or credentials fail at once with one line.
+    let stores = open_targets(rt, w)?;
+    let store = &stores[0];
     let cannot_write =
         |e: worm::Error| CliError::fatal(format!("cannot write to store '{}': {e}", store.name));
-    rt.block_on(store.sink.preflight()).map_err(cannot_write)?;
     let max_line = usize::try_from(w.max_line_bytes)
         .map_err(|_| CliError::fatal("--max-line-bytes is too large"))?;
+    let mut builder = AuditLogBuilder::to_target(
+        Target::from_arc(store.sink.clone()).name(store.name.clone()),
+        a.service.clone(),
+    );
+    for r in &stores[1..] {
+        builder = builder.replica(Target::from_arc(r.sink.clone()).name(r.name.clone()));
+    }
+    if let Some(url) = &w.targets.anchor_to {
+        if w.sign_key.is_none() {
+            return Err(CliError::fatal(
+                "--anchor-to publishes signed checkpoints: give --sign-key too",
+            ));
+        }
+        let anchor = store::open(
+            Some(url),
+            Access::Write {
+                immutable: w.immutable,
+            },
+            &w.s3,
+        )?;
+        if anchor.write_prefix != store.write_prefix {
+            return Err(CliError::fatal(format!(
+                "--anchor-to '{url}' writes under the key prefix '{}' and '{}' under '{}': \
+                 give them the same prefix",
+                anchor.write_prefix, store.name, store.write_prefix
+            )));
+        }
+        if let Err(e) = rt.block_on(anchor.sink.preflight()) {
+            if !e.is_retryable() {
+                return Err(CliError::fatal(format!(
+                    "cannot write to anchor store '{url}': {e}"
+                )));
+            }
+            eprintln!("worm ship: warning: anchor store '{url}' is not reachable now ({e})");
+        }
+        builder = builder.anchor_to(Target::from_arc(anchor.sink.clone()).name(anchor.name));
+    }
     let builder = configure(
-        AuditLogBuilder::new(store.sink.clone(), a.service.clone()),
+        builder.ack_targets(w.targets.ack_targets),
         w,
         &store.write_prefix,
         max_line,
@@ -152,6 +188,12 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         dropped: stats.dropped,
         pending: stats.pending,
         all_stored: closed.is_ok() && stats.pending == 0,
+        targets: if stats.targets.len() > 1 {
+            stats.targets.clone()
+        } else {
+            Vec::new()
+        },
+        anchor: stats.anchor.clone(),
         error,
     };
     if a.json {
@@ -165,6 +207,59 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         (Ok(()), Some(msg)) => Err(CliError::problems(msg)),
         (Ok(()), None) => Ok(EXIT_OK),
     }
+}
+
+/// Open every `--to` store (the default store when none is given) and check each before
+/// any input is read, so that a wrong bucket or credentials fail at once with one line.
+/// With replicas, a store that is only unreachable for now does not stop the others: its
+/// batches wait for it (in the spool, with one).
+fn open_targets(rt: &Runtime, w: &WriteArgs) -> CliResult<Vec<store::Store>> {
+    let access = Access::Write {
+        immutable: w.immutable,
+    };
+    let urls: Vec<Option<&str>> = if w.targets.to.is_empty() {
+        vec![None]
+    } else {
+        w.targets.to.iter().map(|u| Some(u.as_str())).collect()
+    };
+    let several = urls.len() > 1;
+    let mut stores: Vec<store::Store> = Vec::new();
+    for url in urls {
+        let s = store::open(url, access, &w.s3)?;
+        if let Some(first) = stores.first()
+            && first.write_prefix != s.write_prefix
+        {
+            return Err(CliError::fatal(format!(
+                "--to '{}' writes under the key prefix '{}' and '{}' under '{}': replicas \
+                 hold every batch under the same key, so give them the same prefix",
+                first.name, first.write_prefix, s.name, s.write_prefix
+            )));
+        }
+        if stores.iter().any(|o| o.name == s.name) {
+            return Err(CliError::fatal(format!("--to '{}' is given twice", s.name)));
+        }
+        match rt.block_on(s.sink.preflight()) {
+            Ok(()) => {}
+            Err(e) if several && e.is_retryable() => eprintln!(
+                "worm ship: warning: store '{}' is not reachable now ({e}); its batches wait \
+                 for it{}",
+                s.name,
+                if w.spool.is_some() {
+                    " in the spool"
+                } else {
+                    " in memory (no --spool: lost for this store if it is still down at the end)"
+                }
+            ),
+            Err(e) => {
+                return Err(CliError::fatal(format!(
+                    "cannot write to store '{}': {e}",
+                    s.name
+                )));
+            }
+        }
+        stores.push(s);
+    }
+    Ok(stores)
 }
 
 /// The preset and every flag, applied to the builder (`worm serve` builds each service's
@@ -496,6 +591,37 @@ fn describe(s: &Summary) -> String {
     }
     if s.pending > 0 {
         out.push_str(&format!("\n  NOT stored: {} record(s)", s.pending));
+    }
+    if let Some(a) = &s.anchor {
+        out.push_str(&format!(
+            "\n  anchor store '{}': {} checkpoints published, {} failed rounds{}",
+            a.name,
+            a.batches_stored,
+            a.failures,
+            if a.missed > 0 {
+                ", the newest NOT published"
+            } else {
+                ""
+            }
+        ));
+    }
+    for t in &s.targets {
+        out.push_str(&format!(
+            "\n  store '{}': {} batches stored, {} failed rounds",
+            t.name, t.batches_stored, t.failures
+        ));
+        if t.backlog_batches > 0 {
+            out.push_str(&format!(
+                ", {} batches ({} bytes) not yet there{}",
+                t.backlog_batches,
+                t.backlog_bytes,
+                if t.missed > 0 {
+                    " and lost for this store (no spool)"
+                } else {
+                    ", kept in the spool"
+                }
+            ));
+        }
     }
     out
 }

@@ -20,6 +20,9 @@ pub struct JsonReport<'a> {
     /// The full report.
     #[serde(flatten)]
     pub report: &'a Report,
+    /// With --replica: the comparison with the replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<&'a worm::replica::Comparison>,
 }
 
 /// Verify the store; exit 0 intact, 1 problems.
@@ -29,8 +32,15 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
         .iter()
         .map(|p| PublicKey::from_file(p).map_err(|e| CliError::fatal(e.to_string())))
         .collect::<CliResult<Vec<_>>>()?;
-    let anchors = read_anchors(&a.anchor)?;
+    let mut anchors = read_anchors(&a.anchor)?;
+    if let Some(url) = &a.anchor_store {
+        anchors.extend(read_anchor_store(url, &a.s3).await?);
+    }
     let store = store::open(a.store.as_deref(), Access::Read, &a.s3)?;
+    let replica = match &a.replica {
+        Some(url) => Some(store::open(Some(url), Access::Read, &a.s3)?),
+        None => None,
+    };
     let mut v = Verifier::new()
         .require_closed(a.require_closed)
         .identities(crate::crypt::identities(&a.identity)?);
@@ -44,25 +54,128 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
         v = v.max_silence(d);
     }
     let report = verify(&store, v, a.quiet || a.json).await?;
+    let comparison = match &replica {
+        Some(r) => Some(
+            worm::replica::compare(
+                store.sink.as_ref(),
+                &store.list_prefix,
+                r.sink.as_ref(),
+                &r.list_prefix,
+            )
+            .await
+            .map_err(|e| {
+                CliError::fatal(format!(
+                    "cannot compare '{}' with replica '{}': {e}",
+                    store.name, r.name
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    let identical = comparison
+        .as_ref()
+        .is_none_or(worm::replica::Comparison::is_identical);
     if a.json {
         output::json(&JsonReport {
-            intact: report.is_intact(),
+            intact: report.is_intact() && identical,
             report: &report,
+            replica: comparison.as_ref(),
         })?;
     } else if !a.quiet {
         print_report(&report);
-    } else if !report.is_intact() {
-        eprintln!(
-            "worm: store '{}' is NOT intact: {} error(s)",
-            store.name,
-            report.errors().count()
-        );
+        if let (Some(c), Some(r)) = (&comparison, &replica) {
+            print_comparison(c, &store.name, &r.name);
+        }
+    } else {
+        if !report.is_intact() {
+            eprintln!(
+                "worm: store '{}' is NOT intact: {} error(s)",
+                store.name,
+                report.errors().count()
+            );
+        }
+        if !identical && let Some(r) = &replica {
+            eprintln!("worm: replica '{}' differs from '{}'", r.name, store.name);
+        }
     }
-    Ok(if report.is_intact() {
+    Ok(if report.is_intact() && identical {
         EXIT_OK
     } else {
         EXIT_PROBLEMS
     })
+}
+
+/// The comparison with a replica, one line per finding, then the verdict.
+pub fn print_comparison(c: &worm::replica::Comparison, a: &str, b: &str) {
+    let mut out = format!("replica '{b}': {} object(s) the same as in '{a}'\n", c.same);
+    for e in &c.only_in_a {
+        out.push_str(&format!(
+            "error missing_in_replica '{}': in '{a}' ({} bytes), not in '{b}'\n",
+            e.key, e.size
+        ));
+    }
+    for e in &c.only_in_b {
+        out.push_str(&format!(
+            "error missing_here '{}': in '{b}' ({} bytes), not in '{a}'\n",
+            e.key, e.size
+        ));
+    }
+    for d in &c.different {
+        out.push_str(&format!(
+            "error replica_differs '{}': sha256 {} ({} bytes) in '{a}', {} ({} bytes) in '{b}'\n",
+            d.key, d.sha256_a, d.sizes.0, d.sha256_b, d.sizes.1
+        ));
+    }
+    for n in &c.not_files {
+        out.push_str(&format!("error not_a_file {n}\n"));
+    }
+    out.push_str(if c.is_identical() {
+        "replica identical"
+    } else {
+        "replica DIFFERS"
+    });
+    let mut o = output::Stdout::new();
+    let _ = o.line(&out);
+    let _ = o.flush();
+}
+
+/// Every checkpoint in an anchor store (`worm ship --anchor-to`): each object holds one or
+/// more checkpoints.
+async fn read_anchor_store(url: &str, s3: &crate::cli::S3Args) -> CliResult<Vec<Anchor>> {
+    use futures::TryStreamExt;
+    let store = store::open(Some(url), Access::Read, s3)?;
+    let bad = |what: String| CliError::fatal(format!("anchor store '{url}': {what}"));
+    let listed: Vec<worm::ObjectInfo> = store
+        .sink
+        .list(&store.list_prefix)
+        .try_collect()
+        .await
+        .map_err(|e| bad(format!("cannot list: {e}")))?;
+    let mut out = Vec::new();
+    for o in listed {
+        if let Some(what) = &o.not_a_file {
+            return Err(bad(format!("'{}' is not a file ({what})", o.key)));
+        }
+        if o.size > worm::verify::MAX_ANCHOR_BYTES as u64 {
+            return Err(bad(format!(
+                "'{}' is larger than an anchor ({} bytes)",
+                o.key, o.size
+            )));
+        }
+        let obj = store
+            .sink
+            .get(&o.key)
+            .await
+            .map_err(|e| bad(format!("cannot read '{}': {e}", o.key)))?;
+        let text = std::str::from_utf8(&obj.body)
+            .map_err(|_| bad(format!("'{}' is not UTF-8 text", o.key)))?;
+        let found = Anchor::parse_many(text).map_err(|e| bad(format!("'{}': {e}", o.key)))?;
+        out.extend(found);
+    }
+    if out.is_empty() {
+        return Err(bad("holds no checkpoint".into()));
+    }
+    Ok(out)
 }
 
 /// Every checkpoint in the anchor files.

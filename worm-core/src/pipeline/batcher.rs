@@ -151,6 +151,7 @@ impl OpenBatch {
         } else {
             batch::encode_v2(&header, &self.body, is_final, tree, cfg.signer.as_ref())
         };
+        let checkpoint = signed_checkpoint(&plain);
         let encrypted = cfg.encrypt.is_some();
         let tree_after = (
             tree.size(),
@@ -240,6 +241,8 @@ impl OpenBatch {
             size: 0,
             spool_file: None,
             tree: tree_after,
+            target: 0,
+            checkpoint,
         };
         sealed.size = size;
         self.body.clear();
@@ -248,4 +251,15 @@ impl OpenBatch {
         self.max_level = Level::Trace;
         sealed
     }
+}
+
+/// The signed checkpoint a sealed body's seal line carries, if any (for an anchor store).
+fn signed_checkpoint(plain: &[u8]) -> Option<String> {
+    let body = plain.strip_suffix(b"\n").unwrap_or(plain);
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let seal: serde_json::Value = serde_json::from_slice(&body[start..]).ok()?;
+    seal.get("worm_seal")?
+        .get("checkpoint")?
+        .as_str()
+        .map(String::from)
 }

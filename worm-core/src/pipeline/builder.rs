@@ -8,12 +8,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::anchor::AnchorState;
 use super::config::{Config, Overflow, RetryConfig, SpoolSync};
 use super::handle::{AuditLog, Shared, WriterGuard};
+use super::replicas::{AckTargets, Target, names};
 use super::sealed::StreamPos;
 use super::spool::Spool;
-use super::stats::Counters;
-use super::worker::{Inbox, Worker};
+use super::stats::{Counters, TargetCounters};
+use super::worker::{Inbox, TargetState, Worker};
 use crate::batch::Compression;
 use crate::error::{Error, Result};
 use crate::key::KeyTemplate;
@@ -42,9 +44,27 @@ use crate::tlog::Frontier;
 /// guard.close_blocking()?;
 /// # Ok(()) }
 /// ```
+///
+/// Replication: [`replicate_to`](Self::replicate_to) adds a store that receives every
+/// batch too, under the same key with the same bytes; [`ack_targets`](Self::ack_targets)
+/// says when a batch counts as stored. Each target has its own backlog (in the spool,
+/// with one), so a target that is down neither blocks the others nor loses a batch.
+///
+/// ```
+/// # use worm_core::pipeline::{AckTargets, AuditLogBuilder};
+/// # fn demo(a: impl worm_core::WormSink + 'static, b: impl worm_core::WormSink + 'static)
+/// # -> worm_core::Result<()> {
+/// let (log, guard) = AuditLogBuilder::new(a, "camera_service")
+///     .replicate_to(b)
+///     .ack_targets(AckTargets::All)
+///     .spool_dir("/var/spool/worm", Default::default())
+///     .build()?;
+/// # drop((log, guard)); Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct AuditLogBuilder {
-    sink: Arc<dyn WormSink>,
+    targets: Vec<Target>,
+    anchor: Option<Target>,
     cfg: Config,
     /// A setter's bad value, reported by `build` (setters chain, so they cannot fail).
     invalid: Option<Error>,
@@ -54,11 +74,48 @@ impl AuditLogBuilder {
     /// Plain settings: 1000 records / 1 MiB / 5 s batches, no retention set by the
     /// writer (the bucket default applies), all levels.
     pub fn new(sink: impl WormSink + 'static, service: impl Into<String>) -> Self {
+        Self::to_target(Target::new(sink), service)
+    }
+
+    /// The same with a [`Target`] (a name, or lock settings of its own) as the first
+    /// store.
+    pub fn to_target(target: Target, service: impl Into<String>) -> Self {
         AuditLogBuilder {
-            sink: Arc::new(sink),
+            targets: vec![target],
+            anchor: None,
             cfg: Config::new(service),
             invalid: None,
         }
+    }
+
+    /// Store every batch in `sink` too: same key, same bytes, the writer's lock settings.
+    pub fn replicate_to(self, sink: impl WormSink + 'static) -> Self {
+        self.replica(Target::new(sink))
+    }
+
+    /// Store every batch in this target too (with its own name or lock settings).
+    pub fn replica(mut self, target: Target) -> Self {
+        self.targets.push(target);
+        self
+    }
+
+    /// Publish the signed checkpoint of each stored batch (and nothing else) to this
+    /// separate store, under `<prefix>/checkpoints/<stream>/<seq>.checkpoint`
+    /// ([`anchor_key`](super::anchor_key)), for `worm verify --anchor-store`. Only the
+    /// newest waiting checkpoint is kept (each covers the ones before it); one never
+    /// published is counted in [`Stats::anchor`](super::Stats::anchor). Needs a
+    /// [`signer`](Self::signer).
+    pub fn anchor_to(mut self, target: Target) -> Self {
+        self.anchor = Some(target);
+        self
+    }
+
+    /// When a batch counts as stored with several targets (default
+    /// [`AckTargets::All`]). Every target receives every batch either way; `build`
+    /// refuses a quorum larger than the number of targets.
+    pub fn ack_targets(mut self, ack: AckTargets) -> Self {
+        self.cfg.ack = ack;
+        self
     }
 
     /// Apply the `compliance` preset, keeping the service name: the original's
@@ -297,14 +354,34 @@ impl AuditLogBuilder {
         if cfg.encrypt.is_some() {
             cfg.keys = cfg.keys.without_record_content()?;
         }
-        start(self.sink, cfg)
+        start(self.targets, self.anchor, cfg)
     }
 }
 
-fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)> {
+fn start(
+    targets: Vec<Target>,
+    anchor: Option<Target>,
+    cfg: Config,
+) -> Result<(AuditLog, WriterGuard)> {
     if cfg.service.is_empty() {
         return Err(Error::invalid("service name", "must not be empty"));
     }
+    if anchor.is_some() && cfg.signer.is_none() {
+        return Err(Error::invalid(
+            "anchor store",
+            "only signed checkpoints are published: give the writer a signing key",
+        ));
+    }
+    let anchor = anchor.map(|t| {
+        let c = Arc::new(TargetCounters::new(t.shown()));
+        (t, c)
+    });
+    cfg.ack.check(targets.len())?;
+    let target_counters: Vec<Arc<TargetCounters>> = names(&targets)?
+        .into_iter()
+        .map(|n| Arc::new(TargetCounters::new(n)))
+        .collect();
+    let sink: Arc<dyn WormSink> = targets[0].sink.clone();
     let (spool, recovery) = match &cfg.spool {
         Some((dir, sync)) => {
             let (spool, rec) = Spool::open(dir, &cfg.service, *sync, &cfg)?;
@@ -325,7 +402,15 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
     let mut pos = pos;
     let worker_spool = spool.clone();
     let cfg = Arc::new(cfg);
-    let counters = Arc::new(Counters::new(pos.stream));
+    let mut counters = Counters::new(pos.stream, target_counters.clone());
+    counters.anchor = anchor.as_ref().map(|(_, c)| c.clone());
+    let counters = Arc::new(counters);
+    let anchor = anchor.map(|(t, c)| AnchorState::new(t, c));
+    let states: Vec<TargetState> = targets
+        .into_iter()
+        .zip(target_counters)
+        .map(|(t, c)| TargetState::new(t, c, cfg.preflight))
+        .collect();
     if let Some(r) = &recovery {
         // Counted before `build` returns, so the caller sees them in `stats()` at once.
         let sealed: u64 = r.sealed.iter().map(|b| b.user_records).sum();
@@ -352,11 +437,12 @@ fn start(sink: Arc<dyn WormSink>, cfg: Config) -> Result<(AuditLog, WriterGuard)
                 }
                 let worker = Worker::new(
                     worker_cfg,
-                    sink,
+                    states,
                     worker_counters,
                     Inbox { records, control },
                     pos,
-                );
+                )
+                .anchor(anchor);
                 let worker = match (worker_spool, recovery) {
                     (Some(s), Some(r)) => worker.resume(s, r),
                     _ => worker,

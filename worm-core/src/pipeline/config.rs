@@ -155,6 +155,8 @@ pub struct Config {
     pub encrypt: Option<crate::crypt::Recipients>,
     /// Identities that decrypt an encrypted spool log a previous run left.
     pub spool_identities: crate::crypt::Identities,
+    /// With replicas: when a batch counts as stored.
+    pub ack: super::replicas::AckTargets,
 }
 
 /// Default heartbeat interval.
@@ -211,6 +213,7 @@ impl Config {
             find_predecessor: true,
             encrypt: None,
             spool_identities: crate::crypt::Identities::default(),
+            ack: super::replicas::AckTargets::All,
         }
     }
 

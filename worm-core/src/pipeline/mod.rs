@@ -21,17 +21,19 @@
 
 //!
 //! Modules, leaves first (each imports only those above it):
-//! `config`, `stats`, `entry`, `sealed`, `control` (shared types and the control
-//! protocol); `batcher` (cutting and sealing), `spool` (durability), `upload` (one
+//! `config`, `stats`, `entry`, `sealed`, `control`, `replicas` (shared types, the control
+//! protocol and the replication targets); `anchor` (publishing checkpoints); `batcher` (cutting and sealing), `spool` (durability), `upload` (one
 //! upload round); `worker` (drives them; never sees the handle); `handle` (what callers
 //! hold); `builder` (wires it all up).
 
+mod anchor;
 mod batcher;
 mod builder;
 mod config;
 mod control;
 mod entry;
 mod handle;
+mod replicas;
 mod sealed;
 mod spool;
 mod stats;
@@ -39,10 +41,12 @@ mod succession;
 mod upload;
 mod worker;
 
+pub use anchor::anchor_key;
 pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
 pub use config::{Config, DEFAULT_HEARTBEAT, Overflow, RetryConfig, SpoolSync};
 pub use control::CloseReport;
 pub use handle::{AuditLog, WriterGuard};
+pub use replicas::{AckTargets, Target, TargetLocks};
 pub use stats::QUEUED_RECORD_BYTES;
-pub use stats::Stats;
+pub use stats::{Stats, TargetStats};

@@ -45,6 +45,11 @@ pub(crate) struct Sealed {
     pub spool_file: Option<std::path::PathBuf>,
     /// The stream's tree after this batch: size and compact range.
     pub tree: (u64, Vec<TreeHash>),
+    /// The replication target this copy is uploaded to (index into the writer's
+    /// targets); each target's upload is its own copy of the sealed batch.
+    pub target: usize,
+    /// The signed checkpoint its seal carries (with a signer), for an anchor store.
+    pub checkpoint: Option<String>,
 }
 
 /// Where a stream continues: used when a spool resumes a previous run.

@@ -11,8 +11,11 @@
 //!   ([`crate::crypt`]) the record line is the line's own age ciphertext to the writer's
 //!   recipients, so no record is on disk in the clear, and replaying it needs one of
 //!   their identities;
-//! - `sealed/<seq>.batch`: a sealed batch (key, PUT options and exact bytes) written and
-//!   fsynced before its upload starts, deleted once the batch is stored;
+//! - `sealed/<stream>-<seq>.batch`: a sealed batch (key, PUT options and exact bytes)
+//!   written and fsynced before its upload starts, deleted once every target has it;
+//! - `sealed/<stream>-<seq>.<target id>.done`: with replicas, an empty marker per target
+//!   that has the batch, so a restarted writer uploads it only to the others (a marker
+//!   lost in a crash costs one PUT that finds the same bytes already stored);
 //! - `checkpoint`: where the stream continues (stream id, next seq, prev hash), how far
 //!   the WAL has been sealed into batches, and the newest cursor the WAL held then (the
 //!   WAL is fsynced first). WAL segments wholly before it are deleted.
@@ -94,6 +97,9 @@ struct SealedHeader {
     opts: PutOptions,
     #[serde(default)]
     tree: Option<(u64, Vec<TreeHash>)>,
+    /// The signed checkpoint of its seal (absent in spools of older versions).
+    #[serde(default)]
+    checkpoint: Option<String>,
 }
 
 struct Wal {
@@ -122,6 +128,8 @@ pub(crate) struct Spool {
 pub(crate) struct Recovery {
     pub pos: StreamPos,
     pub sealed: Vec<Sealed>,
+    /// For each sealed batch (stream, seq): the marker ids of the targets that have it.
+    pub done: std::collections::BTreeMap<(Uuid, u64), Vec<String>>,
     pub replay: Vec<Entry>,
     pub damage: Vec<Entry>,
 }
@@ -162,7 +170,7 @@ impl Spool {
                 "in use by another running worm writer; give each writer its own spool",
             ));
         }
-        let (checkpoint, sealed) = read_state(&dir)?;
+        let (checkpoint, sealed, done) = read_state(&dir)?;
         let (replay, damage, last_seg) = replay_wal(
             &dir,
             service,
@@ -227,6 +235,7 @@ impl Spool {
             Recovery {
                 pos,
                 sealed,
+                done,
                 replay,
                 damage,
             },
@@ -298,6 +307,7 @@ impl Spool {
             stream,
             opts: b.opts.clone(),
             tree: Some(b.tree.clone()),
+            checkpoint: b.checkpoint.clone(),
         };
         let dir = self.dir.join("sealed");
         let path = dir.join(sealed_name(b.stream, b.seq));
@@ -378,14 +388,26 @@ impl Spool {
         Ok(())
     }
 
-    /// The batch is stored: its spool copy can go.
-    pub fn stored(&self, stream: Uuid, seq: u64) -> Result<()> {
-        let path = self.dir.join("sealed").join(sealed_name(stream, seq));
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    /// Every target has the batch: its spool copy can go, then its targets' markers.
+    pub fn stored(&self, stream: Uuid, seq: u64, markers: &[String]) -> Result<()> {
+        let dir = self.dir.join("sealed");
+        remove_if_there(&dir.join(sealed_name(stream, seq)))?;
+        for id in markers {
+            remove_if_there(&dir.join(marker_name(stream, seq, id)))?;
         }
+        Ok(())
+    }
+
+    /// One target (of several) has the batch. Not fsynced: a marker lost in a crash only
+    /// means one more PUT, which finds the same bytes stored.
+    pub fn target_done(&self, stream: Uuid, seq: u64, marker: &str) -> Result<()> {
+        let path = self
+            .dir
+            .join("sealed")
+            .join(marker_name(stream, seq, marker));
+        File::create(&path)
+            .map(drop)
+            .map_err(io(format!("writing marker {}", path.display())))
     }
 
     fn sync_now(&self) {
@@ -432,6 +454,19 @@ fn start_syncer(spool: Weak<Spool>, every: Duration) {
 /// and the first batches of the next stream must not share a name.
 fn sealed_name(stream: Uuid, seq: u64) -> String {
     format!("{}-{seq:012}.batch", stream.simple())
+}
+
+/// The marker saying that the target with id `marker` has a sealed batch.
+fn marker_name(stream: Uuid, seq: u64, marker: &str) -> String {
+    format!("{}-{seq:012}.{marker}.done", stream.simple())
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
 }
 
 fn segment_name(seg: u64) -> String {
@@ -481,9 +516,22 @@ fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
     }
 }
 
+/// Per sealed batch (stream, seq), the marker ids of the targets that have it.
+type Markers = std::collections::BTreeMap<(Uuid, u64), Vec<String>>;
+
+/// The batch (stream, seq) and target id a marker file name stands for.
+fn parse_marker(name: &str) -> Option<((Uuid, u64), String)> {
+    let (batch, id) = name.strip_suffix(".done")?.split_once('.')?;
+    let (stream, seq) = batch.split_once('-')?;
+    Some((
+        (Uuid::try_parse(stream).ok()?, seq.parse().ok()?),
+        id.to_string(),
+    ))
+}
+
 /// The checkpoint, advanced past any sealed batch written after it (a crash between the
-/// two writes), and the sealed batches still to upload.
-fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
+/// two writes), the sealed batches still to upload, and which targets have them.
+fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>, Markers)> {
     let mut ckpt = read_checkpoint(dir)?;
     let sealed_dir = dir.join("sealed");
     let mut paths: Vec<PathBuf> = fs::read_dir(&sealed_dir)
@@ -492,7 +540,18 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
         .collect();
     paths.sort();
     let mut sealed = Vec::new();
+    let mut markers = Markers::new();
     for path in paths {
+        if path.extension().is_some_and(|x| x == "done") {
+            if let Some((batch, id)) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(parse_marker)
+            {
+                markers.entry(batch).or_default().push(id);
+            }
+            continue;
+        }
         if path.extension().is_some_and(|x| x == "tmp") {
             // A seal interrupted before its rename: its records are still in the WAL.
             let _ = fs::remove_file(&path);
@@ -555,9 +614,23 @@ fn read_state(dir: &Path) -> Result<(Option<Checkpoint>, Vec<Sealed>)> {
             // A previous run may have stored it before dying.
             maybe_sent: true,
             tree: h.tree.unwrap_or_default(),
+            target: 0,
+            checkpoint: h.checkpoint,
         });
     }
-    Ok((ckpt, sealed))
+    // Markers of a batch whose file is gone (a crash between the two removals).
+    let kept: std::collections::BTreeSet<(Uuid, u64)> =
+        sealed.iter().map(|b| (b.stream, b.seq)).collect();
+    markers.retain(|batch, ids| {
+        let keep = kept.contains(batch);
+        if !keep {
+            for id in ids.iter() {
+                let _ = fs::remove_file(sealed_dir.join(marker_name(batch.0, batch.1, id)));
+            }
+        }
+        keep
+    });
+    Ok((ckpt, sealed, markers))
 }
 
 /// The stored bytes of a spooled batch, checked against their sha256.

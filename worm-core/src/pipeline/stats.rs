@@ -59,6 +59,84 @@ pub struct Stats {
     /// The error of the latest failed upload round (a failed preflight of the sink
     /// included) since a batch was last stored; `None` once one is.
     pub last_error: Option<String>,
+    /// Each target's own figures, in the order the targets were given (one entry for a
+    /// writer without replicas).
+    pub targets: Vec<TargetStats>,
+    /// The anchor store's figures, when there is one: `batches_stored` counts the
+    /// checkpoints published, `backlog_batches` is 1 while one waits, `missed` counts a
+    /// newest checkpoint never published at close.
+    pub anchor: Option<TargetStats>,
+}
+
+/// One replication target's figures (see [`Stats::targets`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetStats {
+    /// The target's name (its store, e.g. `s3://bucket`, unless named otherwise).
+    pub name: String,
+    /// Batches this target holds, stored by this writer.
+    pub batches_stored: u64,
+    /// Sealed batches this target does not have yet (its backlog).
+    pub backlog_batches: u64,
+    /// Bytes of that backlog.
+    pub backlog_bytes: u64,
+    /// Failed upload rounds (transient, retried later) and permanent failures.
+    pub failures: u64,
+    /// Batches this target never received: its backlog when the writer closed without a
+    /// spool to keep it (with a spool, the backlog waits there for the next run).
+    pub missed: u64,
+    /// The error of the latest failed upload round to this target since one last
+    /// succeeded.
+    pub last_error: Option<String>,
+}
+
+/// Live counters of one target.
+#[derive(Debug)]
+pub(crate) struct TargetCounters {
+    pub name: String,
+    pub batches_stored: AtomicU64,
+    pub backlog_batches: AtomicU64,
+    pub backlog_bytes: AtomicU64,
+    pub failures: AtomicU64,
+    pub missed: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl TargetCounters {
+    pub fn new(name: String) -> Self {
+        TargetCounters {
+            name,
+            batches_stored: AtomicU64::new(0),
+            backlog_batches: AtomicU64::new(0),
+            backlog_bytes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// A batch joins (`add`) or leaves this target's backlog.
+    pub fn backlog(&self, size: usize, add: bool) {
+        if add {
+            self.backlog_batches.fetch_add(1, Relaxed);
+            self.backlog_bytes.fetch_add(size as u64, Relaxed);
+        } else {
+            self.backlog_batches.fetch_sub(1, Relaxed);
+            self.backlog_bytes.fetch_sub(size as u64, Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> TargetStats {
+        TargetStats {
+            name: self.name.clone(),
+            batches_stored: self.batches_stored.load(Relaxed),
+            backlog_batches: self.backlog_batches.load(Relaxed),
+            backlog_bytes: self.backlog_bytes.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            missed: self.missed.load(Relaxed),
+            last_error: lock(&self.last_error).clone(),
+        }
+    }
 }
 
 mod opt_secs {
@@ -99,6 +177,8 @@ pub(crate) struct Counters {
     pub backlog_spool_bytes: AtomicU64,
     pub chain_head: Mutex<Option<(u64, Sha256Hex)>>,
     pub last_error: Mutex<Option<String>>,
+    pub targets: Vec<std::sync::Arc<TargetCounters>>,
+    pub anchor: Option<std::sync::Arc<TargetCounters>>,
 }
 
 /// Records dropped since the last gap record.
@@ -110,7 +190,7 @@ pub(crate) struct DropSpan {
 }
 
 impl Counters {
-    pub fn new(stream: Uuid) -> Self {
+    pub fn new(stream: Uuid, targets: Vec<std::sync::Arc<TargetCounters>>) -> Self {
         Counters {
             stream,
             accepted: AtomicU64::new(0),
@@ -132,6 +212,8 @@ impl Counters {
             backlog_spool_bytes: AtomicU64::new(0),
             chain_head: Mutex::new(None),
             last_error: Mutex::new(None),
+            targets,
+            anchor: None,
         }
     }
 
@@ -181,6 +263,8 @@ impl Counters {
             backlog_memory_bytes: self.backlog_memory_bytes.load(Relaxed),
             backlog_spool_bytes: self.backlog_spool_bytes.load(Relaxed),
             last_error: lock(&self.last_error).clone(),
+            targets: self.targets.iter().map(|t| t.snapshot()).collect(),
+            anchor: self.anchor.as_ref().map(|t| t.snapshot()),
         }
     }
 }

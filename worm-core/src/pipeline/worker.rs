@@ -4,7 +4,7 @@
 //! It runs on its own thread with its own single-threaded tokio runtime, so callers may be
 //! plain sync code or any async runtime.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -14,19 +14,21 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
+use super::anchor::{AnchorState, Pending, anchor_key, publish};
 use super::batcher::OpenBatch;
 use super::config::Config;
 use super::control::{CloseReport, Control, Reply};
 use super::entry::Entry;
+use super::replicas::{Target, marker_id};
 use super::sealed::{Position, Sealed, StreamPos};
 use super::spool::{Recovery, Spool};
-use super::stats::{Counters, lock};
+use super::stats::{Counters, TargetCounters, lock};
 use super::upload::{Preflight, upload_round};
 use crate::error::{BatchError, Error, Result};
 use crate::record::{AuditRecord, Level, timestamp};
-use crate::sink::WormSink;
 
 type Upload = BoxFuture<'static, (Sealed, Result<()>)>;
+type AnchorPut = BoxFuture<'static, (Pending, Result<()>)>;
 
 /// Channels and counters shared with the handles.
 pub(crate) struct Inbox {
@@ -51,24 +53,71 @@ struct Closing {
     final_seq: Option<u64>,
 }
 
+/// One replication target as the worker drives it.
+pub(crate) struct TargetState {
+    target: Target,
+    preflight: Arc<Preflight>,
+    counters: Arc<TargetCounters>,
+    /// Its id in the spool's markers.
+    marker: String,
+    /// Its uploads in flight (each target has `max_in_flight` of its own, so a slow or
+    /// dead target never takes the others' slots).
+    inflight: usize,
+}
+
+impl TargetState {
+    pub fn new(target: Target, counters: Arc<TargetCounters>, preflight: bool) -> Self {
+        TargetState {
+            marker: marker_id(&counters.name),
+            target,
+            preflight: Arc::new(Preflight::new(preflight)),
+            counters,
+            inflight: 0,
+        }
+    }
+}
+
+/// A sealed batch on its way to every target.
+struct Progress {
+    stream: uuid::Uuid,
+    seq: u64,
+    user_records: u64,
+    size: usize,
+    spooled: bool,
+    /// Which targets have it, by index.
+    done: Vec<bool>,
+    /// Its uploads refused permanently, waiting for `retry_failed` or close.
+    parked: usize,
+    /// Enough targets have it for the acknowledgement policy.
+    acked: bool,
+}
+
 pub(crate) struct Worker {
     cfg: Arc<Config>,
-    sink: Arc<dyn WormSink>,
+    targets: Vec<TargetState>,
+    /// Targets that must hold a batch before it counts as stored.
+    need: usize,
     counters: Arc<Counters>,
     inbox: Inbox,
     pos: StreamPos,
     open: OpenBatch,
     /// Records received from handles (gap records excluded).
     received: u64,
-    /// Sealed batches waiting for an upload slot, with the time they may start.
+    /// Uploads (a sealed batch for one target) waiting for a slot of their target, with
+    /// the time they may start.
     ready: VecDeque<(Instant, Sealed)>,
-    /// Batches stopped by a permanent error, retried only on an explicit flush or close.
+    /// Uploads stopped by a permanent error, retried only on an explicit flush or close.
     parked: Vec<(Sealed, Arc<Error>)>,
     inflight: FuturesUnordered<Upload>,
-    /// Sealed and not yet stored: order -> when its first record arrived.
+    /// Sealed and not yet stored (acknowledged): order -> when its first record arrived.
     unstored: BTreeMap<u64, Instant>,
-    /// Orders of the parked batches.
-    parked_orders: BTreeSet<u64>,
+    /// Sealed and not yet in every target, by order.
+    progress: BTreeMap<u64, Progress>,
+    /// The backlog was full and the target behind it named.
+    backlog_named: bool,
+    /// The anchor store, receiving each acknowledged batch's signed checkpoint.
+    anchor: Option<AnchorState>,
+    anchor_inflight: FuturesUnordered<AnchorPut>,
     /// The next upload order (see `Sealed::order`).
     next_order: u64,
     /// Bytes of sealed batches not yet stored, held in memory.
@@ -82,7 +131,6 @@ pub(crate) struct Worker {
     spool: Option<Arc<Spool>>,
     /// Records are not taken before this instant (see `REST`).
     rest_until: Option<Instant>,
-    preflight: Arc<Preflight>,
     /// When the last batch was sealed (for heartbeats).
     last_seal: Instant,
 }
@@ -95,7 +143,7 @@ const REST_BELOW: usize = 64;
 impl Worker {
     pub fn new(
         cfg: Arc<Config>,
-        sink: Arc<dyn WormSink>,
+        targets: Vec<TargetState>,
         counters: Arc<Counters>,
         inbox: Inbox,
         pos: StreamPos,
@@ -105,7 +153,8 @@ impl Worker {
             None => fastrand::Rng::new(),
         };
         Worker {
-            sink,
+            need: cfg.ack.needed(targets.len()),
+            targets,
             counters,
             inbox,
             pos,
@@ -115,7 +164,10 @@ impl Worker {
             parked: Vec::new(),
             inflight: FuturesUnordered::new(),
             unstored: BTreeMap::new(),
-            parked_orders: BTreeSet::new(),
+            progress: BTreeMap::new(),
+            backlog_named: false,
+            anchor: None,
+            anchor_inflight: FuturesUnordered::new(),
             next_order: 0,
             backlog_bytes: 0,
             spool_bytes: 0,
@@ -125,23 +177,73 @@ impl Worker {
             rng,
             spool: None,
             rest_until: None,
-            preflight: Arc::new(Preflight::new(cfg.preflight)),
             cfg,
             last_seal: Instant::now(),
         }
     }
 
+    /// Publish signed checkpoints to this anchor store.
+    pub fn anchor(mut self, anchor: Option<AnchorState>) -> Self {
+        self.anchor = anchor;
+        self
+    }
+
+    /// Offer an acknowledged batch's checkpoint to the anchor store.
+    fn offer_anchor(&mut self, stream: uuid::Uuid, seq: u64, checkpoint: Option<&String>) {
+        let (Some(a), Some(text)) = (&mut self.anchor, checkpoint) else {
+            return;
+        };
+        a.offer(Pending {
+            stream,
+            seq,
+            key: anchor_key(self.cfg.keys.prefix(), stream, seq),
+            text: text.clone(),
+        });
+    }
+
+    fn start_anchor(&mut self) {
+        let Some(a) = &mut self.anchor else { return };
+        let Some(p) = a.take(Instant::now()) else {
+            return;
+        };
+        let sink = a.target.sink.clone();
+        let opts = a.target.opts(&crate::sink::PutOptions {
+            content_type: Some("text/plain; charset=utf-8".into()),
+            retention: self
+                .cfg
+                .retention
+                .map(|(mode, days)| crate::sink::Retention::days_from_now(mode, days)),
+            legal_hold: self.cfg.legal_hold,
+            ..Default::default()
+        });
+        let retry = self.cfg.retry.clone();
+        let rng = fastrand::Rng::with_seed(self.rng.u64(..));
+        self.anchor_inflight.push(Box::pin(async move {
+            let res = publish(sink, &p, opts, retry, rng).await;
+            (p, res)
+        }));
+    }
+
+    fn anchor_idle(&self) -> bool {
+        self.anchor.as_ref().is_none_or(AnchorState::idle)
+    }
+
     /// Continue from a spool: upload what a previous run sealed, then replay its records
     /// (and note any damage) before taking new ones.
     pub fn resume(mut self, spool: Arc<Spool>, rec: Recovery) -> Self {
+        self.spool = Some(spool);
         for mut b in rec.sealed {
             b.order = self.next_order;
             self.next_order += 1;
-            self.unstored.insert(b.order, b.opened_at);
-            self.account(&b, true);
-            self.ready.push_back((Instant::now(), b));
+            // Targets that already have it (their markers) are not asked again.
+            let marked = rec.done.get(&(b.stream, b.seq));
+            let done: Vec<bool> = self
+                .targets
+                .iter()
+                .map(|t| marked.is_some_and(|m| m.contains(&t.marker)))
+                .collect();
+            self.enqueue(b, done);
         }
-        self.spool = Some(spool);
         for e in rec.damage {
             self.push(e);
         }
@@ -159,26 +261,114 @@ impl Worker {
     }
 
     /// Count a sealed batch into (or out of) the backlog, in memory or on disk.
-    fn account(&mut self, b: &Sealed, add: bool) {
-        let counter = if b.spool_file.is_some() {
+    fn account(&mut self, spooled: bool, size: usize, add: bool) {
+        let counter = if spooled {
             &mut self.spool_bytes
         } else {
             &mut self.backlog_bytes
         };
         if add {
-            *counter += b.size;
+            *counter += size;
         } else {
-            *counter -= b.size;
+            *counter -= size;
         }
+    }
+
+    /// Queue a sealed batch (its `order` set) for every target that does not have it.
+    fn enqueue(&mut self, b: Sealed, done: Vec<bool>) {
+        let order = b.order;
+        let have = done.iter().filter(|d| **d).count();
+        let acked = have >= self.need;
+        if have == self.targets.len() {
+            // Every target had it before a crash; only its spool copy was left.
+            self.counters.stored.fetch_add(b.user_records, Relaxed);
+            self.counters.batches_stored.fetch_add(1, Relaxed);
+            self.forget(b.stream, b.seq);
+            return;
+        }
+        if acked {
+            self.counters.stored.fetch_add(b.user_records, Relaxed);
+            self.counters.batches_stored.fetch_add(1, Relaxed);
+            self.offer_anchor(b.stream, b.seq, b.checkpoint.as_ref());
+        } else {
+            self.unstored.insert(order, b.opened_at);
+        }
+        self.account(b.spool_file.is_some(), b.size, true);
+        self.progress.insert(
+            order,
+            Progress {
+                stream: b.stream,
+                seq: b.seq,
+                user_records: b.user_records,
+                size: b.size,
+                spooled: b.spool_file.is_some(),
+                done: done.clone(),
+                parked: 0,
+                acked,
+            },
+        );
+        let missing: Vec<usize> = (0..self.targets.len()).filter(|i| !done[*i]).collect();
+        let now = Instant::now();
+        for &i in &missing {
+            let t = &self.targets[i];
+            let mut job = b.clone();
+            job.target = i;
+            job.opts = t.target.opts(&b.opts);
+            t.counters.backlog(b.size, true);
+            self.ready.push_back((now, job));
+        }
+    }
+
+    /// Every target has the batch: drop its spool copy and markers.
+    fn forget(&self, stream: uuid::Uuid, seq: u64) {
+        if let Some(spool) = &self.spool {
+            let markers: Vec<String> = if self.targets.len() > 1 {
+                self.targets.iter().map(|t| t.marker.clone()).collect()
+            } else {
+                Vec::new()
+            };
+            if let Err(e) = spool.stored(stream, seq, &markers) {
+                tracing::warn!(target: "worm", seq, error = %e, "could not remove a stored batch from the spool");
+            }
+        }
+    }
+
+    /// The target holding the most of a full backlog, when there are several.
+    fn laggard(&self) -> Option<&TargetState> {
+        if self.targets.len() < 2 {
+            return None;
+        }
+        self.targets
+            .iter()
+            .max_by_key(|t| t.counters.backlog_bytes.load(Relaxed))
+            .filter(|t| t.counters.backlog_batches.load(Relaxed) > 0)
+    }
+
+    /// Say once per episode which target a full backlog waits for.
+    fn name_backlog(&mut self) {
+        let full = self.backlogged();
+        if full
+            && !self.backlog_named
+            && let Some(t) = self.laggard()
+        {
+            tracing::warn!(target: "worm", target_store = %t.counters.name,
+                backlog_batches = t.counters.backlog_batches.load(Relaxed),
+                backlog_bytes = t.counters.backlog_bytes.load(Relaxed),
+                overflow = ?self.cfg.overflow,
+                "backlog full, waiting for a replication target: the overflow policy applies");
+        }
+        self.backlog_named = full;
     }
 
     pub async fn run(mut self) {
         let mut records_open = true;
         let mut control_open = true;
         loop {
+            self.name_backlog();
             self.report_drops();
             self.progress_close();
             self.start_uploads();
+            self.start_anchor();
             self.answer_waiters();
             self.publish_oldest();
             if let Some(c) = &self.closing {
@@ -186,9 +376,9 @@ impl Worker {
                 // left was refused permanently again after close's retry: waiting longer
                 // would change nothing.
                 if c.final_seq.is_some()
-                    && (self.unstored.is_empty()
+                    && ((self.progress.is_empty() && self.anchor_idle())
                         || Instant::now() >= c.deadline
-                        || self.only_parked_left())
+                        || (self.only_parked_left() && self.anchor_idle()))
                 {
                     break;
                 }
@@ -219,6 +409,11 @@ impl Worker {
                 },
                 Some((batch, res)) = self.inflight.next(), if !self.inflight.is_empty() => {
                     self.on_uploaded(batch, res);
+                }
+                Some((p, res)) = self.anchor_inflight.next(), if !self.anchor_inflight.is_empty() => {
+                    if let Some(a) = &mut self.anchor {
+                        a.done(p, res, &self.cfg.retry);
+                    }
                 }
                 rec = self.inbox.records.recv(), if take_records => match rec {
                     Some(e) => {
@@ -281,14 +476,24 @@ impl Worker {
         if let Some(t) = self.heartbeat_due() {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
+        let ready = self
+            .ready
+            .iter()
+            .filter(|(_, b)| self.targets[b.target].inflight < self.cfg.max_in_flight)
+            .map(|(t, _)| *t)
+            .min();
         let mut consider = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
         if let Some(t) = self.rest_until {
             consider(t);
         }
-        if self.inflight.len() < self.cfg.max_in_flight
-            && let Some(t) = self.ready.iter().map(|(t, _)| *t).min()
-        {
+        if let Some(t) = ready {
             consider(t);
+        }
+        if let Some(a) = &self.anchor
+            && a.pending.is_some()
+            && !a.busy
+        {
+            consider(a.retry_at.unwrap_or_else(Instant::now));
         }
         if let Some(c) = &self.closing {
             consider(c.deadline);
@@ -358,11 +563,17 @@ impl Worker {
             return;
         };
         self.drops_reported += span.count;
-        let rec = AuditRecord::new(
+        let behind = self.laggard().map(|t| t.counters.name.clone());
+        let mut rec = AuditRecord::new(
             Level::Warn,
             format!(
-                "{} audit records dropped: queue full (capacity {}), overflow policy DropNewest",
-                span.count, self.cfg.queue_capacity
+                "{} audit records dropped: queue full (capacity {}), overflow policy DropNewest{}",
+                span.count,
+                self.cfg.queue_capacity,
+                behind
+                    .as_ref()
+                    .map(|n| format!(", backlog held by replication target {n}"))
+                    .unwrap_or_default()
             ),
         )
         .service(self.cfg.service.clone())
@@ -370,6 +581,9 @@ impl Worker {
         .field("dropped_count", span.count)
         .field("first_dropped_at", timestamp::format(&span.first))
         .field("last_dropped_at", timestamp::format(&span.last));
+        if let Some(n) = behind {
+            rec = rec.field("behind_target", n);
+        }
         tracing::warn!(target: "worm", count = span.count, "audit records dropped by overflow policy");
         self.push(Entry::synthetic(&rec));
     }
@@ -406,32 +620,50 @@ impl Worker {
         }
         sealed.order = self.next_order;
         self.next_order += 1;
-        self.unstored.insert(sealed.order, sealed.opened_at);
-        self.account(&sealed, true);
         tracing::debug!(target: "worm", seq, key = %sealed.key, records = sealed.user_records, is_final, "batch sealed");
-        self.ready.push_back((Instant::now(), sealed));
+        let none = vec![false; self.targets.len()];
+        self.enqueue(sealed, none);
     }
 
     fn unpark(&mut self) {
-        for (batch, _) in self.parked.drain(..) {
-            self.parked_orders.remove(&batch.order);
+        for (batch, _) in std::mem::take(&mut self.parked) {
+            if let Some(p) = self.progress.get_mut(&batch.order) {
+                p.parked -= 1;
+            }
             self.ready.push_back((Instant::now(), batch));
         }
     }
 
+    /// Whether a batch cannot be acknowledged without outside help: too many of its
+    /// uploads were refused permanently.
+    fn ack_blocked(&self, order: u64) -> bool {
+        self.progress
+            .get(&order)
+            .is_some_and(|p| !p.acked && self.targets.len() - p.parked < self.need)
+    }
+
     fn start_uploads(&mut self) {
         let now = Instant::now();
-        while self.inflight.len() < self.cfg.max_in_flight {
-            let Some(i) = self.ready.iter().position(|(t, _)| *t <= now) else {
+        let max = self.cfg.max_in_flight;
+        let mut i = 0;
+        while i < self.ready.len() {
+            if self.targets.iter().all(|t| t.inflight >= max) {
                 break;
-            };
+            }
+            let (t, b) = &self.ready[i];
+            if *t > now || self.targets[b.target].inflight >= max {
+                i += 1;
+                continue;
+            }
             let Some((_, batch)) = self.ready.remove(i) else {
                 break;
             };
-            let sink = self.sink.clone();
+            let target = &mut self.targets[batch.target];
+            target.inflight += 1;
+            let sink = target.target.sink.clone();
+            let preflight = target.preflight.clone();
             let cfg = self.cfg.clone();
             let counters = self.counters.clone();
-            let preflight = self.preflight.clone();
             let mut rng = fastrand::Rng::with_seed(self.rng.u64(..));
             self.inflight.push(Box::pin(async move {
                 let started = Instant::now();
@@ -447,48 +679,110 @@ impl Worker {
     }
 
     fn on_uploaded(&mut self, mut batch: Sealed, res: Result<()>) {
+        let ti = batch.target;
+        self.targets[ti].inflight -= 1;
+        let several = self.targets.len() > 1;
         match res {
             Ok(()) => {
-                self.unstored.remove(&batch.order);
-                self.account(&batch, false);
-                self.counters.stored.fetch_add(batch.user_records, Relaxed);
-                self.counters.batches_stored.fetch_add(1, Relaxed);
-                *lock(&self.counters.last_error) = None;
-                if let Some(spool) = &self.spool
-                    && let Err(e) = spool.stored(batch.stream, batch.seq)
-                {
-                    tracing::warn!(target: "worm", seq = batch.seq, error = %e, "could not remove a stored batch from the spool");
+                let t = &self.targets[ti];
+                t.counters.batches_stored.fetch_add(1, Relaxed);
+                t.counters.backlog(batch.size, false);
+                *lock(&t.counters.last_error) = None;
+                self.publish_error();
+                tracing::debug!(target: "worm", seq = batch.seq, key = %batch.key, target_store = %t.counters.name, "batch stored");
+                // The target answers again: what waits for it need not wait out a backoff.
+                let now = Instant::now();
+                for (when, b) in self.ready.iter_mut() {
+                    if b.target == ti && *when > now {
+                        *when = now;
+                    }
                 }
-                tracing::debug!(target: "worm", seq = batch.seq, key = %batch.key, "batch stored");
+                self.target_has(&batch, ti);
             }
             Err(e) if e.is_retryable() => {
-                *lock(&self.counters.last_error) = Some(e.to_string());
+                self.target_failed(ti, &e);
                 batch.rounds += 1;
                 batch.maybe_sent = true;
-                self.counters.failures.fetch_add(1, Relaxed);
                 let wait = self.cfg.retry.round_backoff(batch.rounds);
-                tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e, rounds = batch.rounds,
+                let target_store = several.then(|| self.targets[ti].counters.name.clone());
+                tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, target_store, error = %e, rounds = batch.rounds,
                     retry_in_s = wait.as_secs_f64(), "batch not stored yet; kept pending and retried later");
                 self.ready.push_back((Instant::now() + wait, batch));
             }
             Err(e) => {
-                *lock(&self.counters.last_error) = Some(e.to_string());
+                self.target_failed(ti, &e);
                 batch.maybe_sent = true;
-                self.counters.failures.fetch_add(1, Relaxed);
-                tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, error = %e,
+                let target_store = several.then(|| self.targets[ti].counters.name.clone());
+                tracing::error!(target: "worm", seq = batch.seq, key = %batch.key, target_store, error = %e,
                     "batch refused permanently; kept pending, tried again by retry_failed or close");
-                self.parked_orders.insert(batch.order);
+                if let Some(p) = self.progress.get_mut(&batch.order) {
+                    p.parked += 1;
+                }
                 self.parked.push((batch, Arc::new(e)));
             }
         }
     }
 
-    /// Whether every batch not yet stored was refused permanently and none is queued or
-    /// in flight.
+    /// Target `ti` has the batch: acknowledge it once enough targets do, let it go once
+    /// all do.
+    fn target_has(&mut self, batch: &Sealed, ti: usize) {
+        let n = self.targets.len();
+        let Some(p) = self.progress.get_mut(&batch.order) else {
+            return;
+        };
+        p.done[ti] = true;
+        let have = p.done.iter().filter(|d| **d).count();
+        if !p.acked && have >= self.need {
+            p.acked = true;
+            self.unstored.remove(&batch.order);
+            self.counters.stored.fetch_add(p.user_records, Relaxed);
+            self.counters.batches_stored.fetch_add(1, Relaxed);
+            self.offer_anchor(batch.stream, batch.seq, batch.checkpoint.as_ref());
+        }
+        let Some(p) = self.progress.get_mut(&batch.order) else {
+            return;
+        };
+        if have == n {
+            if let Some(p) = self.progress.remove(&batch.order) {
+                self.account(p.spooled, p.size, false);
+                self.forget(p.stream, p.seq);
+            }
+        } else if p.spooled
+            && let Some(spool) = &self.spool
+            && let Err(e) = spool.target_done(p.stream, p.seq, &self.targets[ti].marker)
+        {
+            tracing::warn!(target: "worm", seq = p.seq, error = %e, "could not mark a batch stored in one target");
+        }
+    }
+
+    fn target_failed(&self, ti: usize, e: &Error) {
+        let t = &self.targets[ti];
+        t.counters.failures.fetch_add(1, Relaxed);
+        *lock(&t.counters.last_error) = Some(e.to_string());
+        self.counters.failures.fetch_add(1, Relaxed);
+        self.publish_error();
+    }
+
+    /// The writer's last error: the first target's that has one (named, when there are
+    /// several).
+    fn publish_error(&self) {
+        let several = self.targets.len() > 1;
+        let e = self.targets.iter().find_map(|t| {
+            lock(&t.counters.last_error).as_ref().map(|e| {
+                if several {
+                    format!("{}: {e}", t.counters.name)
+                } else {
+                    e.clone()
+                }
+            })
+        });
+        *lock(&self.counters.last_error) = e;
+    }
+
+    /// Whether every upload not yet done was refused permanently and none is queued or in
+    /// flight.
     fn only_parked_left(&self) -> bool {
-        self.ready.is_empty()
-            && self.inflight.is_empty()
-            && self.unstored.keys().all(|o| self.parked_orders.contains(o))
+        self.ready.is_empty() && self.inflight.is_empty()
     }
 
     /// Whether nothing can move without outside help: the backlog is full and every batch
@@ -528,7 +822,7 @@ impl Worker {
                     let mut below = self.unstored.range(..*bound).map(|(s, _)| *s).peekable();
                     if below.peek().is_none() {
                         Some(Ok(()))
-                    } else if below.all(|s| self.parked_orders.contains(&s)) {
+                    } else if below.all(|s| self.ack_blocked(s)) {
                         Some(self.parked_result(*bound))
                     } else {
                         None
@@ -577,10 +871,33 @@ impl Worker {
             .store(self.spool_bytes as u64, Relaxed);
     }
 
+    /// At close, what each target still lacks: kept in the spool for the next run, or,
+    /// without one, missed by that target and counted.
+    fn settle_backlogs(&self) {
+        if let Some(a) = &self.anchor {
+            a.settle();
+        }
+        for t in &self.targets {
+            let left = t.counters.backlog_batches.load(Relaxed);
+            if left == 0 {
+                continue;
+            }
+            if self.spool.is_some() {
+                tracing::warn!(target: "worm", target_store = %t.counters.name, batches = left,
+                    "closing with batches not yet in this target; they stay in the spool for the next run");
+            } else {
+                t.counters.missed.fetch_add(left, Relaxed);
+                tracing::error!(target: "worm", target_store = %t.counters.name, batches = left,
+                    "closing without a spool: these batches never reached this target");
+            }
+        }
+    }
+
     fn finish(mut self) {
         let Some(mut closing) = self.closing.take() else {
             return;
         };
+        self.settle_backlogs();
         let stats = self.counters.snapshot();
         let result = if self.unstored.is_empty() {
             Ok(CloseReport {
@@ -590,14 +907,16 @@ impl Worker {
                 records_stored: stats.stored,
             })
         } else {
-            let keys: Vec<String> = self
+            let mut keys: Vec<String> = self
                 .ready
                 .iter()
                 .map(|(_, b)| b)
                 .chain(self.parked.iter().map(|(b, _)| b))
+                .filter(|b| self.unstored.contains_key(&b.order))
                 .map(|b| b.key.clone())
-                .take(5)
                 .collect();
+            keys.dedup();
+            keys.truncate(5);
             let left = format!(
                 "{} batches with {} records not stored (e.g. {})",
                 self.unstored.len(),

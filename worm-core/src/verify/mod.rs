@@ -110,7 +110,7 @@ use crate::error::{Error, Result};
 use crate::sign::PublicKey;
 use crate::sink::{ObjectInfo, WormSink};
 
-pub use anchor::Anchor;
+pub use anchor::{Anchor, MAX_ANCHOR_BYTES};
 pub use fetch::{
     BatchReader, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_READ_BUDGET, ReadError, max_stored, scan,
 };
