@@ -8,6 +8,7 @@ pub mod docker;
 pub mod drill;
 pub mod fixtures;
 pub mod readback;
+pub mod replicas;
 pub mod s3;
 
 /// The README's Rust examples, compiled as doctests so that they follow the API (code

@@ -118,19 +118,25 @@ impl AuditLogBuilder {
         self
     }
 
-    /// Apply the `compliance` preset, keeping the service name: the original's
+    /// Apply the `compliance` preset, keeping the service name and the acknowledgement
+    /// policy: the original's
     /// compliance handler, 5 records / 15 s, 7 years (2557 days) GOVERNANCE retention,
     /// all levels.
     pub fn compliance(mut self) -> Self {
+        let ack = self.cfg.ack;
         self.cfg = Config::compliance(self.cfg.service);
+        self.cfg.ack = ack;
         self
     }
 
-    /// Apply the `high_volume` preset, keeping the service name: the original's
+    /// Apply the `high_volume` preset, keeping the service name and the acknowledgement
+    /// policy: the original's
     /// high-volume handler, 50 records / 60 s, WARN and above, 4 MiB, zstd, 7 years
     /// GOVERNANCE retention.
     pub fn high_volume(mut self) -> Self {
+        let ack = self.cfg.ack;
         self.cfg = Config::high_volume(self.cfg.service);
+        self.cfg.ack = ack;
         self
     }
 

@@ -13,6 +13,7 @@
 //! worm-load ndjson   [--records N]          (the `worm ship` benchmarks' input, on stdout)
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]
+//! worm-load replicate [--records N] [--rounds R] [--batch N] [--stores s3|fs] [--endpoint-b URL]
 //! ```
 
 mod args;
@@ -21,6 +22,7 @@ mod cost;
 mod memory;
 mod ndjson;
 mod pipeline;
+mod replicate;
 mod s3;
 mod verify;
 
@@ -40,6 +42,7 @@ fn main() {
         "generate" => verify::generate(&args),
         "s3" => s3::run(&args),
         "ndjson" => ndjson::run(&args),
+        "replicate" => replicate::run(&args),
         _ => Err(format!(
             "unknown command '{what}'; see the docs at the top of main.rs"
         )),

@@ -325,7 +325,8 @@ impl Cpu {
     }
 }
 
-fn uuid_like() -> String {
+/// A name part unique per call (the time in nanoseconds, hex).
+pub fn uuid_like() -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
