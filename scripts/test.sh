@@ -81,4 +81,11 @@ if [ "$docker_suite" = 1 ]; then
     cargo test -p worm-cli --features docker --test s3
     echo "test.sh: Docker suite took $(($(date +%s) - start)) s" >&2
   )
+  # The replication outage drill: fs, Ceph (the shared server) and SeaweedFS in its own
+  # container, which is paused for 30 s mid-run (the shared servers are never stopped).
+  (
+    eval "$(scripts/s3-server.sh env ceph)"
+    export WORM_TEST_REQUIRE_S3=1 WORM_TEST_S3_SERVER=ceph WORM_TEST_REQUIRE_DOCKER=1
+    cargo test -p integration-tests --features docker --test replication_outage -- --nocapture
+  )
 fi
