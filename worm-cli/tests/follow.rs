@@ -13,30 +13,55 @@ use std::time::{Duration, Instant};
 
 use common::{cat, expect, verify, worm};
 
-fn follower(log: &Path, spool: &Path, store: &Path) -> Child {
-    worm()
-        .args(["ship", "--follow"])
-        .arg(log)
-        .arg("--spool")
-        .arg(spool)
-        .arg("--to")
-        .arg(store)
-        .args([
-            "--service",
-            "camera_service",
-            "--batch-size",
-            "50",
-            "--interval",
-            "0.2",
-            "--heartbeat",
-            "0",
-            "--quiet",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn worm ship --follow")
+/// A follower process, killed when dropped (a failed assertion must not leave it running).
+struct Follower(Option<Child>);
+
+impl Follower {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the follower is still ours")
+    }
+
+    /// Hand the child over to be waited for (it is then no longer killed on drop).
+    fn take(mut self) -> Child {
+        self.0.take().expect("the follower is still ours")
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn follower(log: &Path, spool: &Path, store: &Path) -> Follower {
+    Follower(Some(
+        worm()
+            .args(["ship", "--follow"])
+            .arg(log)
+            .arg("--spool")
+            .arg(spool)
+            .arg("--to")
+            .arg(store)
+            .args([
+                "--service",
+                "camera_service",
+                "--batch-size",
+                "50",
+                "--interval",
+                "0.2",
+                "--heartbeat",
+                "0",
+                "--quiet",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn worm ship --follow"),
+    ))
 }
 
 /// Appends numbered lines to `path`, rotating (rename to `path.K`, create anew) on request.
@@ -124,8 +149,8 @@ fn a_followed_file_rotated_twice_with_a_kill_9_in_the_middle_is_stored_exactly_o
     while Instant::now() < deadline && (!store.exists() || stored(&store).is_empty()) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    ship.kill().unwrap(); // SIGKILL: no close, no final batch
-    ship.wait().unwrap();
+    ship.child().kill().unwrap(); // SIGKILL: no close, no final batch
+    ship.child().wait().unwrap();
     // While nobody follows: more lines in the old file, then another rotation.
     w.write(700, 100);
     w.rotate();
@@ -135,6 +160,7 @@ fn a_followed_file_rotated_twice_with_a_kill_9_in_the_middle_is_stored_exactly_o
     let total = w.next;
     let seen = wait_for_all(&store, total);
     // SIGTERM: the follower stops reading and closes its stream with a final batch.
+    let ship = ship.take();
     // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(ship.id() as i32, libc::SIGTERM) }, 0);
     let out = ship.wait_with_output().unwrap();
@@ -153,8 +179,11 @@ fn a_followed_file_rotated_twice_with_a_kill_9_in_the_middle_is_stored_exactly_o
     let mut again = follower(&log, &spool, &store);
     std::thread::sleep(Duration::from_millis(1_500));
     // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(again.id() as i32, libc::SIGTERM) }, 0);
-    again.wait().unwrap();
+    assert_eq!(
+        unsafe { libc::kill(again.child().id() as i32, libc::SIGTERM) },
+        0
+    );
+    again.child().wait().unwrap();
     assert_eq!(
         stored(&store),
         seen,
