@@ -152,6 +152,18 @@ fn ack_of(line: &str) -> Option<u64> {
     line.split("ack ").nth(1)?.trim().parse().ok()
 }
 
+/// The child's acknowledged numbers, read on a thread while it runs (until it dies).
+fn read_acks(child: &mut std::process::Child) -> std::thread::JoinHandle<Vec<u64>> {
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| ack_of(&l))
+            .collect()
+    })
+}
+
 /// Numbers printed by the child: acknowledged records.
 fn acked(child: &mut std::process::Child) -> BTreeSet<u64> {
     let out = child.stdout.take().unwrap();
@@ -214,14 +226,7 @@ async fn sigkill_at_random_points_loses_nothing_acknowledged() {
     let mut rng = fastrand_seed();
     for round in 0..3 {
         let mut child = spawn_child(&store, &spool, Child::Load(100_000));
-        let out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| ack_of(&l))
-                .collect::<Vec<_>>()
-        });
+        let reader = read_acks(&mut child);
         std::thread::sleep(Duration::from_millis(300 + rng.next() % 700));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -415,20 +420,15 @@ async fn the_cursor_of_the_last_spooled_record_survives_sigkill_and_close() {
     let dir = tempfile::tempdir().unwrap();
     let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
     let mut child = spawn_child(&store, &spool, Child::Cursor(1_000_000));
-    let out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| ack_of(&l))
-            .max()
-    });
+    let reader = read_acks(&mut child);
     std::thread::sleep(Duration::from_millis(700));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let last_acked = reader
         .join()
         .unwrap()
+        .into_iter()
+        .max()
         .expect("acknowledged before the kill");
 
     // The restarted reader resumes at the cursor, logs 50 more, and closes.
