@@ -47,7 +47,7 @@ pub fn map_request(req: ExportLogsServiceRequest) -> Vec<Mapped> {
                 kv.key.as_str(),
                 kv.value.as_ref().and_then(|v| v.value.as_ref()),
             ) {
-                ("service.name", Some(Value::String(s))) => service = Some(s.clone()),
+                ("service.name", Some(Value::StringValue(s))) => service = Some(s.clone()),
                 _ => {
                     let (k, v) = key_value(kv, 0);
                     resource.insert(k, v);
@@ -86,7 +86,7 @@ pub fn map_record(
     let level = level(lr.severity_number, &lr.severity_text);
     let (message, body) = match lr.body.and_then(|b| b.value) {
         None => (None, None),
-        Some(Value::String(s)) => (Some(s), None),
+        Some(Value::StringValue(s)) => (Some(s), None),
         Some(other) => (None, Some(any_value(other, 0))),
     };
     let mut r = AuditRecord::new(level, "");
@@ -174,31 +174,48 @@ fn key_value(kv: KeyValue, depth: usize) -> (String, Json) {
     (kv.key, v)
 }
 
-/// An OTLP value as JSON: bytes in base64, non-finite doubles as their names.
+/// An OTLP value as JSON: bytes in base64, non-finite doubles as their names (`NaN`,
+/// `Infinity`, `-Infinity`).
 pub fn any_value(v: Value, depth: usize) -> Json {
     if depth > MAX_DEPTH {
         return Json::Null;
     }
     match v {
-        Value::String(s) => Json::String(s),
-        Value::Bool(b) => Json::Bool(b),
-        Value::Int(i) => Json::from(i),
-        Value::Double(d) => {
-            Number::from_f64(d).map_or_else(|| Json::String(d.to_string()), Json::Number)
-        }
-        Value::Bytes(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Value::Array(a) => Json::Array(
+        Value::StringValue(s) => Json::String(s),
+        Value::BoolValue(b) => Json::Bool(b),
+        Value::IntValue(i) => Json::from(i),
+        Value::DoubleValue(d) => Number::from_f64(d).map_or_else(
+            // The proto3 JSON names.
+            || {
+                Json::String(
+                    if d.is_nan() {
+                        "NaN"
+                    } else if d > 0.0 {
+                        "Infinity"
+                    } else {
+                        "-Infinity"
+                    }
+                    .into(),
+                )
+            },
+            Json::Number,
+        ),
+        Value::BytesValue(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::ArrayValue(a) => Json::Array(
             a.values
                 .into_iter()
                 .map(|e| e.value.map_or(Json::Null, |v| any_value(v, depth + 1)))
                 .collect(),
         ),
-        Value::Kvlist(l) => Json::Object(
+        Value::KvlistValue(l) => Json::Object(
             l.values
                 .into_iter()
                 .map(|kv| key_value(kv, depth + 1))
                 .collect(),
         ),
+        // An index into a profile's string table: for logs the proto says to take the
+        // value as absent.
+        Value::StringValueStrindex(_) => Json::Null,
     }
 }
 
@@ -216,6 +233,7 @@ mod tests {
         KeyValue {
             key: k.into(),
             value: Some(AnyValue { value: Some(v) }),
+            ..Default::default()
         }
     }
 
@@ -225,35 +243,37 @@ mod tests {
             resource_logs: vec![ResourceLogs {
                 resource: Some(Resource {
                     attributes: vec![
-                        kv("service.name", Value::String("billing".into())),
-                        kv("host.name", Value::String("h1".into())),
+                        kv("service.name", Value::StringValue("billing".into())),
+                        kv("host.name", Value::StringValue("h1".into())),
                     ],
-                    dropped_attributes_count: 0,
+                    ..Default::default()
                 }),
                 scope_logs: vec![ScopeLogs {
                     scope: Some(InstrumentationScope {
                         name: "app.audit".into(),
-                        version: String::new(),
+                        ..Default::default()
                     }),
                     log_records: vec![LogRecord {
                         time_unix_nano: 0,
                         observed_time_unix_nano: 1_700_000_000_123_000_000,
                         severity_number: 17,
                         body: Some(AnyValue {
-                            value: Some(Value::String("refund".into())),
+                            value: Some(Value::StringValue("refund".into())),
                         }),
                         attributes: vec![
-                            kv("request_id", Value::String("r-1".into())),
-                            kv("user_id", Value::Int(7)),
-                            kv("action", Value::String("refund".into())),
-                            kv("amount", Value::Double(9.5)),
-                            kv("level", Value::String("fake".into())),
+                            kv("request_id", Value::StringValue("r-1".into())),
+                            kv("user_id", Value::IntValue(7)),
+                            kv("action", Value::StringValue("refund".into())),
+                            kv("amount", Value::DoubleValue(9.5)),
+                            kv("level", Value::StringValue("fake".into())),
                         ],
                         trace_id: vec![0xab; 16],
                         span_id: vec![0x01; 8],
                         ..Default::default()
                     }],
+                    ..Default::default()
                 }],
+                ..Default::default()
             }],
         };
         let m = map_request(req);
@@ -290,7 +310,9 @@ mod tests {
                 scope_logs: vec![ScopeLogs {
                     scope: None,
                     log_records: vec![LogRecord::default()],
+                    ..Default::default()
                 }],
+                ..Default::default()
             }],
         };
         assert_eq!(map_request(req)[0].service, UNKNOWN_SERVICE);
