@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
-use worm::AuditLogBuilder;
 use worm_serve::streams::Streams;
 use worm_serve::{Ack, Limits, ServeConfig, TlsFiles};
 
 use crate::cli::{AckArg, ServeArgs};
-use crate::cmd::ship::configure;
+use crate::cmd::ship::{Targets, configure};
 use crate::error::{CliError, CliResult, EXIT_OK};
 use crate::signals::Stop;
-use crate::store::{self, Access};
 
 /// Serve until SIGTERM or SIGINT, then drain and close every stream.
 pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
@@ -25,21 +23,8 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
              the spool's write-ahead log",
         )
     })?;
-    if w.targets.to.len() > 1 || w.targets.anchor_to.is_some() {
-        return Err(CliError::fatal(
-            "worm serve writes to one store for now: replicas (--to given more than once) \
-             and --anchor-to are `worm ship` options",
-        ));
-    }
-    let store = store::open(
-        w.targets.to.first().map(String::as_str),
-        Access::Write {
-            immutable: w.immutable,
-        },
-        &w.s3,
-    )?;
-    rt.block_on(store.sink.preflight())
-        .map_err(|e| CliError::fatal(format!("cannot write to store '{}': {e}", store.name)))?;
+    let targets = Targets::open(rt, &w, "worm serve")?;
+    let store = targets.first();
     let max_line = usize::try_from(w.max_line_bytes)
         .map_err(|_| CliError::fatal("--max-line-bytes is too large"))?;
     let secs = |flag: &str, v: f64| {
@@ -92,26 +77,23 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
     cfg.check().map_err(CliError::fatal)?;
     // Checked once here; each service's writer skips it.
     configure(
-        AuditLogBuilder::new(store.sink.clone(), "worm-serve"),
+        targets.builder("worm-serve"),
         &w,
         &store.write_prefix,
         max_line,
     )?;
-    let sink = store.sink.clone();
     let prefix = store.write_prefix.clone();
+    let name = targets.names().join(",");
+    let store_name = store.name.clone();
+    let targets = Arc::new(targets);
     let (backlog, spool_bytes) = (a.max_backlog_records.max(1), a.max_spool_bytes.max(1));
     let w = Arc::new(w);
     let open = move |service: &str| {
-        let mut b = configure(
-            AuditLogBuilder::new(sink.clone(), service),
-            &w,
-            &prefix,
-            max_line,
-        )
-        .map_err(|e| e.message)?
-        .skip_preflight()
-        .queue_capacity(backlog)
-        .max_spool_bytes(spool_bytes);
+        let mut b = configure(targets.builder(service), &w, &prefix, max_line)
+            .map_err(|e| e.message)?
+            .skip_preflight()
+            .queue_capacity(backlog)
+            .max_spool_bytes(spool_bytes);
         if let Some(id) = &w.writer_id {
             // One identity per service: successions are followed per stream.
             b = b.writer_id(format!("{service}@{id}"));
@@ -128,7 +110,6 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
             recovered.join(", ")
         );
     }
-    let name = store.name.clone();
     let quiet = a.quiet;
     let shutdown = async move {
         while stop.requested().is_none() {
@@ -166,7 +147,7 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
     } else {
         Err(CliError::problems(format!(
             "not every record was stored in '{}': {}",
-            store.name,
+            store_name,
             problems.join("; ")
         )))
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::runtime::Runtime;
 use worm::key::{DEFAULT_TEMPLATE, KeyTemplate};
-use worm::pipeline::{SpoolSync, Target, TargetStats};
+use worm::pipeline::{AckTargets, SpoolSync, Target, TargetStats};
 use worm::sign::Signer;
 use worm::{AuditLog, AuditLogBuilder, RetentionMode, WormSink};
 
@@ -91,51 +91,14 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
     // Signals first: a SIGTERM during start-up must not kill the process half-way.
     let stop = Stop::install(rt)?;
     let w = &a.write;
-    let stores = open_targets(rt, w)?;
-    let store = &stores[0];
+    let targets = Targets::open(rt, w, "worm ship")?;
+    let store = targets.first();
     let cannot_write =
         |e: worm::Error| CliError::fatal(format!("cannot write to store '{}': {e}", store.name));
     let max_line = usize::try_from(w.max_line_bytes)
         .map_err(|_| CliError::fatal("--max-line-bytes is too large"))?;
-    let mut builder = AuditLogBuilder::to_target(
-        Target::from_arc(store.sink.clone()).name(store.name.clone()),
-        a.service.clone(),
-    );
-    for r in &stores[1..] {
-        builder = builder.replica(Target::from_arc(r.sink.clone()).name(r.name.clone()));
-    }
-    if let Some(url) = &w.targets.anchor_to {
-        if w.sign_key.is_none() {
-            return Err(CliError::fatal(
-                "--anchor-to publishes signed checkpoints: give --sign-key too",
-            ));
-        }
-        let anchor = store::open(
-            Some(url),
-            Access::Write {
-                immutable: w.immutable,
-            },
-            &w.s3,
-        )?;
-        if anchor.write_prefix != store.write_prefix {
-            return Err(CliError::fatal(format!(
-                "--anchor-to '{url}' writes under the key prefix '{}' and '{}' under '{}': \
-                 give them the same prefix",
-                anchor.write_prefix, store.name, store.write_prefix
-            )));
-        }
-        if let Err(e) = rt.block_on(anchor.sink.preflight()) {
-            if !e.is_retryable() {
-                return Err(CliError::fatal(format!(
-                    "cannot write to anchor store '{url}': {e}"
-                )));
-            }
-            eprintln!("worm ship: warning: anchor store '{url}' is not reachable now ({e})");
-        }
-        builder = builder.anchor_to(Target::from_arc(anchor.sink.clone()).name(anchor.name));
-    }
     let builder = configure(
-        builder.ack_targets(w.targets.ack_targets),
+        targets.builder(a.service.clone()),
         w,
         &store.write_prefix,
         max_line,
@@ -209,57 +172,143 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
     }
 }
 
-/// Open every `--to` store (the default store when none is given) and check each before
-/// any input is read, so that a wrong bucket or credentials fail at once with one line.
-/// With replicas, a store that is only unreachable for now does not stop the others: its
-/// batches wait for it (in the spool, with one).
-fn open_targets(rt: &Runtime, w: &WriteArgs) -> CliResult<Vec<store::Store>> {
-    let access = Access::Write {
-        immutable: w.immutable,
-    };
-    let urls: Vec<Option<&str>> = if w.targets.to.is_empty() {
-        vec![None]
-    } else {
-        w.targets.to.iter().map(|u| Some(u.as_str())).collect()
-    };
-    let several = urls.len() > 1;
-    let mut stores: Vec<store::Store> = Vec::new();
-    for url in urls {
-        let s = store::open(url, access, &w.s3)?;
-        if let Some(first) = stores.first()
-            && first.write_prefix != s.write_prefix
-        {
-            return Err(CliError::fatal(format!(
-                "--to '{}' writes under the key prefix '{}' and '{}' under '{}': replicas \
-                 hold every batch under the same key, so give them the same prefix",
-                first.name, first.write_prefix, s.name, s.write_prefix
-            )));
-        }
-        if stores.iter().any(|o| o.name == s.name) {
-            return Err(CliError::fatal(format!("--to '{}' is given twice", s.name)));
-        }
-        match rt.block_on(s.sink.preflight()) {
-            Ok(()) => {}
-            Err(e) if several && e.is_retryable() => eprintln!(
-                "worm ship: warning: store '{}' is not reachable now ({e}); its batches wait \
-                 for it{}",
-                s.name,
-                if w.spool.is_some() {
-                    " in the spool"
-                } else {
-                    " in memory (no --spool: lost for this store if it is still down at the end)"
-                }
-            ),
-            Err(e) => {
+/// The stores a writer writes to, opened and checked: the `--to` stores (the default
+/// store when none is given), the `--anchor-to` store and the `--ack-targets` policy.
+/// `worm ship` builds its log from it and `worm serve` each service's.
+pub struct Targets {
+    stores: Vec<store::Store>,
+    targets: Vec<Target>,
+    anchor: Option<Target>,
+    ack: AckTargets,
+}
+
+impl Targets {
+    /// Open every `--to` store and the anchor store, and check each before any input is
+    /// read, so that a wrong bucket or credentials fail at once with one line. With
+    /// replicas, a store that is only unreachable for now does not stop the others: its
+    /// batches wait for it (in the spool, with one). `cmd` names the command in warnings.
+    pub fn open(rt: &Runtime, w: &WriteArgs, cmd: &str) -> CliResult<Targets> {
+        let access = Access::Write {
+            immutable: w.immutable,
+        };
+        let urls: Vec<Option<&str>> = if w.targets.to.is_empty() {
+            vec![None]
+        } else {
+            w.targets.to.iter().map(|u| Some(u.as_str())).collect()
+        };
+        let several = urls.len() > 1;
+        let mut stores: Vec<store::Store> = Vec::new();
+        for url in urls {
+            let s = store::open(url, access, &w.s3)?;
+            if let Some(first) = stores.first()
+                && first.write_prefix != s.write_prefix
+            {
                 return Err(CliError::fatal(format!(
-                    "cannot write to store '{}': {e}",
-                    s.name
+                    "--to '{}' writes under the key prefix '{}' and '{}' under '{}': replicas \
+                     hold every batch under the same key, so give them the same prefix",
+                    first.name, first.write_prefix, s.name, s.write_prefix
                 )));
             }
+            if stores.iter().any(|o| o.name == s.name) {
+                return Err(CliError::fatal(format!("--to '{}' is given twice", s.name)));
+            }
+            match rt.block_on(s.sink.preflight()) {
+                Ok(()) => {}
+                Err(e) if several && e.is_retryable() => eprintln!(
+                    "{cmd}: warning: store '{}' is not reachable now ({e}); its batches wait \
+                     for it{}",
+                    s.name,
+                    if w.spool.is_some() {
+                        " in the spool"
+                    } else {
+                        " in memory (no --spool: lost for this store if it is still down at \
+                         the end)"
+                    }
+                ),
+                Err(e) => {
+                    return Err(CliError::fatal(format!(
+                        "cannot write to store '{}': {e}",
+                        s.name
+                    )));
+                }
+            }
+            stores.push(s);
         }
-        stores.push(s);
+        let anchor = match &w.targets.anchor_to {
+            Some(url) => Some(Self::open_anchor(rt, w, url, &stores[0], cmd)?),
+            None => None,
+        };
+        let targets = stores
+            .iter()
+            .map(|s| Target::from_arc(s.sink.clone()).name(s.name.clone()))
+            .collect();
+        Ok(Targets {
+            stores,
+            targets,
+            anchor,
+            ack: w.targets.ack_targets,
+        })
     }
-    Ok(stores)
+
+    fn open_anchor(
+        rt: &Runtime,
+        w: &WriteArgs,
+        url: &str,
+        store: &store::Store,
+        cmd: &str,
+    ) -> CliResult<Target> {
+        if w.sign_key.is_none() {
+            return Err(CliError::fatal(
+                "--anchor-to publishes signed checkpoints: give --sign-key too",
+            ));
+        }
+        let anchor = store::open(
+            Some(url),
+            Access::Write {
+                immutable: w.immutable,
+            },
+            &w.s3,
+        )?;
+        if anchor.write_prefix != store.write_prefix {
+            return Err(CliError::fatal(format!(
+                "--anchor-to '{url}' writes under the key prefix '{}' and '{}' under '{}': \
+                 give them the same prefix",
+                anchor.write_prefix, store.name, store.write_prefix
+            )));
+        }
+        if let Err(e) = rt.block_on(anchor.sink.preflight()) {
+            if !e.is_retryable() {
+                return Err(CliError::fatal(format!(
+                    "cannot write to anchor store '{url}': {e}"
+                )));
+            }
+            eprintln!("{cmd}: warning: anchor store '{url}' is not reachable now ({e})");
+        }
+        Ok(Target::from_arc(anchor.sink).name(anchor.name))
+    }
+
+    /// The first `--to` store: its key prefix is every target's.
+    pub fn first(&self) -> &store::Store {
+        &self.stores[0]
+    }
+
+    /// The stores' names, as in the summary and `/metrics`.
+    pub fn names(&self) -> Vec<&str> {
+        self.stores.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// A builder for `service`'s log writing to every target, with the anchor store and
+    /// the acknowledgement policy.
+    pub fn builder(&self, service: impl Into<String>) -> AuditLogBuilder {
+        let mut b = AuditLogBuilder::to_target(self.targets[0].clone(), service);
+        for t in &self.targets[1..] {
+            b = b.replica(t.clone());
+        }
+        if let Some(a) = &self.anchor {
+            b = b.anchor_to(a.clone());
+        }
+        b.ack_targets(self.ack)
+    }
 }
 
 /// The preset and every flag, applied to the builder (`worm serve` builds each service's
