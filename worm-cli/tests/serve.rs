@@ -759,8 +759,15 @@ fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// `worm serve --to A --to B`: each service's stream is stored in both stores, the same
-/// objects byte for byte, each intact, and `verify A --replica B` finds them identical.
+/// The value of the `/metrics` line that starts with `series` (name and labels).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `worm serve --to A --to B --anchor-to C`: each service's stream is stored in both
+/// stores, the same objects byte for byte, each intact, `verify A --replica B` finds them
+/// identical; `/metrics` and the summary give each store's figures and the anchor's.
 #[test]
 fn serve_replicates_every_stream_to_two_stores() {
     let dir = tempfile::tempdir().unwrap();
@@ -769,7 +776,22 @@ fn serve_replicates_every_stream_to_two_stores() {
         dir.path().join("b"),
         dir.path().join("spool"),
     );
-    let srv = Server::start(&a, &spool, &["--to", b.to_str().unwrap()]);
+    let (key, anchors) = (dir.path().join("k"), dir.path().join("anchors"));
+    common::expect(&["keygen", "--out", key.to_str().unwrap()], b"", 0);
+    let srv = Server::start(
+        &a,
+        &spool,
+        &[
+            "--to",
+            b.to_str().unwrap(),
+            "--ack-targets",
+            "all",
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--anchor-to",
+            anchors.to_str().unwrap(),
+        ],
+    );
     for (service, n) in [("billing", 120), ("camera_service", 35)] {
         let body: String = (0..n)
             .map(|i| format!("{{\"message\":\"m{i}\",\"request_id\":\"{service}-{i}\"}}\n"))
@@ -781,8 +803,69 @@ fn serve_replicates_every_stream_to_two_stores() {
         ]);
         assert_eq!(code, 200, "{text}");
     }
+    // 120 records in batches of 50: 3 batches once the last one's 0.2 s have passed.
+    let (sa, sb) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let series =
+        |name: &str, target: &str| format!("{name}{{service=\"billing\",target=\"{target}\"}}");
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = curl(&[&format!("{}/metrics", srv.url())]).1;
+        if [sa, sb]
+            .iter()
+            .all(|t| metric(&text, &series("worm_target_batches_stored_total", t)) == Some(3.0))
+            && metric(&text, "worm_records_pending{service=\"billing\"}") == Some(0.0)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for t in [sa, sb] {
+        for (name, want) in [
+            ("worm_target_batches_stored_total", 3.0),
+            ("worm_target_backlog_batches", 0.0),
+            ("worm_target_backlog_bytes", 0.0),
+            ("worm_target_upload_failures_total", 0.0),
+            ("worm_target_batches_missed_total", 0.0),
+            ("worm_target_failing", 0.0),
+        ] {
+            assert_eq!(
+                metric(&text, &series(name, t)),
+                Some(want),
+                "{name} {t}: {text}"
+            );
+        }
+    }
+    let sc = anchors.to_str().unwrap();
+    assert!(
+        metric(
+            &text,
+            &series("worm_anchor_checkpoints_published_total", sc)
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    for name in ["worm_anchor_failures_total", "worm_anchor_missed_total"] {
+        assert_eq!(
+            metric(&text, &series(name, sc)),
+            Some(0.0),
+            "{name}: {text}"
+        );
+    }
+    assert!(
+        !text.contains("dropped"),
+        "serve never drops: no such counter: {text}"
+    );
     let (code, out) = srv.term();
     assert_eq!(code, 0, "{out}");
+    // The summary: each service's stores (the 3 batches and the closing one) and its
+    // anchor store.
+    for t in [sa, sb] {
+        assert!(
+            out.contains(&format!("store '{t}': 4 batches stored, 0 failed rounds")),
+            "{out}"
+        );
+    }
+    assert!(out.contains(&format!("anchor store '{sc}'")), "{out}");
     let (ta, tb) = (tree(&a), tree(&b));
     assert!(!ta.is_empty());
     assert_eq!(ta, tb, "both stores hold the same objects, byte for byte");
@@ -797,12 +880,7 @@ fn serve_replicates_every_stream_to_two_stores() {
         );
     }
     let (code, _, err) = common::text(&common::run(
-        &[
-            "verify",
-            a.to_str().unwrap(),
-            "--replica",
-            b.to_str().unwrap(),
-        ],
+        &["verify", sa, "--replica", sb, "--anchor-store", sc],
         b"",
     ));
     assert_eq!(code, 0, "{err}");

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use worm_core::Stats;
+use worm_core::pipeline::TargetStats;
 
 /// Upper bounds (seconds) of the acknowledgement latency histogram.
 const ACK_BUCKETS: &[f64] = &[
@@ -179,12 +180,6 @@ impl Metrics {
                 |s| s.recovered as f64,
             ),
             (
-                "worm_records_dropped_total",
-                "counter",
-                "Records dropped by an overflow policy (serve refuses instead: 0).",
-                |s| s.dropped as f64,
-            ),
-            (
                 "worm_records_refused_total",
                 "counter",
                 "Records the writer refused (too large, closed).",
@@ -245,8 +240,111 @@ impl Metrics {
                 let _ = writeln!(o, "{name}{{service=\"{svc}\"}} {}", get(s));
             }
         }
+        render_targets(&mut o, services);
         o
     }
+}
+
+/// Each service's figures per store (`--to`, in order) and for the anchor store
+/// (`--anchor-to`), labelled `service` and `target` (the store as given).
+fn render_targets(o: &mut String, services: &[(String, Stats)]) {
+    let series: Series<'_> = &[
+        (
+            "worm_target_batches_stored_total",
+            "counter",
+            "Batches this store holds, stored by this run's writer of the service.",
+            |t| t.batches_stored,
+        ),
+        (
+            "worm_target_backlog_batches",
+            "gauge",
+            "Sealed batches this store does not have yet (waiting in the spool or memory).",
+            |t| t.backlog_batches,
+        ),
+        (
+            "worm_target_backlog_bytes",
+            "gauge",
+            "Bytes of those batches.",
+            |t| t.backlog_bytes,
+        ),
+        (
+            "worm_target_upload_failures_total",
+            "counter",
+            "Failed upload rounds to this store (transient, retried) and permanent failures.",
+            |t| t.failures,
+        ),
+        (
+            "worm_target_batches_missed_total",
+            "counter",
+            "Batches this store never received (its backlog at a close without a spool).",
+            |t| t.missed,
+        ),
+        (
+            "worm_target_failing",
+            "gauge",
+            "1 while this store's latest upload round failed and none succeeded since.",
+            |t| u64::from(t.last_error.is_some()),
+        ),
+    ];
+    write_series(o, series, services, |s| &s.targets);
+    let anchor: Series<'_> = &[
+        (
+            "worm_anchor_checkpoints_published_total",
+            "counter",
+            "Signed checkpoints published to the anchor store (--anchor-to).",
+            |t| t.batches_stored,
+        ),
+        (
+            "worm_anchor_backlog",
+            "gauge",
+            "1 while a checkpoint waits to be published to the anchor store.",
+            |t| t.backlog_batches,
+        ),
+        (
+            "worm_anchor_failures_total",
+            "counter",
+            "Failed publishing rounds to the anchor store.",
+            |t| t.failures,
+        ),
+        (
+            "worm_anchor_missed_total",
+            "counter",
+            "Newest checkpoints never published (the writer closed first).",
+            |t| t.missed,
+        ),
+    ];
+    write_series(o, anchor, services, |s| s.anchor.as_slice());
+}
+
+type Series<'a> = &'a [(&'a str, &'a str, &'a str, fn(&TargetStats) -> u64)];
+
+/// Each series with one line per service and target that `pick` yields.
+fn write_series(
+    o: &mut String,
+    series: Series<'_>,
+    services: &[(String, Stats)],
+    pick: fn(&Stats) -> &[TargetStats],
+) {
+    for (name, kind, help, get) in series {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (svc, s) in services {
+            for t in pick(s) {
+                let _ = writeln!(
+                    o,
+                    "{name}{{service=\"{svc}\",target=\"{}\"}} {}",
+                    label(&t.name),
+                    get(t)
+                );
+            }
+        }
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

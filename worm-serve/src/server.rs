@@ -34,6 +34,10 @@ pub struct Summary {
     )>,
     /// The final metrics text.
     pub metrics: String,
+    /// Each service's final counters (per store in [`Stats::targets`]), sorted by service.
+    ///
+    /// [`Stats::targets`]: worm_core::Stats::targets
+    pub stats: Vec<(String, worm_core::Stats)>,
 }
 
 /// The addresses actually bound (port 0 resolved), reported once listening.
@@ -102,8 +106,13 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
     // Every connection has ended (accept loops wait for theirs): no request is logging.
     let closed = app.streams.close().await;
-    let metrics = app.metrics.render(&app.streams.stats());
-    Ok(Summary { closed, metrics })
+    let stats = app.streams.stats();
+    let metrics = app.metrics.render(&stats);
+    Ok(Summary {
+        closed,
+        metrics,
+        stats,
+    })
 }
 
 async fn accept_loop(

@@ -9,7 +9,7 @@ use worm_serve::streams::Streams;
 use worm_serve::{Ack, Limits, ServeConfig, TlsFiles};
 
 use crate::cli::{AckArg, ServeArgs};
-use crate::cmd::ship::{Targets, configure};
+use crate::cmd::ship::{Targets, configure, describe_targets};
 use crate::error::{CliError, CliResult, EXIT_OK};
 use crate::signals::Stop;
 
@@ -133,8 +133,18 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
         match res {
             Ok(r) => {
                 if !quiet {
+                    let stats = summary.stats.iter().find(|(s, _)| s == service);
+                    let stores = stats.map_or_else(String::new, |(_, st)| {
+                        let several = if st.targets.len() > 1 {
+                            st.targets.as_slice()
+                        } else {
+                            &[]
+                        };
+                        describe_targets(several, st.anchor.as_ref())
+                    });
                     eprintln!(
-                        "worm serve: service {service}: closed, {} record(s) stored in this run",
+                        "worm serve: service {service}: closed, {} record(s) stored in this \
+                         run{stores}",
                         r.records_stored
                     );
                 }

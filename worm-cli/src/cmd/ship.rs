@@ -641,7 +641,15 @@ fn describe(s: &Summary) -> String {
     if s.pending > 0 {
         out.push_str(&format!("\n  NOT stored: {} record(s)", s.pending));
     }
-    if let Some(a) = &s.anchor {
+    out.push_str(&describe_targets(&s.targets, s.anchor.as_ref()));
+    out
+}
+
+/// The summary's lines for each store (with several) and the anchor store; `worm serve`
+/// prints them per service.
+pub fn describe_targets(targets: &[TargetStats], anchor: Option<&TargetStats>) -> String {
+    let mut out = String::new();
+    if let Some(a) = anchor {
         out.push_str(&format!(
             "\n  anchor store '{}': {} checkpoints published, {} failed rounds{}",
             a.name,
@@ -654,7 +662,7 @@ fn describe(s: &Summary) -> String {
             }
         ));
     }
-    for t in &s.targets {
+    for t in targets {
         out.push_str(&format!(
             "\n  store '{}': {} batches stored, {} failed rounds",
             t.name, t.batches_stored, t.failures
