@@ -1,187 +1,133 @@
-//! gRPC's framing for the one unary method served (`LogsService/Export`): the
-//! length-prefixed message in, the reply message and the `grpc-status` trailers out.
-//! Errors go back as trailers-only responses.
+//! OTLP/gRPC through tonic: the one unary method served (`LogsService/Export`) runs on
+//! tonic's server codec (`tonic::server::Grpc`) inside our own hyper connections, so TLS,
+//! tokens, limits and the connection cap are those of the HTTP endpoints. tonic frames the
+//! messages, takes gzip (decompressed at most to the message limit: RESOURCE_EXHAUSTED
+//! past it), refuses other encodings (UNIMPLEMENTED), and writes the status trailers; a
+//! broken frame gets INTERNAL, as gRPC specifies.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Response};
-use hyper::body::Frame;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
 use prost::Message;
+use tonic::codec::{CompressionEncoding, DecodeBuf, Decoder};
+use tonic::{Code, Status};
 
-use crate::body::{self, BodyError};
+use crate::otlp::proto::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 
 /// The method path.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
-/// gRPC status codes used here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum Code {
-    /// Success.
-    Ok = 0,
-    /// Malformed request.
-    InvalidArgument = 3,
-    /// A token that may not write this service.
-    PermissionDenied = 7,
-    /// Backlog full (with RetryInfo: retry later), or a message over the limit (without).
-    ResourceExhausted = 8,
-    /// A compression this server does not take.
-    Unimplemented = 12,
-    /// Internal failure (a log could not be opened).
-    Internal = 13,
-    /// Shutting down.
-    Unavailable = 14,
-    /// No or unknown token.
-    Unauthenticated = 16,
+/// The response body of every endpoint (tonic's, so gRPC replies need no conversion).
+pub type Body = tonic::body::Body;
+
+/// The codec: prost's encoder for the reply, and [`RequestDecoder`] for the request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OtlpCodec;
+
+impl tonic::codec::Codec for OtlpCodec {
+    type Encode = ExportLogsServiceResponse;
+    type Decode = ExportLogsServiceRequest;
+    type Encoder = tonic_prost::ProstEncoder<ExportLogsServiceResponse>;
+    type Decoder = RequestDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RequestDecoder
+    }
 }
 
-/// The single message of a unary request body: its 5-byte prefix checked, decompressed
-/// with the `grpc-encoding` when flagged, at most `max` bytes.
-pub fn unframe(headers: &HeaderMap, data: Bytes, max: usize) -> Result<Bytes, (Code, String)> {
-    if data.len() < 5 {
-        return Err((
-            Code::InvalidArgument,
-            "the gRPC message frame is cut short".into(),
-        ));
+/// prost's decoding of the request, with a malformed message answered INVALID_ARGUMENT
+/// (tonic-prost answers INTERNAL, which says the server failed, not the request).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestDecoder;
+
+impl Decoder for RequestDecoder {
+    type Item = ExportLogsServiceRequest;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
+        ExportLogsServiceRequest::decode(buf)
+            .map(Some)
+            .map_err(|e| {
+                Status::invalid_argument(format!("not a valid OTLP ExportLogsServiceRequest: {e}"))
+            })
     }
-    let compressed = data[0];
-    let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-    if data.len() - 5 != len {
-        return Err((
-            Code::InvalidArgument,
-            format!(
-                "the gRPC frame says {len} bytes but {} follow (one message expected)",
-                data.len() - 5
-            ),
-        ));
-    }
-    let msg = data.slice(5..);
-    match compressed {
-        0 => Ok(msg),
-        1 => {
-            let enc = headers
-                .get("grpc-encoding")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("identity");
-            if enc != "gzip" {
-                return Err((
-                    Code::Unimplemented,
-                    format!("grpc-encoding '{enc}' is not supported (gzip or identity)"),
-                ));
+}
+
+type Reply = Pin<
+    Box<dyn Future<Output = Result<tonic::Response<ExportLogsServiceResponse>, Status>> + Send>,
+>;
+
+/// The method: `export` called once with the decoded message.
+struct Export<F>(Option<F>);
+
+impl<F, Fut> tonic::server::UnaryService<ExportLogsServiceRequest> for Export<F>
+where
+    F: FnOnce(ExportLogsServiceRequest) -> Fut + Send,
+    Fut: Future<Output = Result<ExportLogsServiceResponse, Status>> + Send + 'static,
+{
+    type Response = ExportLogsServiceResponse;
+    type Future = Reply;
+
+    fn call(&mut self, request: tonic::Request<ExportLogsServiceRequest>) -> Reply {
+        match self.0.take() {
+            Some(export) => {
+                let reply = export(request.into_inner());
+                Box::pin(async move { reply.await.map(tonic::Response::new) })
             }
-            body::gunzip(&msg, max)
-                .map(Bytes::from)
-                .map_err(|e| match e {
-                    BodyError::TooLarge(m) => (Code::ResourceExhausted, m),
-                    BodyError::Bad(m) | BodyError::Unsupported(m) => (Code::InvalidArgument, m),
-                    BodyError::Timeout(_) => (Code::InvalidArgument, "timeout".into()),
-                })
-        }
-        f => Err((
-            Code::InvalidArgument,
-            format!("unknown gRPC compressed flag {f}"),
-        )),
-    }
-}
-
-/// A response body: one chunk of data, then trailers (either may be absent: a gRPC
-/// trailers-only error has neither, its status is in the headers; an HTTP reply has no
-/// trailers).
-#[derive(Debug, Default)]
-pub struct GrpcBody {
-    data: Option<Bytes>,
-    trailers: Option<HeaderMap>,
-}
-
-impl GrpcBody {
-    /// A body of `data` and no trailers.
-    pub fn full(data: impl Into<Bytes>) -> Self {
-        GrpcBody {
-            data: Some(data.into()),
-            trailers: None,
+            None => Box::pin(async { Err(Status::internal("the method was called twice")) }),
         }
     }
 }
 
-impl hyper::body::Body for GrpcBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let frame = match self.data.take() {
-            Some(d) => Some(Frame::data(d)),
-            None => self.trailers.take().map(Frame::trailers),
-        };
-        std::task::Poll::Ready(frame.map(Ok))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.trailers.is_none()
-    }
+/// Answer one `Export` call whose body has been read (`body`, at most the body limit on
+/// the wire): tonic takes the frame apart (messages over `max_message` bytes, compressed
+/// or not, are refused), `export` gets the message, and its reply or status goes back.
+pub async fn unary<F, Fut>(req: Request<Bytes>, max_message: usize, export: F) -> Response<Body>
+where
+    F: FnOnce(ExportLogsServiceRequest) -> Fut + Send,
+    Fut: Future<Output = Result<ExportLogsServiceResponse, Status>> + Send + 'static,
+{
+    let mut grpc = tonic::server::Grpc::new(OtlpCodec)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_message);
+    grpc.unary(Export(Some(export)), req.map(Full::new)).await
 }
 
-/// A successful reply carrying `msg`.
-pub fn ok(msg: &impl Message) -> Response<GrpcBody> {
-    let bytes = msg.encode_to_vec();
-    let mut frame = BytesMut::with_capacity(5 + bytes.len());
-    frame.put_u8(0);
-    frame.put_u32(bytes.len() as u32);
-    frame.put_slice(&bytes);
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let mut r = Response::new(GrpcBody {
-        data: Some(frame.freeze()),
-        trailers: Some(trailers),
-    });
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
+/// A status for `code`; with `retry_after` (seconds), a RetryInfo in its details and,
+/// alone, in `google.rpc.retryinfo-bin` (what the OpenTelemetry exporters read).
+pub fn status(code: Code, message: &str, retry_after: Option<u64>) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let Some(secs) = retry_after else {
+        return Status::new(code, message);
+    };
+    let mut st = Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(secs))),
     );
-    r
+    if let Ok(rpc) = tonic_types::pb::Status::decode(st.details())
+        && let Some(info) = rpc.details.first()
+    {
+        st.metadata_mut().insert_bin(
+            "google.rpc.retryinfo-bin",
+            tonic::metadata::MetadataValue::from_bytes(&info.value),
+        );
+    }
+    st
 }
 
-/// A trailers-only error reply; `retry_after` adds RetryInfo to `grpc-status-details-bin`.
-pub fn error(code: Code, message: &str, retry_after: Option<u64>) -> Response<GrpcBody> {
-    let mut r = Response::new(GrpcBody::default());
-    let h = r.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    h.insert("grpc-status", HeaderValue::from((code as i32) as u16));
-    if let Ok(v) = HeaderValue::from_str(&percent_encode(message)) {
-        h.insert("grpc-message", v);
+/// A `google.rpc.Status` without details: the body of an OTLP/HTTP error.
+pub fn rpc_status(code: Code, message: &str) -> tonic_types::pb::Status {
+    tonic_types::pb::Status {
+        code: code as i32,
+        message: message.to_string(),
+        details: Vec::new(),
     }
-    if let Some(secs) = retry_after {
-        use base64::Engine;
-        let b64 = |b: Vec<u8>| {
-            HeaderValue::from_str(&base64::engine::general_purpose::STANDARD_NO_PAD.encode(b))
-        };
-        let status = crate::status::retry_status(code as i32, message, secs);
-        // The RetryInfo alone too: what the OpenTelemetry exporters read.
-        if let Some(info) = status.details.first()
-            && let Ok(v) = b64(info.value.clone())
-        {
-            h.insert("google.rpc.retryinfo-bin", v);
-        }
-        if let Ok(v) = b64(status.encode_to_vec()) {
-            h.insert("grpc-status-details-bin", v);
-        }
-    }
-    r
-}
-
-/// `grpc-message` is percent-encoded (every byte outside printable ASCII, and `%`).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

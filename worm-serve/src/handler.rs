@@ -3,7 +3,7 @@
 //! | endpoint | success | refused |
 //! |---|---|---|
 //! | `POST /v1/logs` (OTLP/HTTP, protobuf or JSON, gzip) | 200 + `ExportLogsServiceResponse` (`partial_success` for records the writer refused) | 400 malformed, 401 no or unknown token, 403 a service the token may not write, 408 body too slow, 413 too large (gzip bomb included), 415 media type or encoding, 429 + `Retry-After` backlog full, 503 + `Retry-After` shutting down |
-//! | `LogsService/Export` (OTLP/gRPC, gzip) | OK | `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`, `RESOURCE_EXHAUSTED` (with RetryInfo: backlog full; without: too large), `UNIMPLEMENTED`, `UNAVAILABLE` |
+//! | `LogsService/Export` (OTLP/gRPC, gzip; tonic's codec) | OK | `INVALID_ARGUMENT` (`INTERNAL` for a broken frame), `UNAUTHENTICATED`, `PERMISSION_DENIED`, `RESOURCE_EXHAUSTED` (with RetryInfo: backlog full; without: too large), `UNIMPLEMENTED`, `UNAVAILABLE` |
 //! | `POST /v1/audit` (NDJSON, gzip) | 200 + `{"accepted","invalid","empty","refused"}` | as `/v1/logs` |
 //! | `GET /healthz`, `/readyz`, `/metrics` | 200 | `/readyz` 503 while shutting down |
 //!
@@ -17,16 +17,17 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use prost::Message;
+use tonic::Code;
 use worm_core::input::{self, Parsed};
 
 use crate::auth::Scope;
 use crate::body::{self, BodyError};
-use crate::grpc::{self, Code, GrpcBody};
+use crate::grpc::{self, Body};
 use crate::metrics::Metrics;
 use crate::otlp::{json, map, proto};
-use crate::status;
 use crate::streams::{Item, Refusal, Streams, valid_service};
 use crate::{Ack, ServeConfig};
 
@@ -94,6 +95,12 @@ impl Failure {
         }
     }
 
+    /// The gRPC status: RetryInfo where a retry helps.
+    fn status(&self, app: &App) -> tonic::Status {
+        let retry = self.retry().then_some(app.cfg.limits.retry_after_secs);
+        grpc::status(self.grpc(), &self.message(), retry)
+    }
+
     fn message(&self) -> String {
         match self {
             Failure::Unauthenticated => {
@@ -138,10 +145,7 @@ struct Outcome {
 }
 
 /// Answer one request.
-pub async fn handle(
-    app: Arc<App>,
-    req: Request<Incoming>,
-) -> Result<Response<GrpcBody>, Infallible> {
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     let (endpoint, resp) = match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => ("healthz", text(StatusCode::OK, "ok\n")),
@@ -162,7 +166,7 @@ pub async fn handle(
             ("metrics", r)
         }
         (&Method::POST, "/v1/logs") => ("otlp_http", otlp_http(&app, req).await),
-        (&Method::POST, grpc::EXPORT_PATH) => ("otlp_grpc", otlp_grpc(&app, req).await),
+        (&Method::POST, grpc::EXPORT_PATH) => ("otlp_grpc", otlp_grpc(app.clone(), req).await),
         (&Method::POST, "/v1/audit") => ("ndjson", ndjson(&app, req).await),
         (_, "/healthz" | "/readyz" | "/metrics" | "/v1/logs" | "/v1/audit" | grpc::EXPORT_PATH) => {
             (
@@ -182,8 +186,13 @@ pub async fn handle(
     Ok(resp)
 }
 
-fn text(status: StatusCode, body: &str) -> Response<GrpcBody> {
-    let mut r = Response::new(GrpcBody::full(Bytes::copy_from_slice(body.as_bytes())));
+/// A response body of `data`.
+fn full(data: impl Into<Bytes>) -> Body {
+    Body::new(Full::new(data.into()))
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::copy_from_slice(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -314,7 +323,7 @@ enum Encoding {
     Json,
 }
 
-async fn otlp_http(app: &App, req: Request<Incoming>) -> Response<GrpcBody> {
+async fn otlp_http(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let ct = req
         .headers()
@@ -365,7 +374,7 @@ async fn otlp_http(app: &App, req: Request<Incoming>) -> Response<GrpcBody> {
                 Encoding::Protobuf => (reply.encode_to_vec(), "application/x-protobuf"),
                 Encoding::Json => (partial_json(&reply).into_bytes(), "application/json"),
             };
-            let mut r = Response::new(GrpcBody::full(body));
+            let mut r = Response::new(full(body));
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             r
@@ -398,9 +407,9 @@ fn partial_json(r: &proto::ExportLogsServiceResponse) -> String {
 
 /// An OTLP/HTTP error: the status, `Retry-After` where a retry helps, and a
 /// `google.rpc.Status` body in the request's encoding.
-fn http_failure(enc: Encoding, f: &Failure, app: &App) -> Response<GrpcBody> {
+fn http_failure(enc: Encoding, f: &Failure, app: &App) -> Response<Body> {
     let msg = f.message();
-    let st = status::status(f.grpc() as i32, &msg);
+    let st = grpc::rpc_status(f.grpc(), &msg);
     let (body, ct) = match enc {
         Encoding::Protobuf => (st.encode_to_vec(), "application/x-protobuf"),
         Encoding::Json => (
@@ -410,7 +419,7 @@ fn http_failure(enc: Encoding, f: &Failure, app: &App) -> Response<GrpcBody> {
             "application/json",
         ),
     };
-    let mut r = Response::new(GrpcBody::full(body));
+    let mut r = Response::new(full(body));
     *r.status_mut() = f.http();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -418,7 +427,7 @@ fn http_failure(enc: Encoding, f: &Failure, app: &App) -> Response<GrpcBody> {
     r
 }
 
-fn add_retry_after(r: &mut Response<GrpcBody>, f: &Failure, app: &App) {
+fn add_retry_after(r: &mut Response<Body>, f: &Failure, app: &App) {
     if f.retry() {
         r.headers_mut().insert(
             header::RETRY_AFTER,
@@ -427,7 +436,7 @@ fn add_retry_after(r: &mut Response<GrpcBody>, f: &Failure, app: &App) {
     }
 }
 
-async fn otlp_grpc(app: &App, req: Request<Incoming>) -> Response<GrpcBody> {
+async fn otlp_grpc(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let is_grpc = req
         .headers()
@@ -443,34 +452,35 @@ async fn otlp_grpc(app: &App, req: Request<Incoming>) -> Response<GrpcBody> {
             .insert(header::ACCEPT, HeaderValue::from_static("application/grpc"));
         return r;
     }
-    let res = async {
-        let scope = authorize(app, req.headers())?;
-        let (parts, body) = req.into_parts();
-        let max = app.cfg.limits.max_body_bytes;
-        let data = body::read(body, max + 5, app.cfg.limits.body_timeout).await?;
-        let msg = grpc::unframe(&parts.headers, data, max).map_err(|(code, m)| match code {
-            Code::ResourceExhausted => Failure::TooLarge(m),
-            Code::Unimplemented => Failure::Unsupported(m),
-            _ => Failure::Bad(m),
-        })?;
-        let decoded = proto::ExportLogsServiceRequest::decode(msg)
-            .map_err(|e| Failure::Bad(format!("not a valid OTLP ExportLogsServiceRequest: {e}")))?;
-        ingest(app, &scope, otlp_items(decoded), "otlp_grpc").await
-    }
-    .await;
-    match res {
-        Ok(o) => {
-            app.metrics.ack(started.elapsed());
-            grpc::ok(&partial(&o))
-        }
-        Err(f) => {
-            let retry = f.retry().then_some(app.cfg.limits.retry_after_secs);
-            grpc::error(f.grpc(), &f.message(), retry)
-        }
-    }
+    // The token, then the body within the limits (the frame's 5 bytes on top), as for
+    // HTTP; tonic then takes the frame apart.
+    let scope = match authorize(&app, req.headers()) {
+        Ok(s) => s,
+        Err(f) => return f.status(&app).into_http(),
+    };
+    let max = app.cfg.limits.max_body_bytes;
+    let (parts, body) = req.into_parts();
+    let data = match body::read(body, max + 5, app.cfg.limits.body_timeout).await {
+        Ok(d) => d,
+        Err(e) => return Failure::from(e).status(&app).into_http(),
+    };
+    grpc::unary(
+        Request::from_parts(parts, data),
+        max,
+        move |msg| async move {
+            match ingest(&app, &scope, otlp_items(msg), "otlp_grpc").await {
+                Ok(o) => {
+                    app.metrics.ack(started.elapsed());
+                    Ok(partial(&o))
+                }
+                Err(f) => Err(f.status(&app)),
+            }
+        },
+    )
+    .await
 }
 
-async fn ndjson(app: &App, req: Request<Incoming>) -> Response<GrpcBody> {
+async fn ndjson(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let res = async {
         let scope = authorize(app, req.headers())?;
@@ -514,7 +524,7 @@ async fn ndjson(app: &App, req: Request<Incoming>) -> Response<GrpcBody> {
                 "refused": o.refused.len(),
                 "error": summarize(&o.refused),
             });
-            let mut r = Response::new(GrpcBody::full(body.to_string().into_bytes()));
+            let mut r = Response::new(full(body.to_string().into_bytes()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),

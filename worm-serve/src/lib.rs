@@ -24,7 +24,6 @@ pub mod handler;
 pub mod metrics;
 pub mod otlp;
 pub mod server;
-pub mod status;
 pub mod streams;
 pub mod tls;
 

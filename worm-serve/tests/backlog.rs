@@ -1,15 +1,22 @@
 //! A full backlog is answered 429 with Retry-After and logs nothing of the request; once
 //! the store is back every acknowledged record is stored, once. The store's puts are
-//! stalled (FaultySink) so the spool fills; requests go through `curl`.
+//! stalled (FaultySink) so the spool fills; requests go through `curl` (NDJSON over
+//! HTTP/1.1, and OTLP/gRPC calls over h2c for the gRPC statuses).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use prost::Message;
 use worm::memory::MemorySink;
 use worm::memory::testing::FaultySink;
 use worm::{AuditLogBuilder, WormSink};
+use worm_serve::otlp::proto::{
+    AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
+    Value,
+};
 use worm_serve::streams::Streams;
 use worm_serve::{Limits, ServeConfig};
 
@@ -40,6 +47,61 @@ fn post(addr: &str, body: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head)
+}
+
+/// One OTLP/gRPC `Export` call carrying `msg` (h2c, prior knowledge); the response's
+/// headers and trailers as curl prints them.
+fn grpc(addr: &str, msg: &[u8]) -> String {
+    let mut frame = vec![0u8];
+    frame.extend((msg.len() as u32).to_be_bytes());
+    frame.extend(msg);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &frame).unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .args(["-H", "content-type: application/grpc", "--data-binary"])
+        .arg(format!("@{}", file.path().display()))
+        .arg(format!("http://{addr}{}", worm_serve::grpc::EXPORT_PATH))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// One log record of service `billing`.
+fn otlp_billing() -> Vec<u8> {
+    let s = |v: &str| {
+        Some(AnyValue {
+            value: Some(Value::StringValue(v.into())),
+        })
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: s("billing"),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    body: s("over grpc"),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
 }
 
 #[test]
@@ -97,6 +159,22 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
         "{head}"
     );
     assert!(!acked.is_empty());
+    // OTLP/gRPC while full: RESOURCE_EXHAUSTED with the retry delay, nothing logged.
+    let head = grpc(&addr, &otlp_billing());
+    assert!(head.contains("grpc-status: 8"), "{head}");
+    assert!(head.contains("grpc-status-details-bin: "), "{head}");
+    let info = head
+        .lines()
+        .find_map(|l| l.strip_prefix("google.rpc.retryinfo-bin: "))
+        .expect("RetryInfo for the OpenTelemetry exporters");
+    let info = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(info.trim().trim_end_matches('='))
+        .unwrap();
+    let info = tonic_types::pb::RetryInfo::decode(&info[..]).unwrap();
+    assert_eq!(info.retry_delay.map(|d| d.seconds), Some(1));
+    // A malformed message: INVALID_ARGUMENT.
+    let head = grpc(&addr, &[0xff, 0xff, 0xff, 0x0f, 0x12, 0x34, 0x56]);
+    assert!(head.contains("grpc-status: 3"), "{head}");
 
     // The store comes back: requests are taken again and everything is stored.
     sink.release_puts();
