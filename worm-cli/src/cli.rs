@@ -325,6 +325,10 @@ pub struct ServeArgs {
     /// Seconds to receive a request's body.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub body_timeout: f64,
+    /// Seconds an HTTP/2 connection (a gRPC channel) may stay open with no request in
+    /// flight before it is closed gracefully (GOAWAY; the client reconnects).
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub idle_timeout: f64,
     /// Open connections; more are closed at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,

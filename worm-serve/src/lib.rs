@@ -51,6 +51,10 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to receive a request's body.
     pub body_timeout: Duration,
+    /// How long an HTTP/2 connection (gRPC channels, h2 clients) may stay open with no
+    /// request in flight; it is then closed gracefully (GOAWAY). Dead peers are found
+    /// sooner by keep-alive pings.
+    pub idle_timeout: Duration,
     /// Open connections; more are closed at once.
     pub max_connections: usize,
     /// Bytes of a request body, on the wire and once decompressed.
@@ -68,6 +72,7 @@ impl Default for Limits {
         Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
             max_connections: 1024,
             max_body_bytes: 16 << 20,
             max_records: 10_000,

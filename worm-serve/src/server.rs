@@ -1,6 +1,7 @@
 //! Listeners: TLS or plaintext, HTTP/1.1 or HTTP/2 (h2c by prior knowledge, or ALPN),
-//! the connection limit, the slow-client timeouts, and graceful shutdown: stop
-//! accepting, finish the requests in flight, then close every stream with its final batch.
+//! the connection limit, the slow-client and HTTP/2 idle timeouts, and graceful shutdown:
+//! stop accepting, finish the requests in flight, then close every stream with its final
+//! batch.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::ServeConfig;
@@ -218,10 +220,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc_app = app.clone();
-    let svc = service_fn(move |req| handler::handle(svc_app.clone(), req));
     let io = TokioIo::new(io);
     let limits = &app.cfg.limits;
     if h2 {
+        let activity = Arc::new(Activity::new());
+        let act = activity.clone();
+        let svc = service_fn(move |req| {
+            let busy = Busy::new(act.clone());
+            let reply = handler::handle(svc_app.clone(), req);
+            async move {
+                let r = reply.await;
+                drop(busy);
+                r
+            }
+        });
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(Duration::from_secs(30)))
@@ -230,12 +242,25 @@ where
             .max_header_list_size(64 << 10)
             .serve_connection(io, svc);
         tokio::pin!(conn);
-        tokio::select! {
-            r = conn.as_mut() => return r.map_err(|e| e.to_string()),
-            _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+        let idle = limits.idle_timeout;
+        loop {
+            let since = activity.idle_since();
+            tokio::select! {
+                r = conn.as_mut() => return r.map_err(|e| e.to_string()),
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep_until(since.unwrap_or_else(Instant::now) + idle) => {
+                    if activity.idle_since().is_some_and(|t| t.elapsed() >= idle) {
+                        tracing::debug!(target: "worm", "closing an HTTP/2 connection idle for {idle:?} (--idle-timeout)");
+                        break;
+                    }
+                }
+            }
         }
+        // GOAWAY: requests in flight finish, new ones go to a new connection.
+        conn.as_mut().graceful_shutdown();
         conn.await.map_err(|e| e.to_string())
     } else {
+        let svc = service_fn(move |req| handler::handle(svc_app.clone(), req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
@@ -247,5 +272,38 @@ where
             _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
         }
         conn.await.map_err(|e| e.to_string())
+    }
+}
+
+/// The requests in flight on one HTTP/2 connection, and since when it has had none.
+struct Activity(std::sync::Mutex<(usize, Instant)>);
+
+impl Activity {
+    fn new() -> Self {
+        Activity(std::sync::Mutex::new((0, Instant::now())))
+    }
+
+    /// When the last request ended, if none is in flight.
+    fn idle_since(&self) -> Option<Instant> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (g.0 == 0).then_some(g.1)
+    }
+}
+
+/// One request in flight (until dropped).
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(a: Arc<Activity>) -> Self {
+        a.0.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+        Busy(a)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut g = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 -= 1;
+        g.1 = Instant::now();
     }
 }

@@ -1,7 +1,8 @@
 //! A full backlog is answered 429 with Retry-After and logs nothing of the request; once
 //! the store is back every acknowledged record is stored, once. The store's puts are
 //! stalled (FaultySink) so the spool fills; requests go through `curl` (NDJSON over
-//! HTTP/1.1, and OTLP/gRPC calls over h2c for the gRPC statuses).
+//! HTTP/1.1, and OTLP/gRPC calls over h2c for the gRPC statuses). Also: an idle HTTP/2
+//! connection is closed after the idle timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::process::Command;
@@ -212,4 +213,72 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
             .metrics
             .contains("worm_serve_requests_total{endpoint=\"ndjson\",status=\"429\"} 1")
     );
+}
+
+#[test]
+fn idle_http2_connections_are_closed_with_goaway() {
+    use std::io::{Read, Write};
+    let spool = tempfile::tempdir().unwrap();
+    let spool_dir = spool.path().to_path_buf();
+    let open = move |service: &str| {
+        AuditLogBuilder::new(Arc::new(MemorySink::new()), service)
+            .spool_dir(&spool_dir, Default::default())
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let mut cfg = config();
+    cfg.limits.idle_timeout = Duration::from_secs(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server = rt.spawn(worm_serve::serve(
+        cfg,
+        Streams::new(Box::new(open), 8, None),
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |b| addr_tx.send(b.http.unwrap().to_string()).unwrap(),
+    ));
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    // An h2c client that answers the server's SETTINGS and PINGs and sends nothing else.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut goaway = false;
+    loop {
+        let mut head = [0u8; 9];
+        match c.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the idle connection is still open: {e}"),
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        c.read_exact(&mut payload).unwrap();
+        let (kind, ack) = (head[3], head[4] & 1 == 1);
+        match kind {
+            4 if !ack => c.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).unwrap(),
+            6 if !ack => {
+                let _ = c.write_all(&[&[0, 0, 8, 6, 1, 0, 0, 0, 0][..], &payload].concat());
+            }
+            7 => goaway = true,
+            _ => {}
+        }
+    }
+    let took = started.elapsed();
+    assert!(goaway, "the server says GOAWAY before closing");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "closed after {took:?} with --idle-timeout 1"
+    );
+    stop_tx.send(()).unwrap();
+    rt.block_on(server).unwrap().unwrap();
 }

@@ -66,6 +66,7 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
         limits: Limits {
             header_timeout: secs("--header-timeout", a.header_timeout)?,
             body_timeout: secs("--body-timeout", a.body_timeout)?,
+            idle_timeout: secs("--idle-timeout", a.idle_timeout)?,
             max_connections: a.max_connections.max(1),
             max_body_bytes: a.max_body_bytes.max(1),
             max_records: a.max_records.max(1).min(a.max_backlog_records.max(1)),
