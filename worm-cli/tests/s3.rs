@@ -372,3 +372,134 @@ fn encrypted_ship_to_s3_keeps_record_content_out_of_keys_bodies_and_metadata() {
     assert!(err.contains(&ra) && err.contains(&rb), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// Per-store lock settings from the URL: two Ceph buckets get different retention (read
+/// back through the S3 API), a store without any gets the writer's, and a bad parameter
+/// is a one-line error naming the store and the parameter.
+#[test]
+fn ship_gives_each_target_the_lock_settings_of_its_url() {
+    use worm::{RetentionMode, WormSink};
+    let Some(env) = S3Env::get() else { return };
+    let ep = env.endpoint.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, b, c) = rt.block_on(async {
+        (
+            env.fresh_bucket().await,
+            env.fresh_bucket().await,
+            env.fresh_bucket().await,
+        )
+    });
+    let url_a = format!("s3://{a}/locks?retention=1&mode=compliance");
+    let url_b = format!("s3://{b}/locks?retention=2d&legal-hold=on");
+    let url_c = format!("s3://{c}/locks");
+    let records: String = (0..7)
+        .map(|i| format!("{{\"message\":\"locks {i}\"}}\n"))
+        .collect();
+    let out = expect_on(
+        &env,
+        &[
+            "ship",
+            "--to",
+            &url_a,
+            "--to",
+            &url_b,
+            "--to",
+            &url_c,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "3",
+            "--batch-size",
+            "3",
+            "--heartbeat",
+            "0",
+            "--json",
+        ],
+        records.as_bytes(),
+        0,
+    );
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    // Target names leave the lock parameters out (the spool remembers stores by name).
+    let names: Vec<&str> = summary["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("s3://{a}/locks"),
+            format!("s3://{b}/locks"),
+            url_c.clone()
+        ],
+        "{summary}"
+    );
+    let want = [
+        (&a, RetentionMode::Compliance, 1, false),
+        (&b, RetentionMode::Governance, 2, true),
+        (&c, RetentionMode::Governance, 3, false),
+    ];
+    for (bucket, mode, days, hold) in want {
+        let sink = env.builder(bucket).build().unwrap();
+        let objects = rt.block_on(async {
+            use futures::TryStreamExt;
+            let listed: Vec<_> = sink.list("locks/").try_collect().await.unwrap();
+            let mut out = Vec::new();
+            for info in listed {
+                out.push(sink.get(&info.key).await.unwrap());
+            }
+            out
+        });
+        assert_eq!(
+            objects.len() as u64,
+            summary["batches"],
+            "{bucket}: {summary}"
+        );
+        for o in &objects {
+            let r = o
+                .retention
+                .as_ref()
+                .unwrap_or_else(|| panic!("{bucket} {}", o.key));
+            assert_eq!(r.mode, mode, "{bucket} {}", o.key);
+            let left = r.retain_until - chrono::Utc::now();
+            assert!(
+                left > chrono::Duration::days(days) - chrono::Duration::minutes(10)
+                    && left <= chrono::Duration::days(days),
+                "{bucket} {}: {left} left, want {days} days",
+                o.key
+            );
+            assert_eq!(o.legal_hold, Some(hold), "{bucket} {}", o.key);
+            if hold {
+                // Lift the hold so the bucket can age out like the others.
+                rt.block_on(sink.put_legal_hold(&o.key, o.version_id.as_deref(), false))
+                    .unwrap();
+            }
+        }
+    }
+
+    for (param, value) in [
+        ("retention", "7x"),
+        ("mode", "strict"),
+        ("legal-hold", "maybe"),
+    ] {
+        let bad = format!("s3://{a}/locks?{param}={value}");
+        let o = run_cmd(
+            worm_on(&env),
+            &["ship", "--to", &url_c, "--to", &bad, "--endpoint", &ep],
+            b"{}\n",
+        );
+        let (code, _, err) = text(&o);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "worm: cannot open store '{bad}': bad URL parameter '{param}={value}'"
+            )),
+            "{err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}

@@ -234,14 +234,16 @@ impl Targets {
             }
             stores.push(s);
         }
+        // A store's URL may give it lock settings of its own; what it leaves out is the
+        // writer's (the CLI's writer sets no legal hold).
+        let writer = writer_retention(w);
         let anchor = match &w.targets.anchor_to {
-            Some(url) => Some(Self::open_anchor(rt, w, url, &stores[0], cmd)?),
+            Some(url) => {
+                Some(Self::open_anchor(rt, w, url, &stores[0], cmd)?.target(writer, false))
+            }
             None => None,
         };
-        let targets = stores
-            .iter()
-            .map(|s| Target::from_arc(s.sink.clone()).name(s.name.clone()))
-            .collect();
+        let targets = stores.iter().map(|s| s.target(writer, false)).collect();
         Ok(Targets {
             stores,
             targets,
@@ -256,7 +258,7 @@ impl Targets {
         url: &str,
         store: &store::Store,
         cmd: &str,
-    ) -> CliResult<Target> {
+    ) -> CliResult<store::Store> {
         if w.sign_key.is_none() {
             return Err(CliError::fatal(
                 "--anchor-to publishes signed checkpoints: give --sign-key too",
@@ -284,7 +286,7 @@ impl Targets {
             }
             eprintln!("{cmd}: warning: anchor store '{url}' is not reachable now ({e})");
         }
-        Ok(Target::from_arc(anchor.sink).name(anchor.name))
+        Ok(anchor)
     }
 
     /// The first `--to` store: its key prefix is every target's.
@@ -341,15 +343,8 @@ pub fn configure(
         b = b.max_age(d);
     }
     b = b.close_deadline(positive_secs("--close-timeout", a.close_timeout)?);
-    if a.retention_days.is_some() || a.mode.is_some() {
-        let (mode, days) = b
-            .config()
-            .retention
-            .unwrap_or((RetentionMode::Governance, 2557));
-        b = b.retention(
-            a.mode.map_or(mode, Into::into),
-            a.retention_days.unwrap_or(days),
-        );
+    if let Some((mode, days)) = writer_retention(a) {
+        b = b.retention(mode, days);
     }
     if let Some(dir) = &a.spool {
         b = b.spool_dir(dir, SpoolSync::default());
@@ -368,6 +363,25 @@ pub fn configure(
         b = b.spool_identities(crate::crypt::identities(&a.encrypt.spool_identity)?);
     }
     Ok(b)
+}
+
+/// The writer's retention: the preset's (7 years, governance), with --retention-days and
+/// --mode applied. A store whose URL gives no lock settings gets this.
+pub fn writer_retention(a: &WriteArgs) -> Option<(RetentionMode, u32)> {
+    let blank = AuditLogBuilder::new(worm::memory::MemorySink::new(), "");
+    let preset = match a.preset {
+        Preset::Compliance => blank.compliance(),
+        Preset::HighVolume => blank.high_volume(),
+    };
+    let preset = preset.config().retention;
+    if a.retention_days.is_none() && a.mode.is_none() {
+        return preset;
+    }
+    let (mode, days) = preset.unwrap_or((RetentionMode::Governance, 2557));
+    Some((
+        a.mode.map_or(mode, Into::into),
+        a.retention_days.unwrap_or(days),
+    ))
 }
 
 fn positive_secs(flag: &str, secs: f64) -> CliResult<Duration> {

@@ -14,14 +14,21 @@ pub async fn run(a: SyncArgs) -> CliResult<u8> {
     if a.mode.is_some() && a.retention_days.is_none() {
         return Err(CliError::fatal("--mode needs --retention-days"));
     }
+    // TO's URL may give it lock settings of its own (retention=, mode=, legal-hold=);
+    // what it leaves out comes from --retention-days and --mode.
+    let flags = a.retention_days.map(|d| {
+        (
+            a.mode.map_or(worm::RetentionMode::Governance, Into::into),
+            d,
+        )
+    });
+    let (retention, legal_hold) = match to.locks.resolve(flags, false) {
+        Some(l) => (l.retention, l.legal_hold),
+        None => (flags, false),
+    };
     let locks = CopyLocks {
-        retention: a.retention_days.map(|d| {
-            worm::Retention::days_from_now(
-                a.mode.map_or(worm::RetentionMode::Governance, Into::into),
-                d,
-            )
-        }),
-        legal_hold: false,
+        retention: retention.map(|(mode, d)| worm::Retention::days_from_now(mode, d)),
+        legal_hold,
     };
     let report = worm::replica::sync(
         from.sink.as_ref(),
