@@ -171,6 +171,8 @@ fn anchor_store_holds_only_checkpoints_and_verify_uses_every_one() {
     assert_eq!(summary["anchor"]["missed"], 0);
     let notes = files(&anchors);
     assert_eq!(notes.len() as u64, published);
+    // Every batch's checkpoint, not only the newest of each upload.
+    assert_eq!(published, summary["batches"].as_u64().unwrap(), "{summary}");
     for n in &notes {
         let text = std::fs::read_to_string(n).unwrap();
         assert!(text.starts_with("worm/"), "a checkpoint note: {text}");
@@ -209,4 +211,97 @@ fn anchor_store_holds_only_checkpoints_and_verify_uses_every_one() {
     ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds no checkpoint"), "{err}");
+}
+
+/// The batches of a local store, in stream order: (path, body).
+fn batches_in_order(store: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = files(store)
+        .into_iter()
+        .map(|p| {
+            let body = std::fs::read(&p).unwrap();
+            (p, body)
+        })
+        .collect();
+    out.sort_by_key(|(_, b)| worm::batch::parse(b).unwrap().header.seq);
+    out
+}
+
+/// A middle batch rewritten, and every later one chained and signed again with the
+/// writer's own key: the store verifies intact on its own, and the anchor store catches
+/// it, even with every checkpoint after the rewritten batch deleted from the anchor store
+/// (the reason to publish every checkpoint, not only the newest).
+#[test]
+fn anchor_store_catches_a_middle_batch_rewritten_and_resigned_with_the_writers_key() {
+    use integration_tests::chain::{reencode, tree_after};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b, summary) = replicated(dir.path());
+    let signer = worm::sign::Signer::from_file(&dir.path().join("k")).unwrap();
+    let batches = batches_in_order(Path::new(&a));
+    assert_eq!(batches.len() as u64, summary["batches"].as_u64().unwrap());
+    let middle = 2;
+    let mut prev = None;
+    let mut tree = None;
+    for (path, body) in &batches[middle..] {
+        let p = worm::batch::parse(body).unwrap();
+        let records = body[p.records.clone()].to_vec();
+        let edited = String::from_utf8(records)
+            .unwrap()
+            .replace("\"message\":\"m25\"", "\"message\":\"forged\"");
+        let (new, chain) = reencode(
+            body,
+            |h| {
+                if prev.is_some() {
+                    h.prev = prev;
+                }
+                if let Some(t) = tree.clone() {
+                    h.tree = Some(t);
+                }
+            },
+            Some(edited.as_bytes()),
+            Some(&signer),
+        );
+        writable(path.parent().unwrap());
+        std::fs::remove_file(path).unwrap();
+        std::fs::write(path, &new).unwrap();
+        tree = Some(tree_after(&new));
+        prev = Some(chain);
+    }
+    let all: String = batches_in_order(Path::new(&a))
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(
+        all.contains("forged") && !all.contains("\"m25\""),
+        "the rewrite took"
+    );
+
+    let pubkey = dir.path().join("k.pub");
+    let anchors = dir.path().join("anchors");
+    // On its own the rewritten store is intact: the key holder rewrote it.
+    expect(
+        &["verify", &a, "--public-key", pubkey.to_str().unwrap()],
+        b"",
+        0,
+    );
+    // Keep only the anchor store's checkpoint of the rewritten batch.
+    let mut notes = files(&anchors);
+    notes.sort();
+    assert_eq!(notes.len(), batches.len());
+    for n in &notes[middle + 1..] {
+        writable(n.parent().unwrap());
+        std::fs::remove_file(n).unwrap();
+    }
+    let out = expect(
+        &[
+            "verify",
+            &a,
+            "--anchor-store",
+            anchors.to_str().unwrap(),
+            "--public-key",
+            pubkey.to_str().unwrap(),
+        ],
+        b"",
+        1,
+    );
+    assert!(out.contains("against the anchor"), "{out}");
 }

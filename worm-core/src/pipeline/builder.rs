@@ -101,10 +101,11 @@ impl AuditLogBuilder {
 
     /// Publish the signed checkpoint of each stored batch (and nothing else) to this
     /// separate store, under `<prefix>/checkpoints/<stream>/<seq>.checkpoint`
-    /// ([`anchor_key`](super::anchor_key)), for `worm verify --anchor-store`. Only the
-    /// newest waiting checkpoint is kept (each covers the ones before it); one never
-    /// published is counted in [`Stats::anchor`](super::Stats::anchor). Needs a
-    /// [`signer`](Self::signer).
+    /// ([`anchor_key`](super::anchor_key)), for `worm verify --anchor-store`. Every
+    /// checkpoint is published (a few PUTs at once); while the anchor store is down they
+    /// wait in memory, a bounded number, past which the oldest is given up (each later
+    /// one covers it). One never published is counted in
+    /// [`Stats::anchor`](super::Stats::anchor). Needs a [`signer`](Self::signer).
     pub fn anchor_to(mut self, target: Target) -> Self {
         self.anchor = Some(target);
         self

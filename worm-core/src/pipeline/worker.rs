@@ -195,17 +195,22 @@ impl Worker {
         };
         a.offer(Pending {
             stream,
-            seq,
             key: anchor_key(self.cfg.keys.prefix(), stream, seq),
             text: text.clone(),
         });
     }
 
     fn start_anchor(&mut self) {
-        let Some(a) = &mut self.anchor else { return };
-        let Some(p) = a.take(Instant::now()) else {
-            return;
-        };
+        let now = Instant::now();
+        while let Some(a) = &mut self.anchor
+            && let Some(p) = a.take(now)
+        {
+            self.start_anchor_put(p);
+        }
+    }
+
+    fn start_anchor_put(&mut self, p: Pending) {
+        let Some(a) = &self.anchor else { return };
         let sink = a.target.sink.clone();
         let opts = a.target.opts(&crate::sink::PutOptions {
             content_type: Some("text/plain; charset=utf-8".into()),
@@ -489,11 +494,8 @@ impl Worker {
         if let Some(t) = ready {
             consider(t);
         }
-        if let Some(a) = &self.anchor
-            && a.pending.is_some()
-            && !a.busy
-        {
-            consider(a.retry_at.unwrap_or_else(Instant::now));
+        if let Some(t) = self.anchor.as_ref().and_then(AnchorState::wake_at) {
+            consider(t);
         }
         if let Some(c) = &self.closing {
             consider(c.deadline);
