@@ -12,6 +12,10 @@ STORES:
                                      credentials from the standard AWS variables
   s3://bucket[/prefix]?endpoint=URL  the same on its own server (also &region=R), e.g. for a
                                      replica elsewhere: `--to s3://a --to s3://b?endpoint=...`
+  s3://...?retention=7y&mode=compliance&legal-hold=on
+                                     this store's own lock settings when writing (retention=
+                                     DAYS|Nd|Ny|none, mode=governance|compliance, legal-hold=
+                                     on|off); what is left out is the writer's
   memory:                            an in-process store that vanishes on exit (demos, tests)
   Default: s3://$AWS_S3_BUCKET when AWS_S3_BUCKET is set, else $WORM_DIR or ./worm-data.
 
