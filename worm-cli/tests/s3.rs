@@ -503,3 +503,79 @@ fn ship_gives_each_target_the_lock_settings_of_its_url() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+/// `worm sync` keeps keys, so it refuses a destination whose prefix the source's keys are
+/// not under (the copies would be invisible to a verify of that destination, and a second
+/// sync would copy again), before copying anything. Into the bucket's own prefix it copies,
+/// and a second run has nothing to do.
+#[test]
+fn sync_refuses_a_destination_prefix_that_would_hide_the_copies() {
+    let Some(env) = S3Env::get() else { return };
+    let ep = env.endpoint.clone();
+    let bucket = format!(
+        "worm-sync-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    expect_on(
+        &env,
+        &[
+            "s3",
+            "setup",
+            &bucket,
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "1",
+        ],
+        b"",
+        0,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("store");
+    let src = src.to_str().unwrap();
+    let input: String = (0..20)
+        .map(|i| format!("{{\"message\":\"m{i}\",\"request_id\":\"r{i}\"}}\n"))
+        .collect();
+    expect_on(
+        &env,
+        &["ship", "--quiet", "--to", src, "--heartbeat", "0"],
+        input.as_bytes(),
+        0,
+    );
+    let elsewhere = format!("s3://{bucket}/elsewhere");
+    let o = run_cmd(
+        worm_on(&env),
+        &["sync", src, &elsewhere, "--endpoint", &ep],
+        b"",
+    );
+    let (code, _, err) = text(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("prefix 'elsewhere/'") && err.contains("audit-logs/"),
+        "the error names the prefix and a key outside it: {err}"
+    );
+    let whole = format!("s3://{bucket}");
+    let listed = expect_on(&env, &["ls", &whole, "--endpoint", &ep, "--json"], b"", 0);
+    assert_eq!(listed.lines().count(), 0, "nothing was copied: {listed}");
+    let (code, _, err) = text(&run_cmd(
+        worm_on(&env),
+        &["sync", src, &whole, "--endpoint", &ep],
+        b"",
+    ));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = text(&run_cmd(
+        worm_on(&env),
+        &["sync", src, &whole, "--endpoint", &ep],
+        b"",
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing to copy"), "{err}");
+    let out = expect_on(
+        &env,
+        &["verify", &whole, "--endpoint", &ep, "--json"],
+        b"",
+        0,
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["records"], 20, "{report}");
+}

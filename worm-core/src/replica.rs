@@ -182,6 +182,10 @@ impl SyncReport {
 /// `to`. Never overwrites: a key `to` holds with other bytes is only reported (in
 /// [`Comparison::different`]). Each copy is read back from `to` and its sha256 compared
 /// with the source's. With `dry_run`, only compares.
+///
+/// A copy keeps its key, so a key of `from` outside `prefix_to` could never be found under
+/// `prefix_to` afterwards (a later compare or verify of `to` would not see it, and a second
+/// sync would try again). Such a sync is refused before anything is copied.
 pub async fn sync(
     from: &dyn WormSink,
     prefix_from: &str,
@@ -191,6 +195,23 @@ pub async fn sync(
     dry_run: bool,
 ) -> Result<SyncReport> {
     let before = compare(from, prefix_from, to, prefix_to).await?;
+    if let Some(outside) = before
+        .only_in_a
+        .iter()
+        .find(|e| !e.key.starts_with(prefix_to))
+    {
+        return Err(Error::invalid(
+            format!("sync destination {} (prefix '{prefix_to}')", to.describe()),
+            format!(
+                "'{}' of {} would be copied under its own key, outside that prefix, where a \
+                 compare or verify of the destination never looks; name a destination whose \
+                 prefix holds the source's keys (for S3, the bucket without a path, or the \
+                 path the source's keys start with)",
+                outside.key,
+                from.describe()
+            ),
+        ));
+    }
     let mut report = SyncReport {
         before,
         ..SyncReport::default()
