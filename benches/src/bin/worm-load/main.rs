@@ -13,12 +13,14 @@
 //! worm-load ndjson   [--records N]          (the `worm ship` benchmarks' input, on stdout)
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]
+//! worm-load hashes   [--records N] [--rounds R]   (SHA-256 per record: body, leaf, node)
 //! worm-load replicate [--records N] [--rounds R] [--batch N] [--stores s3|fs] [--endpoint-b URL]
 //! ```
 
 mod args;
 mod caller;
 mod cost;
+mod hashes;
 mod memory;
 mod ndjson;
 mod pipeline;
@@ -43,6 +45,7 @@ fn main() {
         "s3" => s3::run(&args),
         "ndjson" => ndjson::run(&args),
         "replicate" => replicate::run(&args),
+        "hashes" => hashes::run(&args),
         _ => Err(format!(
             "unknown command '{what}'; see the docs at the top of main.rs"
         )),
