@@ -206,8 +206,9 @@ fn unreachable_or_missing_bucket_is_a_one_line_error() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
-/// `worm serve` into an S3 bucket: the Python SDK's records over OTLP/HTTP, stored with
-/// Object Lock, verified and read back.
+/// `worm serve` into an S3 bucket and a local directory (`--to` twice): the Python SDK's
+/// records over OTLP/HTTP and NDJSON through curl, stored with Object Lock, verified and
+/// read back; the directory holds the same objects (`verify --replica`) and verifies too.
 #[test]
 fn serve_to_s3_round_trip() {
     let Some(env) = S3Env::get() else { return };
@@ -230,18 +231,56 @@ fn serve_to_s3_round_trip() {
         b"",
         0,
     );
-    let url = format!("s3://{bucket}/serve-test");
+    // No prefix in the URL: the S3 store and the directory share the default key prefix.
+    let url = format!("s3://{bucket}");
     let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("replica");
     let srv = serve::Server::start_cmd(
         worm_on(&env),
         &url,
         &dir.path().join("spool"),
-        &["--endpoint", &ep, "--retention-days", "1"],
+        &[
+            "--to",
+            local.to_str().unwrap(),
+            "--endpoint",
+            &ep,
+            "--retention-days",
+            "1",
+        ],
     );
     let (ok, v) = serve::client("http", &srv.url(), "billing", 6, &["--prefix", "s3"]);
     assert!(ok, "{v}");
+    let ndjson: String = (0..4)
+        .map(|i| format!("{{\"message\":\"n{i}\",\"request_id\":\"nd-{i}\"}}\n"))
+        .collect();
+    let (code, body) = serve::curl(&[
+        "--data-binary",
+        &ndjson,
+        &format!("{}/v1/audit?service=ledger", srv.url()),
+    ]);
+    assert_eq!(code, 200, "{body}");
     let (code, err) = srv.term();
     assert_eq!(code, 0, "{err}");
+    let same = expect_on(
+        &env,
+        &[
+            "verify",
+            &url,
+            "--endpoint",
+            &ep,
+            "--replica",
+            local.to_str().unwrap(),
+        ],
+        b"",
+        0,
+    );
+    assert!(same.contains("replica identical"), "{same}");
+    let (code, report) = verify(&local, &["--require-closed"]);
+    assert_eq!(
+        (code, &report["records"]),
+        (0, &Value::from(10)),
+        "{report}"
+    );
     let out = expect_on(
         &env,
         &[
@@ -256,7 +295,7 @@ fn serve_to_s3_round_trip() {
         0,
     );
     let report: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["records"], 6, "{report}");
+    assert_eq!(report["records"], 10, "{report}");
     let cat = expect_on(
         &env,
         &["cat", &url, "--endpoint", &ep, "--request-id", "s3-5"],
