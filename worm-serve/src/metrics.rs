@@ -295,9 +295,9 @@ fn render_targets(o: &mut String, services: &[(String, Stats)]) {
             |t| t.batches_stored,
         ),
         (
-            "worm_anchor_backlog",
+            "worm_anchor_backlog_checkpoints",
             "gauge",
-            "1 while a checkpoint waits to be published to the anchor store.",
+            "Signed checkpoints waiting to be published to the anchor store.",
             |t| t.backlog_batches,
         ),
         (
@@ -309,7 +309,7 @@ fn render_targets(o: &mut String, services: &[(String, Stats)]) {
         (
             "worm_anchor_missed_total",
             "counter",
-            "Newest checkpoints never published (the writer closed first).",
+            "Checkpoints never published (given up past the waiting limit, or left at close).",
             |t| t.missed,
         ),
     ];
