@@ -39,6 +39,8 @@ pub enum ErrorKind {
     Timeout,
     /// [`Error::NoIdentity`].
     NoIdentity,
+    /// [`Error::TooLarge`].
+    TooLarge,
 }
 
 /// Everything that can go wrong when storing, reading or verifying audit objects.
@@ -101,6 +103,18 @@ pub enum Error {
         target: String,
         /// Why it is not write-once, and how to fix it.
         reason: String,
+    },
+    /// An object read with a cap ([`WormSink::get_capped`](crate::sink::WormSink::get_capped))
+    /// holds more bytes than the cap: no writer made it that large, and it was not read
+    /// further (a hostile or damaged store must not exhaust memory).
+    #[error("object '{key}' in {target} holds more than {limit} bytes; not read further")]
+    TooLarge {
+        /// The object key.
+        key: String,
+        /// The store.
+        target: String,
+        /// The cap, in bytes.
+        limit: u64,
     },
     /// Bad input: a key, a configuration value, a record.
     #[error("invalid {what}: {reason}")]
@@ -291,6 +305,7 @@ impl Error {
             Error::Overflow { .. } => ErrorKind::Overflow,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::NoIdentity { .. } => ErrorKind::NoIdentity,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::Batch(b) => b.cause.kind(),
         }
     }

@@ -210,6 +210,26 @@ pub trait WormSink: Send + Sync + fmt::Debug {
     /// Read an object back.
     async fn get(&self, key: &str) -> Result<StoredObject>;
 
+    /// Read an object back if it holds at most `limit` bytes; otherwise fail with
+    /// [`Error::TooLarge`] without holding more than about `limit` bytes of it. Readers of
+    /// a store that may have been tampered with (verify, cat, prove) use this, so that an
+    /// object that grew after it was listed, or a store that lists a false size, cannot
+    /// exhaust their memory.
+    ///
+    /// The default reads the whole object and then checks; providers that can stop early
+    /// (files, S3) override it.
+    async fn get_capped(&self, key: &str, limit: u64) -> Result<StoredObject> {
+        let o = self.get(key).await?;
+        if o.body.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                key: key.to_string(),
+                target: self.describe(),
+                limit,
+            });
+        }
+        Ok(o)
+    }
+
     /// Objects whose key starts with `prefix`, in key order.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>>;
 
@@ -283,6 +303,9 @@ impl<T: WormSink + ?Sized> WormSink for std::sync::Arc<T> {
     }
     async fn get(&self, key: &str) -> Result<StoredObject> {
         (**self).get(key).await
+    }
+    async fn get_capped(&self, key: &str, limit: u64) -> Result<StoredObject> {
+        (**self).get_capped(key, limit).await
     }
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {
         (**self).list(prefix)

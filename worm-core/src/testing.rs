@@ -513,7 +513,8 @@ pub async fn list_in_key_order_with_prefix(sink: &dyn WormSink, prefix: &str) {
     }
 }
 
-/// An 8 MiB body and an empty body round-trip, with the right receipts and listed sizes.
+/// An 8 MiB body and an empty body round-trip, with the right receipts and listed sizes;
+/// `get_capped` returns each at a cap of its size and refuses it ([`Error::TooLarge`]) under.
 pub async fn large_and_empty_bodies(sink: &dyn WormSink, prefix: &str) {
     let base = join(prefix, "large_and_empty_bodies");
     let ctx = Ctx::new("large_and_empty_bodies", sink);
@@ -542,6 +543,26 @@ pub async fn large_and_empty_bodies(sink: &dyn WormSink, prefix: &str) {
             body.len(),
             receipt.sha256
         );
+        // `get_capped`: the whole object at a cap of its size, refused one byte under.
+        let len = body.len() as u64;
+        match sink.get_capped(&key, len).await {
+            Ok(o) => assert!(o.body == body, "{ctx}: get_capped('{key}', {len}) body"),
+            Err(e) => panic!("{ctx}: get_capped('{key}', {len}) failed: {e}"),
+        }
+        if len > 0 {
+            for cap in [len - 1, 1 << 20] {
+                match sink.get_capped(&key, cap).await {
+                    Err(Error::TooLarge { limit, .. }) => {
+                        assert_eq!(limit, cap, "{ctx}: get_capped('{key}', {cap}) limit")
+                    }
+                    Err(e) => panic!("{ctx}: get_capped('{key}', {cap}): {e}, not TooLarge"),
+                    Ok(o) => panic!(
+                        "{ctx}: get_capped('{key}', {cap}) gave {} bytes past its cap",
+                        o.body.len()
+                    ),
+                }
+            }
+        }
     }
     let sizes: Vec<(String, u64)> = ctx
         .list(&join(&base, ""))

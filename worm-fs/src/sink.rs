@@ -132,8 +132,22 @@ impl FsSink {
     }
 
     /// Read an object's bytes without following a symbolic link at its name.
-    fn read(&self, key: &str) -> Result<Bytes> {
-        let (mut file, path) = self.open_object(key)?;
+    /// `get`, within `limit` bytes when given, off the async threads.
+    async fn fetch(&self, key: &str, limit: Option<u64>) -> Result<StoredObject> {
+        check_key(key)?;
+        let this = self.clone();
+        let owned_key = key.to_string();
+        let body = blocking(
+            format!("get '{key}' from {}", self.inner.shown),
+            move || this.read(&owned_key, limit),
+        )
+        .await?;
+        Ok(StoredObject::plain(key, body))
+    }
+
+    /// Read `key` whole, or at most `limit` bytes of it ([`Error::TooLarge`] past that).
+    fn read(&self, key: &str, limit: Option<u64>) -> Result<Bytes> {
+        let (file, path) = self.open_object(key)?;
         let not_found = || Error::NotFound {
             key: key.to_string(),
             target: self.inner.shown.clone(),
@@ -144,9 +158,24 @@ impl FsSink {
         if !meta.is_file() {
             return Err(not_found());
         }
+        let too_large = |limit| Error::TooLarge {
+            key: key.to_string(),
+            target: self.inner.shown.clone(),
+            limit,
+        };
+        let cap = limit.unwrap_or(u64::MAX);
+        if meta.len() > cap {
+            return Err(too_large(cap));
+        }
+        // The file may grow between the stat and the read: read at most one byte past
+        // the cap, whatever it says now.
         let mut body = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.read_to_end(&mut body)
+        file.take(cap.saturating_add(1))
+            .read_to_end(&mut body)
             .map_err(|e| self.io_err(key, "read", &path, e))?;
+        if body.len() as u64 > cap {
+            return Err(too_large(cap));
+        }
         Ok(Bytes::from(body))
     }
 }
@@ -194,15 +223,11 @@ impl WormSink for FsSink {
     }
 
     async fn get(&self, key: &str) -> Result<StoredObject> {
-        check_key(key)?;
-        let this = self.clone();
-        let owned_key = key.to_string();
-        let body = blocking(
-            format!("get '{key}' from {}", self.inner.shown),
-            move || this.read(&owned_key),
-        )
-        .await?;
-        Ok(StoredObject::plain(key, body))
+        self.fetch(key, None).await
+    }
+
+    async fn get_capped(&self, key: &str, limit: u64) -> Result<StoredObject> {
+        self.fetch(key, Some(limit)).await
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {

@@ -56,6 +56,9 @@ pub(crate) struct S3Request {
     pub body: Bytes,
     /// The body's sha256 when the caller already has it (signed as the payload hash).
     pub body_sha256: Option<Sha256Hex>,
+    /// Refuse a response body longer than this ([`Error::TooLarge`]), reading at most
+    /// about this much of it. `None`: read it whole.
+    pub max_response: Option<u64>,
 }
 
 /// A response with its body read in full.
@@ -87,7 +90,14 @@ impl S3Request {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             body_sha256: None,
+            max_response: None,
         }
+    }
+
+    /// Refuse a response body longer than `limit` bytes (see [`S3Request::max_response`]).
+    pub fn max_response(mut self, limit: u64) -> Self {
+        self.max_response = Some(limit);
+        self
     }
 
     /// Add a query parameter (`("versioning", "")` for a sub-resource).
@@ -188,6 +198,7 @@ impl S3Client {
     /// look at specific answers (404 on HEAD, 409 on create). Transport errors are mapped.
     pub async fn exchange(&self, req: S3Request) -> Result<(Op, S3Response)> {
         let credential = self.credential().await?;
+        let limit = req.max_response;
         let (op, http_req) = self.sign(req, &credential)?;
         let resp = self
             .http
@@ -195,7 +206,10 @@ impl S3Client {
             .await
             .map_err(|e| error::from_http(&op, &e))?;
         let (parts, body) = resp.into_parts();
-        let body = body.bytes().await.map_err(|e| error::from_http(&op, &e))?;
+        let body = match limit {
+            None => body.bytes().await.map_err(|e| error::from_http(&op, &e))?,
+            Some(limit) => read_capped(&op, &parts, body, limit).await?,
+        };
         Ok((
             op,
             S3Response {
@@ -214,6 +228,40 @@ impl S3Client {
             Err(error::from_status(&op, resp.status, &resp.body))
         }
     }
+}
+
+/// A response body of at most `limit` bytes: refused on its `Content-Length` before any
+/// of it is read, and while it streams in (a server may send more than it announced).
+async fn read_capped(
+    op: &Op,
+    parts: &http::response::Parts,
+    body: object_store::client::HttpResponseBody,
+    limit: u64,
+) -> Result<Bytes> {
+    use futures::StreamExt;
+    let too_large = || Error::TooLarge {
+        key: op.key.clone().unwrap_or_default(),
+        target: format!("s3://{}", op.bucket),
+        limit,
+    };
+    let announced = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(usize::try_from(announced.unwrap_or(0)).unwrap_or(0));
+    let mut chunks = body.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| error::from_http(op, &e))?;
+        if (out.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
 }
 
 /// Object Lock headers of one PUT.

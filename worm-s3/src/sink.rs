@@ -228,6 +228,31 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl S3Sink {
+    /// `get`, refusing a body over `limit` bytes when given ([`Error::TooLarge`]).
+    async fn fetch(&self, key: &str, limit: Option<u64>) -> Result<StoredObject> {
+        validate_key(key)?;
+        let first = self.first_version(key).await?;
+        let mut req = S3Request::new("GET", Method::GET, self.bucket(), Some(key));
+        if first.version_id != "null" {
+            req = req.query("versionId", &first.version_id);
+        }
+        if let Some(limit) = limit {
+            req = req.max_response(limit);
+        }
+        let resp = self.client().send(req).await?;
+        let (retention, legal_hold) = self.lock_of(key, &first.version_id, &resp).await?;
+        Ok(StoredObject {
+            key: key.to_string(),
+            content_type: resp.header("content-type").map(str::to_string),
+            content_encoding: resp.header("content-encoding").map(str::to_string),
+            metadata: request::metadata_of(&resp.headers),
+            retention,
+            legal_hold,
+            version_id: (first.version_id != "null").then_some(first.version_id),
+            body: resp.body,
+        })
+    }
+
     /// PutObject once. `guarded`: HEAD before and check versions after, for servers that
     /// ignore `If-None-Match` (Ceph RGW) when another writer might use the same key.
     async fn put_object(
@@ -282,24 +307,11 @@ impl WormSink for S3Sink {
     }
 
     async fn get(&self, key: &str) -> Result<StoredObject> {
-        validate_key(key)?;
-        let first = self.first_version(key).await?;
-        let mut req = S3Request::new("GET", Method::GET, self.bucket(), Some(key));
-        if first.version_id != "null" {
-            req = req.query("versionId", &first.version_id);
-        }
-        let resp = self.client().send(req).await?;
-        let (retention, legal_hold) = self.lock_of(key, &first.version_id, &resp).await?;
-        Ok(StoredObject {
-            key: key.to_string(),
-            content_type: resp.header("content-type").map(str::to_string),
-            content_encoding: resp.header("content-encoding").map(str::to_string),
-            metadata: request::metadata_of(&resp.headers),
-            retention,
-            legal_hold,
-            version_id: (first.version_id != "null").then_some(first.version_id),
-            body: resp.body,
-        })
+        self.fetch(key, None).await
+    }
+
+    async fn get_capped(&self, key: &str, limit: u64) -> Result<StoredObject> {
+        self.fetch(key, Some(limit)).await
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectInfo>> {

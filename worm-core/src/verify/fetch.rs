@@ -187,9 +187,16 @@ impl BatchReader {
             .clone()
             .acquire_many_owned(units(listed_size))
             .await;
-        let obj = match sink.get(key).await {
+        // Capped: an object that grew since it was listed (or a store that listed a false
+        // size) is refused before more than the cap is held.
+        let obj = match sink.get_capped(key, self.max_stored).await {
             Ok(o) => o,
             Err(Error::NotFound { .. }) => return Err(ReadError::Gone),
+            Err(Error::TooLarge { .. }) => {
+                return Err(
+                    self.too_large(self.max_stored.saturating_add(1), "or more when fetched")
+                );
+            }
             Err(e) => return Err(ReadError::Fetch(e)),
         };
         let size = obj.body.len() as u64;
