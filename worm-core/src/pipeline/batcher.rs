@@ -54,7 +54,10 @@ impl OpenBatch {
 
     pub fn push(&mut self, e: Entry) {
         if self.first.is_none() {
-            self.first = Some((e.ts, e.request_id));
+            // `log` leaves the request id in the line (one allocation less per record on
+            // the caller's thread); it is read back here, once per batch.
+            let request_id = e.request_id.or_else(|| request_id_of(&e.line));
+            self.first = Some((e.ts, request_id));
             self.opened_at = Some(Instant::now());
         }
         self.last_ts = Some(e.ts);
@@ -262,4 +265,42 @@ fn signed_checkpoint(plain: &[u8]) -> Option<String> {
         .get("checkpoint")?
         .as_str()
         .map(String::from)
+}
+
+/// The top-level `request_id` of a record line, when it has one.
+fn request_id_of(line: &[u8]) -> Option<Box<str>> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow, default)]
+        request_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Head<'_>>(line)
+        .ok()
+        .and_then(|h| h.request_id)
+        .map(|r| r.into_owned().into_boxed_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id_of;
+
+    #[test]
+    fn request_id_is_read_back_from_the_line() {
+        let rid = |l: &str| request_id_of(l.as_bytes()).map(String::from);
+        assert_eq!(
+            rid(r#"{"level":"INFO","request_id":"req-1","n":1}"#).as_deref(),
+            Some("req-1")
+        );
+        // Escapes are undone, as the record's own field had them.
+        assert_eq!(
+            rid(r#"{"request_id":"a\"b\\c\u00e9"}"#).as_deref(),
+            Some("a\"b\\cé")
+        );
+        // Only the top-level field counts, not one inside a nested object or a string.
+        assert_eq!(
+            rid(r#"{"level":"INFO","ctx":{"request_id":"inner"},"m":"\"request_id\":\"x\""}"#),
+            None
+        );
+        assert_eq!(rid(r#"{"request_id":null}"#), None);
+    }
 }

@@ -24,7 +24,8 @@ pub struct Entry {
     pub ts: DateTime<Utc>,
     /// Record level.
     pub level: Level,
-    /// Request id, used in the key when this record opens a batch.
+    /// Request id, used in the key when this record opens a batch; `None` means "read it
+    /// from the line" (what `log` does: the line holds it already).
     pub request_id: Option<Box<str>>,
     /// Whether the writer made this record itself (gap records); not counted as accepted.
     pub synthetic: bool,
