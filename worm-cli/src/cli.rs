@@ -223,6 +223,27 @@ pub enum Mode {
     Compliance,
 }
 
+/// Whole-batch compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compress {
+    /// Plain NDJSON (`.json`).
+    None,
+    /// gzip (`.json.gz`, `Content-Encoding: gzip`).
+    Gzip,
+    /// zstd (`.json.zst`, `Content-Encoding: zstd`).
+    Zstd,
+}
+
+impl From<Compress> for worm::batch::Compression {
+    fn from(c: Compress) -> Self {
+        match c {
+            Compress::None => worm::batch::Compression::None,
+            Compress::Gzip => worm::batch::Compression::Gzip,
+            Compress::Zstd => worm::batch::Compression::Zstd,
+        }
+    }
+}
+
 impl From<Mode> for worm::RetentionMode {
     fn from(m: Mode) -> Self {
         match m {
@@ -371,6 +392,10 @@ pub struct WriteArgs {
     /// Records per batch (overrides the preset).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
+    /// Compress each batch as a whole (overrides the preset's: none for compliance, zstd
+    /// for high-volume). `worm verify` and `worm cat` read every kind.
+    #[arg(long, value_enum, value_name = "C")]
+    pub compress: Option<Compress>,
     /// Longest time in seconds a record waits before its batch is stored (overrides the
     /// preset).
     #[arg(long, value_name = "SECS")]

@@ -127,6 +127,34 @@ fn presets_and_batching_flags() {
     );
     assert_eq!(cat(&store, &[]).len(), 2);
 
+    // --compress overrides the preset's: gzip under compliance, none under high-volume.
+    let store = dir.path().join("gz");
+    let s = ship(
+        &store,
+        &["--compress", "gzip", "--batch-size", "5"],
+        &records(12),
+    );
+    assert_eq!(s["stored"], 12, "{s}");
+    let keys = files(&store);
+    assert!(
+        keys.iter()
+            .all(|p| p.to_str().unwrap().ends_with(".json.gz")),
+        "{keys:?}"
+    );
+    assert_eq!(cat(&store, &[]).len(), 12);
+    let store = dir.path().join("hv-plain");
+    let s = ship(
+        &store,
+        &["--preset", "high-volume", "--compress", "none"],
+        &records(20),
+    );
+    assert_eq!(s["stored"], 2, "{s}");
+    assert!(
+        files(&store)
+            .iter()
+            .all(|p| p.to_str().unwrap().ends_with(".json"))
+    );
+
     let store = dir.path().join("b");
     let s = ship(
         &store,
