@@ -2,9 +2,13 @@
 # `worm serve` against `worm ship` on the same records into the same kind of store (fs, on
 # local disk, with a spool), side by side in one run: acknowledged records/s, per-request
 # acknowledgement latency p50/p99 with 8 concurrent clients (curl, keep-alive, one request
-# after another on each connection), and the server's peak RSS. BENCHMARKS.md has figures.
+# after another on each connection), and the server's RSS. Then each protocol again at
+# half the rate it just reached: the same 8 clients paced (curl --rate, grpc_load.py's
+# RATE), p50/p99 acknowledgement latency and RSS. RUNS runs (default 3), each with fresh
+# stores. BENCHMARKS.md has figures.
 #
 #   scripts/bench-serve.sh [WORM_BIN]     (default: target/release/worm)
+#   RUNS=3 PER_CLIENT=40 scripts/bench-serve.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 worm="${1:-${CARGO_TARGET_DIR:-target}/release/worm}"
@@ -16,20 +20,9 @@ trap 'kill "${srv:-}" 2>/dev/null && wait "${srv:-}" 2>/dev/null; rm -rf "$d"' E
 total=$((clients * per_client * batch))
 flags=(--batch-size 1000 --interval 1 --heartbeat 0)
 
-# ship: the same records as one NDJSON stream on stdin.
 for _ in $(seq $((clients * per_client))); do cat "$d/req.ndjson"; done > "$d/all.ndjson"
-s=$(date +%s.%N)
-"$worm" ship --to "$d/ship" --spool "$d/ship-spool" --service camera_service "${flags[@]}" -q < "$d/all.ndjson"
-e=$(date +%s.%N)
-printf '%-10s %8d records  %8.0f records/s\n' ship "$total" "$(echo "$total / ($e - $s)" | bc -l)"
 
-"$worm" serve --to "$d/serve" --spool "$d/serve-spool" "${flags[@]}" \
-  --listen 127.0.0.1:0 --grpc-listen off 2> "$d/serve.log" &
-srv=$!
-for _ in $(seq 50); do grep -q listening "$d/serve.log" 2>/dev/null && break; sleep 0.1; done
-addr=$(grep -o 'http=[0-9.:]*' "$d/serve.log" | cut -d= -f2)
-
-run() { # name, curl args...
+run() { # name, curl args...: every client sends per_client requests, as fast as answered
   local name=$1; shift
   local urls=()
   # -o per URL: curl applies one -o to one URL.
@@ -45,24 +38,69 @@ run() { # name, curl args...
   e=$(date +%s.%N)
   report "$name" "$s" "$e"
 }
-report() { # name, start, end: the figures from $d/lat.*
-  local name=$1 s=$2 e=$3 ok
+report() { # name, start, end: the figures from $d/lat.*; the rate goes to $d/rate.NAME
+  # Latency percentiles are over the acknowledged (200) requests; other answers (429 when
+  # the backlog is full) are counted by status.
+  local name=$1 s=$2 e=$3 ok others
   ok=$(cat "$d"/lat.* | grep -c '^200 ' || true)
-  sort -n -k2 <(cat "$d"/lat.*) | awk -v n="$name" -v ok="$ok" -v secs="$(echo "$e - $s" | bc -l)" -v b="$batch" '
+  others=$(cat "$d"/lat.* | { grep -v '^200 ' || true; } | cut -d' ' -f1 | sort | uniq -c | awk '{printf ", %d x %s", $1, $2}')
+  echo "$ok * $batch / ($e - $s)" | bc -l > "$d/rate.$name"
+  sort -n -k2 <(grep -h '^200 ' "$d"/lat.*) | awk -v n="$name" -v ok="$ok" -v all="$(cat "$d"/lat.* | wc -l)" -v o="$others" -v secs="$(echo "$e - $s" | bc -l)" -v b="$batch" -v rss="$(rss VmRSS)" '
     { t[NR] = $2 } END {
-      printf "%-10s %8d records  %8.0f records/s  ack p50 %6.1f ms  p99 %6.1f ms  (%d/%d requests 200)\n",
-        n, ok * b, ok * b / secs, t[int(NR * 0.5)] * 1000, t[int(NR * 0.99)] * 1000, ok, NR }'
+      printf "%-16s %8d records  %8.0f records/s  ack p50 %6.1f ms  p99 %6.1f ms  RSS %4.0f MiB  (%d/%d requests 200%s)\n",
+        n, ok * b, ok * b / secs, t[int(NR * 0.5)] * 1000, t[int(NR * 0.99)] * 1000, rss / 1024, ok, all, o }'
   rm -f "$d"/lat.*
+  drain
 }
-url="http://$addr/v1/audit?service=camera_service"
-run ndjson --data-binary "@$d/req.ndjson"
-url="http://$addr/v1/logs"
-run otlp-http -H 'content-type: application/x-protobuf' --data-binary "@$d/req.pb"
-# gRPC through grpcio (curl does not reuse an HTTP/2 connection for a second gRPC call).
-s=$(date +%s.%N)
-"$py" benches/serve/grpc_load.py "$addr" "$d/req.pb" "$clients" "$per_client" > "$d/lat.grpc"
-e=$(date +%s.%N)
-report otlp-grpc "$s" "$e"
-echo "serve peak RSS: $(grep VmHWM /proc/$srv/status | awk '{print $2}') KiB"
-kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
-"$worm" verify "$d/serve" -q && echo "serve store intact"
+drain() { # wait (up to 60 s) until what serve acknowledged is stored: phases start alike
+  for _ in $(seq 600); do
+    local m
+    m=$(curl -s "http://$addr/metrics" || true)
+    grep -q '^worm_records_pending{service="camera_service"} 0$' <<< "$m" && return
+    sleep 0.1
+  done
+}
+rss() { grep "$1" "/proc/$srv/status" | awk '{print $2}'; }
+half() { # name: requests/s for one client at half of the rate NAME reached (at least 1/min)
+  echo "r = $(cat "$d/rate.$1") / 2 / $batch / $clients * 60; scale=0; if (r < 1) 1 else r / 1" | bc -l
+}
+
+for r in $(seq "${RUNS:-3}"); do
+  echo "== run $r of ${RUNS:-3} ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  rm -rf "$d/ship" "$d/ship-spool" "$d/serve" "$d/serve-spool"
+  # ship: the same records as one NDJSON stream on stdin.
+  s=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o "$d/ship.rss" \
+    "$worm" ship --to "$d/ship" --spool "$d/ship-spool" --service camera_service "${flags[@]}" -q < "$d/all.ndjson"
+  e=$(date +%s.%N)
+  printf '%-16s %8d records  %8.0f records/s  peak RSS %4.0f MiB\n' ship "$total" \
+    "$(echo "$total / ($e - $s)" | bc -l)" "$(echo "$(cat "$d/ship.rss") / 1024" | bc -l)"
+
+  "$worm" serve --to "$d/serve" --spool "$d/serve-spool" "${flags[@]}" \
+    --listen 127.0.0.1:0 --grpc-listen off 2> "$d/serve.log" &
+  srv=$!
+  for _ in $(seq 50); do grep -q listening "$d/serve.log" 2>/dev/null && break; sleep 0.1; done
+  addr=$(grep -o 'http=[0-9.:]*' "$d/serve.log" | cut -d= -f2)
+  ndjson=("http://$addr/v1/audit?service=camera_service" --data-binary "@$d/req.ndjson")
+  otlp=("http://$addr/v1/logs" -H 'content-type: application/x-protobuf' --data-binary "@$d/req.pb")
+  grpc() { # name, rate per client (requests/min; 0: as fast as answered)
+    local s e
+    s=$(date +%s.%N)
+    "$py" benches/serve/grpc_load.py "$addr" "$d/req.pb" "$clients" "$per_client" "$2" > "$d/lat.grpc"
+    e=$(date +%s.%N)
+    report "$1" "$s" "$e"
+  }
+  # Full load: each client sends its next request as soon as the last is answered.
+  url=${ndjson[0]}; run ndjson "${ndjson[@]:1}"
+  url=${otlp[0]}; run otlp-http "${otlp[@]:1}"
+  # gRPC through grpcio (curl does not reuse an HTTP/2 connection for a second gRPC call).
+  grpc otlp-grpc 0
+  # Half of each protocol's rate, paced: the acknowledgement latency a client sees when the
+  # server is not saturated.
+  url=${ndjson[0]}; run ndjson-half --rate "$(half ndjson)/m" "${ndjson[@]:1}"
+  url=${otlp[0]}; run otlp-http-half --rate "$(half otlp-http)/m" "${otlp[@]:1}"
+  grpc otlp-grpc-half "$(half otlp-grpc)"
+  echo "serve peak RSS: $(( $(rss VmHWM) / 1024 )) MiB"
+  kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
+  "$worm" verify "$d/serve" -q && echo "serve store intact"
+done

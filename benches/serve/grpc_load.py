@@ -1,8 +1,10 @@
 """gRPC load for scripts/bench-serve.sh: CLIENTS threads, each on its own channel, send the
 serialized ExportLogsServiceRequest FILE N times, one call after another; prints
-"<status> <seconds>" per call (status 200 for OK), like curl's -w in the HTTP runs.
+"<status> <seconds>" per call (200 for OK, else the gRPC status name), like curl's -w in the HTTP runs.
+With RATE (calls per minute per client, as curl --rate N/m; 0 or absent: no pause), a
+client starts a call at most every 60/RATE s.
 
-    grpc_load.py ADDR FILE CLIENTS N
+    grpc_load.py ADDR FILE CLIENTS N [RATE]
 """
 
 import sys
@@ -12,6 +14,8 @@ import time
 import grpc
 
 addr, path, clients, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rate = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+gap = 60.0 / rate if rate > 0 else 0.0
 body = open(path, "rb").read()
 out = []
 lock = threading.Lock()
@@ -21,13 +25,16 @@ def run():
     ch = grpc.insecure_channel(addr)
     call = ch.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
     mine = []
-    for _ in range(n):
+    start = time.perf_counter()
+    for i in range(n):
+        if gap:
+            time.sleep(max(0.0, start + i * gap - time.perf_counter()))
         s = time.perf_counter()
         try:
             call(body, timeout=30)
             code = 200
         except grpc.RpcError as e:
-            code = e.code().value[0]
+            code = e.code().name
         mine.append(f"{code} {time.perf_counter() - s:.6f}")
     with lock:
         out.extend(mine)
