@@ -391,6 +391,25 @@ fn ls_lists_batches_with_stream_seq_and_records() {
         out.contains("stray.txt") && out.contains("not a readable batch"),
         "{out}"
     );
+
+    // A batch copied under a key no writer used is marked, and only the copy.
+    let batch = files(&store)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    std::fs::copy(&batch, store.join("copy.json")).unwrap();
+    let out = expect(&["ls", store.to_str().unwrap(), "--json"], b"", 0);
+    let marked: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|o| o["misplaced"] == true)
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(marked, vec!["copy.json".to_string()], "{out}");
+    let table = expect(&["ls", store.to_str().unwrap()], b"", 0);
+    let copy_row = table.lines().find(|l| l.contains("copy.json")).unwrap();
+    assert!(copy_row.contains("moved or copied here"), "{table}");
+    assert_eq!(table.matches("moved or copied").count(), 1, "{table}");
 }
 
 #[test]

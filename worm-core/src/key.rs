@@ -194,6 +194,14 @@ impl KeyTemplate {
     }
 }
 
+/// Whether `key` carries the batch id `batch` (hyphenated or simple, lower case), as every
+/// key a writer makes does. A batch under a key without its id was moved or copied there.
+pub fn carries_batch_id(key: &str, batch: Uuid) -> bool {
+    let mut buf = Uuid::encode_buffer();
+    key.contains(&*batch.hyphenated().encode_lower(&mut buf))
+        || key.contains(&*batch.simple().encode_lower(&mut buf))
+}
+
 /// Make one key part safe: only `[A-Za-z0-9._-]` survive (others become `_`), no `..`
 /// sequence, not empty (`none`), at most 128 bytes.
 pub fn sanitize_part(v: Option<&str>) -> String {

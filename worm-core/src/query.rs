@@ -341,11 +341,7 @@ fn batch_matches(
 /// carries its batch id (else the first key) is kept, every other copy is reported as
 /// skipped, so no record is returned twice.
 fn skip_copies(mut entries: Vec<Entry>, errors: &mut Vec<Error>) -> Vec<Entry> {
-    let own_key = |e: &Entry| {
-        let mut buf = Uuid::encode_buffer();
-        e.key
-            .contains(&*e.batch.hyphenated().encode_lower(&mut buf))
-    };
+    let own_key = |e: &Entry| crate::key::carries_batch_id(&e.key, e.batch);
     entries.sort_by(|a, b| {
         (a.stream, a.seq, a.chain, !own_key(a), &a.key).cmp(&(
             b.stream,

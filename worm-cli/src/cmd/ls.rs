@@ -47,6 +47,10 @@ pub struct Entry {
     /// The age recipients its records are encrypted to, when encrypted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypted_to: Option<Vec<String>>,
+    /// The key does not carry the batch's id: the batch was moved or copied here (verify
+    /// says `misplaced`, or `copied` when the original is there too). Absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub misplaced: bool,
     /// Why the object could not be read as a batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -131,7 +135,7 @@ fn table_row(e: &Entry) -> String {
             "-", "-", "-", e.size, "-", "-", e.key
         ),
         None => format!(
-            "{:<8} {:>5} {:>6} {:>7} {:<24} {:<5} {}",
+            "{:<8} {:>5} {:>6} {:>7} {:<24} {:<5} {}{}",
             short(&e.stream),
             opt(e.seq),
             opt(e.records),
@@ -145,7 +149,12 @@ fn table_row(e: &Entry) -> String {
             } else {
                 "no"
             },
-            e.key
+            e.key,
+            if e.misplaced {
+                "  (not under its batch's own key: moved or copied here; see verify)"
+            } else {
+                ""
+            }
         ),
     }
 }
@@ -169,6 +178,7 @@ async fn describe(
         is_final: None,
         key_id: None,
         encrypted_to: None,
+        misplaced: false,
         error: None,
     };
     // Encrypted records are opened (with identities) only for their first and last
@@ -208,6 +218,7 @@ async fn describe(
                 e.first_ts = first;
                 e.last_ts = last;
             }
+            e.misplaced = !worm::key::carries_batch_id(&info.key, s.header.batch);
             e.stream = Some(s.header.stream);
             e.service = Some(s.header.service);
             e.seq = Some(s.header.seq);

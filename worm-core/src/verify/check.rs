@@ -309,7 +309,7 @@ fn check_parsed(key: &str, p: Scanned, tree: TreeAcc, opts: &CheckOptions) -> Ch
             (None, None)
         }
     };
-    let misplaced = !key_carries(key, h.batch);
+    let misplaced = !crate::key::carries_batch_id(key, h.batch);
     if misplaced {
         add(
             Kind::Misplaced,
@@ -544,12 +544,6 @@ fn check_checkpoint(
             SigState::Invalid
         }
     }
-}
-
-fn key_carries(key: &str, batch: Uuid) -> bool {
-    let mut buf = Uuid::encode_buffer();
-    key.contains(&*batch.hyphenated().encode_lower(&mut buf))
-        || key.contains(&*batch.simple().encode_lower(&mut buf))
 }
 
 type Stamps = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
