@@ -394,6 +394,10 @@ fn otlp_items(req: proto::ExportLogsServiceRequest) -> Vec<Item> {
         .collect()
 }
 
+/// The reply in OTLP/JSON. Written here rather than with opentelemetry-proto's serde,
+/// which writes `"partialSuccess":null` when unset (OTLP wants it absent: `{}`) and the
+/// int64 `rejectedLogRecords` as a number (the JSON mapping writes 64-bit integers as
+/// strings).
 fn partial_json(r: &proto::ExportLogsServiceResponse) -> String {
     match &r.partial_success {
         None => "{}".into(),
