@@ -177,8 +177,27 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
     let head = grpc(&addr, &[0xff, 0xff, 0xff, 0x0f, 0x12, 0x34, 0x56]);
     assert!(head.contains("grpc-status: 3"), "{head}");
 
-    // The store comes back: requests are taken again and everything is stored.
+    // The store comes back: requests are taken again and everything is stored. Wait
+    // until the backlog has drained (every acknowledged record stored), so the next
+    // request is not refused while the writer catches up.
     sink.release_puts();
+    let stored = || {
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://{addr}/metrics")])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("worm_records_stored_total{service=\"billing\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as usize
+    };
+    for _ in 0..100 {
+        if stored() >= acked.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut ok_again = false;
     for _ in 0..100 {
         if post(&addr, "{\"message\":\"after\",\"request_id\":\"after\"}\n").0 == 200 {
@@ -211,7 +230,9 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
     assert!(
         summary
             .metrics
-            .contains("worm_serve_requests_total{endpoint=\"ndjson\",status=\"429\"} 1")
+            .contains("worm_serve_requests_total{endpoint=\"ndjson\",status=\"429\"} 1"),
+        "{}",
+        summary.metrics
     );
 }
 
