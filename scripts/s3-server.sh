@@ -20,7 +20,7 @@
 #            pin, identity file and flags in scripts/seaweedfs.sh (shared with scripts/s3-image.sh).
 #
 # Env: S3_ACCESS_KEY / S3_SECRET_KEY (default test/testsecret), RGW_PORT (7480), S3_PORT (8333),
-#      OSD_MEM (memstore bytes, default 2 GiB), SW_VENV (venv for weed, default DIR/../swvenv).
+#      OSD_MEM (memstore bytes, default 4 GiB), SW_VENV (venv for weed, default DIR/../swvenv).
 set -euo pipefail
 # shellcheck source=scripts/seaweedfs.sh
 . "$(dirname "$0")/seaweedfs.sh"
@@ -41,7 +41,7 @@ S3_SECRET_KEY=${S3_SECRET_KEY:-testsecret}
 RGW_PORT=${RGW_PORT:-7480}
 MON_PORT=${MON_PORT:-3300}
 MON_PORT_V1=${MON_PORT_V1:-6789}
-OSD_MEM=${OSD_MEM:-2147483648}
+OSD_MEM=${OSD_MEM:-4294967296}
 S3_PORT=${S3_PORT:-8333}
 MASTER_PORT=${MASTER_PORT:-9333}
 VOLUME_PORT=${VOLUME_PORT:-8080}

@@ -59,7 +59,7 @@ impl Fault for Pause<'_> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paused_for_30s_requests_time_out_and_retries_store_everything_once() {
+async fn drill_paused_for_30s_requests_time_out_and_retries_store_everything_once() {
     if no_docker().await {
         return;
     }
@@ -102,7 +102,7 @@ impl Fault for Disconnect<'_> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cut_off_its_network_for_30s_then_reconnected_stores_everything_once() {
+async fn drill_cut_off_its_network_for_30s_then_reconnected_stores_everything_once() {
     if no_docker().await {
         return;
     }
@@ -157,7 +157,7 @@ impl Fault for KillAndReplace {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_and_replaced_on_its_volume_stores_everything_once() {
+async fn drill_killed_and_replaced_on_its_volume_stores_everything_once() {
     if no_docker().await {
         return;
     }

@@ -37,7 +37,7 @@ async fn s3_sink(env: &S3Env, bucket: &str) -> Arc<dyn WormSink> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seaweedfs_paused_30s_while_replicating_to_fs_ceph_and_seaweedfs() {
+async fn drill_seaweedfs_paused_30s_while_replicating_to_fs_ceph_and_seaweedfs() {
     if let Err(e) = docker::engine().await {
         assert!(
             !docker::docker_required(),
