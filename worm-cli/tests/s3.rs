@@ -551,24 +551,11 @@ fn ship_gives_each_target_the_lock_settings_of_its_url() {
 fn sync_refuses_a_destination_prefix_that_would_hide_the_copies() {
     let Some(env) = S3Env::get() else { return };
     let ep = env.endpoint.clone();
-    let bucket = format!(
-        "worm-sync-{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    );
-    expect_on(
-        &env,
-        &[
-            "s3",
-            "setup",
-            &bucket,
-            "--endpoint",
-            &ep,
-            "--retention-days",
-            "1",
-        ],
-        b"",
-        0,
-    );
+    let bucket = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(env.fresh_bucket());
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("store");
     let src = src.to_str().unwrap();
