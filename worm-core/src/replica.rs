@@ -258,6 +258,7 @@ async fn copy_one(
         metadata: src.metadata.clone(),
         retention: locks.retention,
         legal_hold: locks.legal_hold,
+        body_sha256: Some(sha),
     };
     match to.put(key, src.body.clone(), &opts).await {
         Ok(_) => {}

@@ -90,6 +90,12 @@ pub struct PutOptions {
     pub retention: Option<Retention>,
     /// Legal hold, where the backend supports it.
     pub legal_hold: bool,
+    /// The body's sha256, when the caller has already computed it (the pipeline does, once
+    /// per batch, for all its targets): a sink that sends the digest with the body uses
+    /// this one instead of hashing the body again. The S3 server checks the digest
+    /// against the bytes it receives, so a wrong one gets the PUT refused, never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<Sha256Hex>,
 }
 
 /// What a successful PUT stored.

@@ -266,7 +266,9 @@ impl S3Sink {
         if self.inner.state.load(Ordering::Acquire) == UNCHECKED {
             self.preflight().await?;
         }
-        let sha256 = Sha256Hex::of(&body);
+        // The pipeline hashed the batch once for all its targets; the server checks the
+        // digest against the body, so a wrong one is refused, never stored.
+        let sha256 = opts.body_sha256.unwrap_or_else(|| Sha256Hex::of(&body));
         let size = body.len() as u64;
         let req = request::put_object(self.bucket(), key, body, sha256, opts, self.lock_headers())?;
         // Ceph RGW ignores `If-None-Match: *`, so look first. A delete marker on top still
@@ -493,6 +495,18 @@ mod tests {
         .unwrap();
         let e = sink.client().send(req).await.unwrap_err();
         assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("checksum of the body"), "{e}");
+        assert!(sink.head("mismatch.json", None).await.unwrap().is_none());
+        // The same through the sink with a wrong precomputed digest (`body_sha256`, which
+        // the pipeline passes instead of hashing again per target): refused, not stored.
+        let lying = PutOptions {
+            body_sha256: Some(claimed),
+            ..PutOptions::default()
+        };
+        let e = sink
+            .put_unique("mismatch.json", body.clone(), &lying)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("checksum of the body"), "{e}");
         assert!(sink.head("mismatch.json", None).await.unwrap().is_none());
         // The same body with its own sha256 is stored, and reads back as sent.

@@ -224,6 +224,8 @@ impl OpenBatch {
                 .retention
                 .map(|(mode, days)| Retention::days_from_now(mode, days)),
             legal_hold: cfg.legal_hold,
+            // Hashed once here, shared by every target's upload.
+            body_sha256: Some(sha256),
         };
         let size = stored.len();
         let mut sealed = Sealed {
