@@ -14,7 +14,7 @@
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]
 //! worm-load hashes   [--records N] [--rounds R]   (SHA-256 per record: body, leaf, node)
-//! worm-load replicate [--records N] [--rounds R] [--batch N] [--stores s3|fs] [--endpoint-b URL]
+//! worm-load replicate [--records N] [--rounds R] [--batch N] [--stores s3|s3-fs|fs] [--endpoint-b URL]
 //! ```
 
 mod args;

@@ -2,62 +2,71 @@
 //! A alone, store B alone, and A and B replicated, side by side in one run, each round
 //! starting one further along. The stores are two S3 servers: `WORM_TEST_S3_ENDPOINT`
 //! (A, e.g. Ceph) and `--endpoint-b URL` (B, e.g. SeaweedFS); the AWS keys from the
-//! environment serve both. Or `--stores fs` for two local directories.
+//! environment serve both. Or `--stores s3-fs`: A on S3 and B a local directory (the
+//! cheap local copy beside S3), or `--stores fs` for two local directories.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use worm_benches::event::{SERVICE, audit_record};
-use worm_benches::measure::{cpu_secs, per_sec};
+use worm_benches::measure::{cpu_secs, per_sec, processes_cpu_secs};
 use worm_core::key::{DEFAULT_TEMPLATE, KeyTemplate};
 use worm_core::pipeline::{AuditLogBuilder, Target};
 use worm_core::{Level, WormSink};
 use worm_fs::FsSink;
-use worm_s3::S3SinkBuilder;
 
 use crate::args::Args;
 
 struct Store {
     name: String,
     sink: Arc<dyn WormSink>,
+    /// An S3 bucket, emptied at the end (the local servers keep objects in memory).
+    s3: Option<Arc<worm_s3::S3Sink>>,
 }
 
 fn s3_store(rt: &tokio::runtime::Runtime, endpoint: &str, name: &str) -> Result<Store, String> {
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    let bucket = format!("worm-bench-repl-{}", crate::s3::uuid_like());
-    let builder = || {
-        S3SinkBuilder::new()
-            .with_endpoint(endpoint)
-            .with_region(var("AWS_DEFAULT_REGION", "us-east-1"))
-            .with_credentials(
-                var("AWS_ACCESS_KEY_ID", "test"),
-                var("AWS_SECRET_ACCESS_KEY", "testsecret"),
-            )
-            .with_bucket(&bucket)
-    };
-    rt.block_on(async {
-        builder()
-            .build_setup()
-            .map_err(|e| e.to_string())?
-            .with_policy(false)
-            .with_lifecycle(false)
-            .apply()
-            .await
-            .map_err(|e| format!("{endpoint}: {e}"))?;
-        Ok::<_, String>(())
-    })?;
-    let sink = Arc::new(builder().build().map_err(|e| e.to_string())?);
-    rt.block_on(sink.preflight()).map_err(|e| e.to_string())?;
+    let sink = crate::s3::fresh_bucket(rt, endpoint, "worm-bench-repl")?;
     Ok(Store {
         name: format!("{name} {endpoint}"),
-        sink,
+        sink: sink.clone(),
+        s3: Some(sink),
     })
 }
 
+/// Delete every version in an S3 store's bucket (its retention is GOVERNANCE, so the
+/// owner may), so that repeated runs do not fill a test server's memory-backed store.
+fn empty_bucket(rt: &tokio::runtime::Runtime, store: &Store) -> Result<(), String> {
+    use futures::StreamExt;
+    let Some(s3) = &store.s3 else { return Ok(()) };
+    rt.block_on(async {
+        let versions = s3.list_versions("").await.map_err(|e| e.to_string())?;
+        let results: Vec<_> = futures::stream::iter(versions)
+            .map(|v| async move { s3.delete_version(&v.key, &v.version_id, true).await })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+            .map_err(|e| format!("emptying {}: {e}", store.name))
+    })
+}
+
+/// What one run measured.
+struct Run {
+    records_per_s: f64,
+    /// This process's CPU seconds per batch (caller, writer, uploads).
+    worm_cpu_ms_per_batch: f64,
+    /// The S3 servers' CPU seconds per batch (every radosgw, ceph-* and weed process on
+    /// the machine: other work on them counts too).
+    server_cpu_ms_per_batch: f64,
+}
+
 /// One run: `records` records into `targets` (one, or several replicated), from `build`
-/// until `close` returns. Records per second.
-fn one_run(targets: &[&Store], records: u64, batch: usize, prefix: &str) -> Result<f64, String> {
+/// until `close` returns.
+fn one_run(targets: &[&Store], records: u64, batch: usize, prefix: &str) -> Result<Run, String> {
     let mut b = AuditLogBuilder::to_target(
         Target::from_arc(targets[0].sink.clone()).name(targets[0].name.clone()),
         SERVICE,
@@ -74,12 +83,26 @@ fn one_run(targets: &[&Store], records: u64, batch: usize, prefix: &str) -> Resu
         .keys(KeyTemplate::new(DEFAULT_TEMPLATE, prefix).map_err(|e| e.to_string())?)
         .build()
         .map_err(|e| e.to_string())?;
+    let (cpu0, server0) = (
+        cpu_secs(),
+        processes_cpu_secs(crate::s3::SERVER_PROCESSES).0,
+    );
     let started = Instant::now();
     for n in 0..records {
         log.log(audit_record(n, Level::Info))
             .map_err(|e| e.to_string())?;
     }
     let report = guard.close_blocking().map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    let batches = report.batches_stored.max(1) as f64;
+    let per_batch = |s: f64| s * 1000.0 / batches;
+    let run = Run {
+        records_per_s: per_sec(records as f64, elapsed),
+        worm_cpu_ms_per_batch: per_batch(cpu_secs() - cpu0),
+        server_cpu_ms_per_batch: per_batch(
+            processes_cpu_secs(crate::s3::SERVER_PROCESSES).0 - server0,
+        ),
+    };
     if report.records_stored != records {
         return Err(format!("stored {} of {records}", report.records_stored));
     }
@@ -88,7 +111,7 @@ fn one_run(targets: &[&Store], records: u64, batch: usize, prefix: &str) -> Resu
             return Err(format!("{} did not get every batch: {t:?}", t.name));
         }
     }
-    Ok(per_sec(records as f64, started.elapsed()))
+    Ok(run)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -105,26 +128,28 @@ pub fn run(args: &Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ea = || {
+        std::env::var("WORM_TEST_S3_ENDPOINT")
+            .map_err(|_| "set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph)".to_string())
+    };
+    let fs = |n: &str| -> Result<Store, String> {
+        Ok(Store {
+            name: n.into(),
+            sink: Arc::new(FsSink::new(root.path().join(n)).map_err(|e| e.to_string())?),
+            s3: None,
+        })
+    };
     let (a, b) = match args.str("stores").unwrap_or("s3") {
         "s3" => {
-            let ea = std::env::var("WORM_TEST_S3_ENDPOINT").map_err(|_| {
-                "set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph)".to_string()
-            })?;
             let eb = args
                 .str("endpoint-b")
                 .ok_or("--endpoint-b URL: the second S3 server")?;
-            (s3_store(&rt, &ea, "A")?, s3_store(&rt, eb, "B")?)
+            (s3_store(&rt, &ea()?, "A")?, s3_store(&rt, eb, "B")?)
         }
-        "fs" => {
-            let fs = |n: &str| -> Result<Store, String> {
-                Ok(Store {
-                    name: n.into(),
-                    sink: Arc::new(FsSink::new(root.path().join(n)).map_err(|e| e.to_string())?),
-                })
-            };
-            (fs("A")?, fs("B")?)
-        }
-        other => return Err(format!("--stores {other}: expected s3 or fs")),
+        // The deployment the issue names: S3 and a cheap local immutable copy beside it.
+        "s3-fs" => (s3_store(&rt, &ea()?, "A")?, fs("B")?),
+        "fs" => (fs("A")?, fs("B")?),
+        other => return Err(format!("--stores {other}: expected s3, s3-fs or fs")),
     };
     let sides: [(&str, Vec<&Store>); 3] = [
         ("A alone", vec![&a]),
@@ -132,6 +157,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         ("A and B replicated", vec![&a, &b]),
     ];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut worm_cpu: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut server_cpu: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let cpu0 = cpu_secs();
     // One warm-up run of each side, not counted.
     for round in 0..=rounds {
@@ -140,7 +167,9 @@ pub fn run(args: &Args) -> Result<(), String> {
             let prefix = format!("bench-{round}-{i}-{}", crate::s3::uuid_like());
             let r = one_run(&sides[i].1, records, batch, &prefix)?;
             if round > 0 {
-                rates[i].push(r);
+                rates[i].push(r.records_per_s);
+                worm_cpu[i].push(r.worm_cpu_ms_per_batch);
+                server_cpu[i].push(r.server_cpu_ms_per_batch);
             }
         }
     }
@@ -164,7 +193,19 @@ pub fn run(args: &Args) -> Result<(), String> {
         "replicated_runs": rates[2],
         "ratio_to_slower": med[2] / slower,
         "ratio_per_round": per_round,
+        "worm_cpu_ms_per_batch": {
+            "a": median(&mut worm_cpu[0]),
+            "b": median(&mut worm_cpu[1]),
+            "replicated": median(&mut worm_cpu[2]),
+        },
+        "server_cpu_ms_per_batch": {
+            "a": median(&mut server_cpu[0]),
+            "b": median(&mut server_cpu[1]),
+            "replicated": median(&mut server_cpu[2]),
+        },
         "cpu_secs": cpu_secs() - cpu0,
     }));
+    empty_bucket(&rt, &a)?;
+    empty_bucket(&rt, &b)?;
     Ok(())
 }

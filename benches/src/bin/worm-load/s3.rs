@@ -21,41 +21,17 @@ use crate::args::Args;
 pub fn run(args: &Args) -> Result<(), String> {
     let endpoint = std::env::var("WORM_TEST_S3_ENDPOINT")
         .map_err(|_| "set WORM_TEST_S3_ENDPOINT (scripts/s3-server.sh env ceph)".to_string())?;
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
     let objects: usize = args.num("objects", 200)?;
     let size: usize = args.num("size", 256 << 10)?;
     let concurrency: usize = args.num("concurrency", 2)?;
     let rounds: usize = args.num("rounds", 3)?;
     // `--retention off`: no per-object Object Lock headers (the bucket default applies).
     let retention = args.str("retention") != Some("off");
-    let bucket = format!("worm-bench-{}", uuid_like());
-    let builder = || {
-        S3SinkBuilder::new()
-            .with_endpoint(&endpoint)
-            .with_region(var("AWS_DEFAULT_REGION", "us-east-1"))
-            .with_credentials(
-                var("AWS_ACCESS_KEY_ID", "test"),
-                var("AWS_SECRET_ACCESS_KEY", "testsecret"),
-            )
-            .with_bucket(&bucket)
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        builder()
-            .build_setup()
-            .map_err(|e| e.to_string())?
-            .with_policy(false)
-            .with_lifecycle(false)
-            .apply()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(())
-    })?;
-    let sink = Arc::new(builder().build().map_err(|e| e.to_string())?);
-    rt.block_on(sink.preflight()).map_err(|e| e.to_string())?;
+    let sink = fresh_bucket(&rt, &endpoint, "worm-bench")?;
     let line = audit_record(0, Level::Info)
         .service(SERVICE)
         .to_json_line()
@@ -273,7 +249,7 @@ where
 const SIDES: &[&str] = &["raw", "sink", "upload", "worm"];
 
 /// The S3 servers' processes whose CPU time is counted.
-const SERVER_PROCESSES: &[&str] = &["radosgw", "ceph-osd", "ceph-mon", "ceph-mgr", "weed"];
+pub const SERVER_PROCESSES: &[&str] = &["radosgw", "ceph-osd", "ceph-mon", "ceph-mgr", "weed"];
 
 /// Where the CPU time of a round went, in seconds: the S3 server's processes, this
 /// process's main thread (the raw loop's driver, or the producer logging records) and the
@@ -323,6 +299,41 @@ impl Cpu {
             "client_other_threads": ms(self.process - self.main),
         })
     }
+}
+
+/// A new bucket with Object Lock on the S3 server at `endpoint` (named `NAME-<unique>`,
+/// the AWS keys from the environment), checked with a preflight.
+pub fn fresh_bucket(
+    rt: &tokio::runtime::Runtime,
+    endpoint: &str,
+    name: &str,
+) -> Result<Arc<worm_s3::S3Sink>, String> {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let bucket = format!("{name}-{}", uuid_like());
+    let builder = || {
+        S3SinkBuilder::new()
+            .with_endpoint(endpoint)
+            .with_region(var("AWS_DEFAULT_REGION", "us-east-1"))
+            .with_credentials(
+                var("AWS_ACCESS_KEY_ID", "test"),
+                var("AWS_SECRET_ACCESS_KEY", "testsecret"),
+            )
+            .with_bucket(&bucket)
+    };
+    rt.block_on(async {
+        builder()
+            .build_setup()
+            .map_err(|e| e.to_string())?
+            .with_policy(false)
+            .with_lifecycle(false)
+            .apply()
+            .await
+            .map_err(|e| format!("{endpoint}: {e}"))?;
+        Ok::<_, String>(())
+    })?;
+    let sink = Arc::new(builder().build().map_err(|e| e.to_string())?);
+    rt.block_on(sink.preflight()).map_err(|e| e.to_string())?;
+    Ok(sink)
 }
 
 /// A name part unique per call (the time in nanoseconds, hex).
