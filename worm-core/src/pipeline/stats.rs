@@ -63,8 +63,8 @@ pub struct Stats {
     /// writer without replicas).
     pub targets: Vec<TargetStats>,
     /// The anchor store's figures, when there is one: `batches_stored` counts the
-    /// checkpoints published, `backlog_batches` is 1 while one waits, `missed` counts a
-    /// newest checkpoint never published at close.
+    /// checkpoints published, `backlog_batches` those waiting or in flight, `missed` those
+    /// given up (past the bound of waiting checkpoints) or not published at close.
     pub anchor: Option<TargetStats>,
 }
 
