@@ -413,8 +413,9 @@ fn encrypted_ship_to_s3_keeps_record_content_out_of_keys_bodies_and_metadata() {
 }
 
 /// Per-store lock settings from the URL: two Ceph buckets get different retention (read
-/// back through the S3 API), a store without any gets the writer's, and a bad parameter
-/// is a one-line error naming the store and the parameter.
+/// back through the S3 API), a store without any gets the writer's, `worm sync` applies
+/// its destination's, and a bad parameter is a one-line error naming the store and the
+/// parameter.
 #[test]
 fn ship_gives_each_target_the_lock_settings_of_its_url() {
     use worm::{RetentionMode, WormSink};
@@ -424,8 +425,9 @@ fn ship_gives_each_target_the_lock_settings_of_its_url() {
         .enable_all()
         .build()
         .unwrap();
-    let (a, b, c) = rt.block_on(async {
+    let (a, b, c, d) = rt.block_on(async {
         (
+            env.fresh_bucket().await,
             env.fresh_bucket().await,
             env.fresh_bucket().await,
             env.fresh_bucket().await,
@@ -477,10 +479,14 @@ fn ship_gives_each_target_the_lock_settings_of_its_url() {
         ],
         "{summary}"
     );
+    // `worm sync` gives its destination the lock settings of its URL too.
+    let url_d = format!("s3://{d}/locks?retention=4&mode=compliance");
+    expect_on(&env, &["sync", &url_c, &url_d, "--endpoint", &ep], b"", 0);
     let want = [
         (&a, RetentionMode::Compliance, 1, false),
         (&b, RetentionMode::Governance, 2, true),
         (&c, RetentionMode::Governance, 3, false),
+        (&d, RetentionMode::Compliance, 4, false),
     ];
     for (bucket, mode, days, hold) in want {
         let sink = env.builder(bucket).build().unwrap();
