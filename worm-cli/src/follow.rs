@@ -8,11 +8,17 @@
 //! - **rename and create** (logrotate's default): at the end of the old file, once a new
 //!   file is at the path, the old one is read to its end and the new one from its start.
 //!   A restart whose file was rotated meanwhile finds the old file by its inode in the
-//!   same directory and finishes it first.
+//!   same directory and finishes it first. When the path was rotated more than once
+//!   since the old file was left (a slow reader, or a restart after two rotations), the
+//!   files rotated in between are read too, oldest first, before the one at the path:
+//!   every regular file in the directory whose name starts with the followed file's name
+//!   (`app.log.1`, `app.log-20261201`), not compressed (`.gz`, `.zst`, …), last modified
+//!   no earlier than the file just finished, and not read yet by this run.
 //! - **copy and truncate**: a file shorter than the offset read so far was truncated, and
 //!   is read again from its start. Lines written between the copy and the truncation are
 //!   lost to any reader of the file (logrotate documents this); prefer rename and create.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -78,6 +84,8 @@ pub struct Tail {
     line_start: u64,
     split: LineSplitter,
     buf: Vec<u8>,
+    /// Files this run read to their end (device, inode): never read again.
+    finished: HashSet<(u64, u64)>,
 }
 
 fn identity(m: &std::fs::Metadata) -> (u64, u64) {
@@ -136,6 +144,7 @@ impl Tail {
                 line_start: off,
                 split: LineSplitter::new(max_line),
                 buf: vec![0; 64 << 10],
+                finished: HashSet::new(),
             },
             warning,
         ))
@@ -160,7 +169,14 @@ impl Tail {
                 // read first (a last read, since the writer has moved on).
                 while self.read_some(emit)? > 0 {}
                 self.finish_partial(emit);
-                let file = File::open(&self.path)?;
+                let left = self.file.metadata()?;
+                self.finished.insert((self.dev, self.ino));
+                // A file rotated away after this one (the path moved on more than once)
+                // comes before the one at the path.
+                let file = match rotated_after(&self.path, &left, identity(&m), &self.finished)? {
+                    Some(f) => f,
+                    None => File::open(&self.path)?,
+                };
                 let (dev, ino) = identity(&file.metadata()?);
                 (self.file, self.dev, self.ino) = (file, dev, ino);
                 self.read_off = 0;
@@ -216,6 +232,51 @@ impl Tail {
             off: self.line_start,
         }
     }
+}
+
+/// Suffixes of compressed rotated files, which are never read as lines.
+const COMPRESSED: [&str; 7] = [".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"];
+
+/// The oldest file rotated away from `path` after the file described by `left` was last
+/// written: in the same directory, named like the followed file plus a suffix, regular,
+/// not compressed, modified no earlier than `left`, and neither the file now at the path
+/// (`current`) nor one already read to its end (`finished`). `None`: the path is next.
+fn rotated_after(
+    path: &Path,
+    left: &std::fs::Metadata,
+    current: (u64, u64),
+    finished: &HashSet<(u64, u64)>,
+) -> io::Result<Option<File>> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(None);
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let since = (left.mtime(), left.mtime_nsec());
+    let mut best: Option<((i64, i64), PathBuf)> = None;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let Some(n) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if n == name || !n.starts_with(name) || COMPRESSED.iter().any(|c| n.ends_with(c)) {
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let id = identity(&m);
+        let when = (m.mtime(), m.mtime_nsec());
+        if !m.is_file() || id == current || finished.contains(&id) || when < since {
+            continue;
+        }
+        if best.as_ref().is_none_or(|(t, _)| when < *t) {
+            best = Some((when, e.path()));
+        }
+    }
+    best.map(|(_, p)| File::open(p)).transpose()
 }
 
 fn read_retrying(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -341,5 +402,58 @@ mod tests {
         std::fs::remove_file(dir.path().join("app.log.1")).unwrap();
         let (_, w) = Tail::open(&path, Some(after_one), 1024).unwrap();
         assert!(w.unwrap().contains("is gone"));
+    }
+
+    /// Stopped in the first file, then the path is rotated twice: the restart reads the
+    /// rest of the first file, all of the second, then the third, each once; an older
+    /// rotated file and a compressed one are left alone.
+    #[test]
+    fn a_restart_after_two_rotations_reads_the_file_in_between() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(dir.path().join("app.log.9"), b"older\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"one\ntwo\n").unwrap();
+        let (mut t, _) = Tail::open(&path, None, 1024).unwrap();
+        let (got, _) = lines(&mut t);
+        let after_one = Position {
+            off: got[0].1,
+            ..t.position()
+        };
+        drop(t);
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&path, b"three\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("app.log.1.gz"), b"\x1f\x8b not lines\n").unwrap();
+        std::fs::rename(&path, dir.path().join("app.log.2")).unwrap();
+        std::fs::write(&path, b"four\n").unwrap();
+        let (mut t, w) = Tail::open(&path, Some(after_one), 1024).unwrap();
+        assert!(w.is_none(), "{w:?}");
+        let mut all = Vec::new();
+        for _ in 0..8 {
+            all.extend(lines(&mut t).0.into_iter().map(|(l, _)| l));
+        }
+        assert_eq!(all, vec!["two", "three", "four"]);
+    }
+
+    /// The same while running: a reader that was not polled while the path was rotated
+    /// twice reads the file in between before the one at the path.
+    #[test]
+    fn two_rotations_between_polls_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, b"a\n").unwrap();
+        let (mut t, _) = Tail::open(&path, None, 1024).unwrap();
+        assert_eq!(lines(&mut t).0.len(), 1);
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&path, b"b\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::rename(&path, dir.path().join("app.log.2")).unwrap();
+        std::fs::write(&path, b"c\n").unwrap();
+        let mut all = Vec::new();
+        for _ in 0..8 {
+            all.extend(lines(&mut t).0.into_iter().map(|(l, _)| l));
+        }
+        assert_eq!(all, vec!["b", "c"]);
     }
 }
