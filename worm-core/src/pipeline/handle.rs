@@ -80,17 +80,7 @@ impl AuditLog {
             self.count_refusal(&res);
             return res;
         }
-        let res = match self.prepare(&record.view()) {
-            Ok(Some(mut entry)) => {
-                entry.cursor = Some(cursor.into());
-                match &self.shared.spool {
-                    Some(spool) => self.log_spooled(spool, entry),
-                    None => self.queue_entry(entry),
-                }
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
+        let res = self.queue_view(&record.view(), Some(cursor));
         self.count_refusal(&res);
         res
     }
@@ -105,15 +95,19 @@ impl AuditLog {
     /// [`log`](Self::log) for a record held by reference (the tracing layer builds no
     /// [`AuditRecord`]).
     pub(crate) fn log_view(&self, record: &RecordView<'_>) -> Result<()> {
-        let res = self.queue_view(record);
+        let res = self.queue_view(record, None);
         self.count_refusal(&res);
         res
     }
 
-    fn queue_view(&self, record: &RecordView<'_>) -> Result<()> {
-        let Some(entry) = self.prepare(record)? else {
+    /// Prepare a record and spool or queue it; `cursor` goes into its WAL frame.
+    fn queue_view(&self, record: &RecordView<'_>, cursor: Option<&str>) -> Result<()> {
+        let Some(mut entry) = self.prepare(record)? else {
             return Ok(());
         };
+        if let Some(c) = cursor {
+            entry.cursor = Some(c.into());
+        }
         if let Some(spool) = &self.shared.spool {
             return self.log_spooled(spool, entry);
         }
