@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::config::RetryConfig;
 use super::replicas::Target;
 use super::stats::{TargetCounters, lock};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hash::Sha256Hex;
 use crate::sink::{PutOptions, WormSink};
 
@@ -171,20 +171,8 @@ pub(crate) async fn publish(
     let sha = Sha256Hex::of(&body);
     let mut attempt = 0;
     loop {
-        let res = match sink.put(&p.key, body.clone(), &opts).await {
-            Ok(_) => Ok(()),
-            Err(Error::AlreadyExists { key, .. }) => match sink.stored_sha256(&key).await {
-                Ok(s) if s == sha => Ok(()),
-                Ok(s) => Err(Error::Conflict {
-                    key,
-                    stored: s.to_hex(),
-                    ours: sha.to_hex(),
-                }),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match res {
+        let put = sink.put(&p.key, body.clone(), &opts).await;
+        match super::upload::put_outcome(sink.as_ref(), put, &sha).await {
             Err(e) if e.is_retryable() && attempt < retry.max_retries => {
                 attempt += 1;
                 tokio::time::sleep(retry.backoff(attempt, &mut rng)).await;
@@ -203,6 +191,7 @@ mod tests {
     use futures::stream::BoxStream;
 
     use super::*;
+    use crate::error::Error;
     use crate::sink::{Capabilities, Immutability, ObjectInfo, PutReceipt, StoredObject};
 
     /// A store the state machine never calls (the worker does the PUTs).

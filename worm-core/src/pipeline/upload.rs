@@ -8,7 +8,8 @@ use super::config::RetryConfig;
 use super::sealed::Sealed;
 use super::stats::Counters;
 use crate::error::{Error, Result};
-use crate::sink::WormSink;
+use crate::hash::Sha256Hex;
+use crate::sink::{PutReceipt, WormSink};
 
 /// The sink's preflight (credentials, bucket, Object Lock), run before the first upload
 /// rather than in `build`, so that building a writer does no network I/O. Until it
@@ -38,6 +39,32 @@ impl Preflight {
     }
 }
 
+/// What a PUT of bytes whose sha256 is `ours` came to: a key found taken counts as
+/// stored when it holds the same bytes (an earlier attempt whose reply was lost), and is
+/// a conflict naming both hashes otherwise.
+pub(crate) async fn put_outcome(
+    sink: &dyn WormSink,
+    put: Result<PutReceipt>,
+    ours: &Sha256Hex,
+) -> Result<()> {
+    match put {
+        Ok(_) => Ok(()),
+        Err(Error::AlreadyExists { key, .. }) => match sink.stored_sha256(&key).await {
+            Ok(stored) if stored == *ours => {
+                tracing::debug!(target: "worm", key = %key, "already stored by an earlier attempt");
+                Ok(())
+            }
+            Ok(stored) => Err(Error::Conflict {
+                key,
+                stored: stored.to_hex(),
+                ours: ours.to_hex(),
+            }),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Store `batch` once. A PUT that finds its key taken compares the stored sha256 with
 /// ours: equal means an earlier attempt (whose reply was lost) succeeded; different is a
 /// conflict naming both hashes. Transient errors are retried within the round; the caller
@@ -64,23 +91,7 @@ pub(crate) async fn upload_round(
             Ok(()) if first => sink.put_unique(&batch.key, body.clone(), &batch.opts).await,
             Ok(()) => sink.put(&batch.key, body.clone(), &batch.opts).await,
         };
-        let res = match put {
-            Ok(_) => Ok(()),
-            Err(Error::AlreadyExists { key, .. }) => match sink.stored_sha256(&key).await {
-                Ok(stored) if stored == batch.sha256 => {
-                    tracing::debug!(target: "worm", key = %key, "batch already stored by an earlier attempt");
-                    Ok(())
-                }
-                Ok(stored) => Err(Error::Conflict {
-                    key,
-                    stored: stored.to_hex(),
-                    ours: batch.sha256.to_hex(),
-                }),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match res {
+        match put_outcome(sink.as_ref(), put, &batch.sha256).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() && attempt < retry.max_retries => {
                 attempt += 1;
