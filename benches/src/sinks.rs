@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use worm_core::{
-    Capabilities, Error, Immutability, ObjectInfo, PutOptions, PutReceipt, Result, Sha256Hex,
-    StoredObject, WormSink,
+    Capabilities, Error, ObjectInfo, PutOptions, PutReceipt, Result, Sha256Hex, StoredObject,
+    WormSink,
 };
 
 /// Accepts every PUT and keeps nothing: the writer's own cost, without a store's.
@@ -52,12 +52,7 @@ impl WormSink for NullSink {
         Box::pin(futures::stream::empty())
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            immutability: Immutability::None,
-            retention: false,
-            legal_hold: false,
-            metadata: false,
-        }
+        Capabilities::NONE
     }
     fn describe(&self) -> String {
         "null:".into()

@@ -196,6 +196,17 @@ pub struct Capabilities {
     pub metadata: bool,
 }
 
+impl Capabilities {
+    /// A store that enforces nothing and keeps no metadata: for stand-in sinks in tests
+    /// and benchmarks, never for a real store.
+    pub const NONE: Capabilities = Capabilities {
+        immutability: Immutability::None,
+        retention: false,
+        legal_hold: false,
+        metadata: false,
+    };
+}
+
 /// A store that writes each object exactly once and never changes or deletes it.
 ///
 /// The contract (checked for every provider by the conformance suite, `worm_core::testing`

@@ -14,9 +14,7 @@ use super::*;
 use crate::error::Result;
 use crate::hash::Sha256Hex;
 use crate::pipeline::AuditLogBuilder;
-use crate::sink::{
-    Capabilities, Immutability, ObjectInfo, PutOptions, PutReceipt, StoredObject, WormSink,
-};
+use crate::sink::{Capabilities, ObjectInfo, PutOptions, PutReceipt, StoredObject, WormSink};
 
 /// Keeps every body put, in order.
 #[derive(Debug, Default)]
@@ -44,12 +42,7 @@ impl WormSink for Bodies {
         Box::pin(futures::stream::empty())
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            immutability: Immutability::None,
-            retention: false,
-            legal_hold: false,
-            metadata: false,
-        }
+        Capabilities::NONE
     }
     fn describe(&self) -> String {
         "bodies:".into()

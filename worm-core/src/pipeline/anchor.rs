@@ -192,7 +192,7 @@ mod tests {
 
     use super::*;
     use crate::error::Error;
-    use crate::sink::{Capabilities, Immutability, ObjectInfo, PutReceipt, StoredObject};
+    use crate::sink::{Capabilities, ObjectInfo, PutReceipt, StoredObject};
 
     /// A store the state machine never calls (the worker does the PUTs).
     #[derive(Debug)]
@@ -210,12 +210,7 @@ mod tests {
             unreachable!()
         }
         fn capabilities(&self) -> Capabilities {
-            Capabilities {
-                immutability: Immutability::None,
-                retention: false,
-                legal_hold: false,
-                metadata: false,
-            }
+            Capabilities::NONE
         }
         fn describe(&self) -> String {
             "unused:".into()

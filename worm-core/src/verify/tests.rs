@@ -13,7 +13,7 @@ use super::*;
 use crate::batch::{self, Header};
 use crate::hash::Sha256Hex;
 use crate::sign::Signer;
-use crate::sink::{Capabilities, Immutability, PutOptions, PutReceipt, StoredObject};
+use crate::sink::{Capabilities, PutOptions, PutReceipt, StoredObject};
 
 /// A bare map: overwrite and delete allowed, so tests can tamper.
 #[derive(Debug, Default)]
@@ -76,12 +76,7 @@ impl WormSink for MapSink {
         Box::pin(stream::iter(items))
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            immutability: Immutability::None,
-            retention: false,
-            legal_hold: false,
-            metadata: false,
-        }
+        Capabilities::NONE
     }
     fn describe(&self) -> String {
         "map:".into()
