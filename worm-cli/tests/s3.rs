@@ -28,6 +28,14 @@ fn expect_on(env: &S3Env, args: &[&str], input: &[u8], code: i32) -> String {
     expect_cmd(worm_on(env), args, input, code)
 }
 
+/// A runtime for the S3 calls a test makes itself (buckets, reading objects back).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn s3_json(env: &S3Env, args: &[&str], code: i32) -> Value {
     let out = expect_on(env, args, b"", code);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -319,10 +327,7 @@ fn encrypted_ship_to_s3_keeps_record_content_out_of_keys_bodies_and_metadata() {
     use worm::WormSink;
     let Some(env) = S3Env::get() else { return };
     let ep = env.endpoint.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let bucket = rt.block_on(env.fresh_bucket());
     let dir = tempfile::tempdir().unwrap();
     let (a, ra) = keygen_age(dir.path(), "a.key");
@@ -421,10 +426,7 @@ fn ship_gives_each_target_the_lock_settings_of_its_url() {
     use worm::{RetentionMode, WormSink};
     let Some(env) = S3Env::get() else { return };
     let ep = env.endpoint.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let (a, b, c, d) = rt.block_on(async {
         (
             env.fresh_bucket().await,
@@ -557,11 +559,7 @@ fn ship_gives_each_target_the_lock_settings_of_its_url() {
 fn sync_refuses_a_destination_prefix_that_would_hide_the_copies() {
     let Some(env) = S3Env::get() else { return };
     let ep = env.endpoint.clone();
-    let bucket = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(env.fresh_bucket());
+    let bucket = runtime().block_on(env.fresh_bucket());
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("store");
     let src = src.to_str().unwrap();
