@@ -35,6 +35,40 @@ fn config() -> ServeConfig {
 }
 
 /// POST an NDJSON body; the status and headers.
+/// `worm_serve::serve` on its own runtime: the runtime, the HTTP address, the sender that
+/// stops it and the server's task.
+struct Running {
+    rt: tokio::runtime::Runtime,
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<worm_serve::Summary, String>>,
+}
+
+fn start(cfg: ServeConfig, streams: Streams) -> Running {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server = rt.spawn(worm_serve::serve(
+        cfg,
+        streams,
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |b| addr_tx.send(b.http.unwrap().to_string()).unwrap(),
+    ));
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    Running {
+        rt,
+        addr,
+        stop,
+        server,
+    }
+}
+
 fn post(addr: &str, body: &str) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-s", "-D", "-", "-o", "/dev/null", "--data-binary", body])
@@ -122,23 +156,12 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
             .build()
             .map_err(|e| e.to_string())
     };
-    let streams = Streams::new(Box::new(open), 8, None);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server = rt.spawn(worm_serve::serve(
-        config(),
-        streams,
-        async move {
-            let _ = stop_rx.await;
-        },
-        move |b| addr_tx.send(b.http.unwrap().to_string()).unwrap(),
-    ));
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let Running {
+        rt,
+        addr,
+        stop: stop_tx,
+        server,
+    } = start(config(), Streams::new(Box::new(open), 8, None));
 
     let mut acked = Vec::new();
     let mut refused = None;
@@ -249,22 +272,12 @@ fn idle_http2_connections_are_closed_with_goaway() {
     };
     let mut cfg = config();
     cfg.limits.idle_timeout = Duration::from_secs(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server = rt.spawn(worm_serve::serve(
-        cfg,
-        Streams::new(Box::new(open), 8, None),
-        async move {
-            let _ = stop_rx.await;
-        },
-        move |b| addr_tx.send(b.http.unwrap().to_string()).unwrap(),
-    ));
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let Running {
+        rt,
+        addr,
+        stop: stop_tx,
+        server,
+    } = start(cfg, Streams::new(Box::new(open), 8, None));
 
     // An h2c client that answers the server's SETTINGS and PINGs and sends nothing else.
     let mut c = std::net::TcpStream::connect(&addr).unwrap();
