@@ -11,8 +11,9 @@
 //!   same directory and finishes it first. When the path was rotated more than once
 //!   since the old file was left (a slow reader, or a restart after two rotations), the
 //!   files rotated in between are read too, oldest first, before the one at the path:
-//!   every regular file in the directory whose name starts with the followed file's name
-//!   (`app.log.1`, `app.log-20261201`), not compressed (`.gz`, `.zst`, …), last modified
+//!   every regular file in the directory named like the followed file plus a suffix that
+//!   starts with `.`, `-` or `_` (`app.log.1`, `app.log-20261201`; not `app.logger`), not
+//!   compressed (`.gz`, `.zst`, …), last modified
 //!   no earlier than the file just finished, and not read yet by this run.
 //! - **copy and truncate**: a file shorter than the offset read so far was truncated, and
 //!   is read again from its start. Lines written between the copy and the truncation are
@@ -261,7 +262,12 @@ fn rotated_after(
         let Some(n) = e.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if n == name || !n.starts_with(name) || COMPRESSED.iter().any(|c| n.ends_with(c)) {
+        // The followed name plus a suffix that starts with a separator: `app.log.1` or
+        // `app.log-20261201`, not another log that merely starts alike (`app.logger`).
+        let rotated_name = n
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(['.', '-', '_']));
+        if !rotated_name || COMPRESSED.iter().any(|c| n.ends_with(c)) {
             continue;
         }
         let Ok(m) = std::fs::symlink_metadata(e.path()) else {
@@ -406,7 +412,7 @@ mod tests {
 
     /// Stopped in the first file, then the path is rotated twice: the restart reads the
     /// rest of the first file, all of the second, then the third, each once; an older
-    /// rotated file and a compressed one are left alone.
+    /// rotated file, a compressed one and another log named alike are left alone.
     #[test]
     fn a_restart_after_two_rotations_reads_the_file_in_between() {
         let dir = tempfile::tempdir().unwrap();
@@ -425,6 +431,7 @@ mod tests {
         std::fs::write(&path, b"three\n").unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("app.log.1.gz"), b"\x1f\x8b not lines\n").unwrap();
+        std::fs::write(dir.path().join("app.logger"), b"another log\n").unwrap();
         std::fs::rename(&path, dir.path().join("app.log.2")).unwrap();
         std::fs::write(&path, b"four\n").unwrap();
         let (mut t, w) = Tail::open(&path, Some(after_one), 1024).unwrap();
