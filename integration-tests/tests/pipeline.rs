@@ -288,6 +288,64 @@ async fn drop_newest_counts_drops_and_writes_a_gap_record() {
     assert_eq!(records.len() as u64 - gaps.len() as u64, 200 - refused);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_takes_room_for_all_its_records_or_none() {
+    let mem = FaultySink::new(MemorySink::new());
+    mem.stall_puts();
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(5)
+        .queue_capacity(10)
+        .max_pending_bytes(1)
+        .max_in_flight(1)
+        .max_record_bytes(2_000)
+        // Block: a reservation never waits nor drops whatever the policy.
+        .overflow(Overflow::Block)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        log.try_reserve(11),
+        Err(Error::Overflow { capacity: 10 })
+    ));
+    let mut r = log.try_reserve(8).unwrap();
+    assert!(matches!(log.try_reserve(3), Err(Error::Overflow { .. })));
+    assert_eq!(log.queue_room(), 2);
+    for n in 0..6 {
+        r.add(&rec(0, n)).unwrap();
+    }
+    // Refused as `log` refuses it, counted, and taking no room.
+    let big = AuditRecord::new(Level::Info, "x".repeat(3_000));
+    assert!(matches!(r.add(&big), Err(Error::InvalidInput { .. })));
+    r.add(&rec(0, 6)).unwrap();
+    r.add(&rec(0, 7)).unwrap();
+    assert!(matches!(
+        r.add(&rec(0, 8)),
+        Err(Error::Overflow { capacity: 8 })
+    ));
+    assert_eq!(r.commit().unwrap(), 8);
+    let s = log.stats();
+    assert_eq!((s.accepted, s.refused, s.dropped), (8, 1, 0));
+    // A reservation dropped uncommitted gives its room back and logs nothing.
+    let mut r = log.try_reserve(2).unwrap();
+    r.add(&rec(1, 0)).unwrap();
+    drop(r);
+    let mut r = log.try_reserve(2).unwrap();
+    r.add(&rec(0, 8)).unwrap();
+    r.add(&rec(0, 9)).unwrap();
+    assert_eq!(r.commit().unwrap(), 2);
+    mem.release_puts();
+    guard.close().await.unwrap();
+    let streams = read_streams(&mem, "").await;
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    let ns: Vec<u64> = batches
+        .iter()
+        .flat_map(|b| &b.records)
+        .filter_map(|r| r["n"].as_u64())
+        .collect();
+    assert_eq!(ns, (0..10).collect::<Vec<_>>(), "in order, once each");
+    assert!(matches!(log.try_reserve(1), Err(Error::Closed)));
+}
+
 #[test]
 fn block_policy_waits_instead_of_dropping() {
     let mem = FaultySink::new(MemorySink::new());

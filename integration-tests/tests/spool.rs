@@ -58,6 +58,32 @@ fn child_writer() {
     };
     let with_cursor = std::env::var("WORM_CURSOR").is_ok();
     let mut out = std::io::stdout().lock();
+    if let Some(k) = std::env::var("WORM_RESERVE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // Groups of k records, each group reserved, added, committed (one WAL write),
+        // then acknowledged.
+        let mut n = 0;
+        while n < limit {
+            let group = k.min(limit - n);
+            let mut r = log.try_reserve(group as usize).unwrap();
+            for i in n..n + group {
+                let rec = AuditRecord::new(Level::Info, "motion")
+                    .action("motion_detected")
+                    .field("n", i);
+                r.add(&rec).unwrap();
+            }
+            r.commit().unwrap();
+            for i in n..n + group {
+                writeln!(out, "ack {i}").unwrap();
+            }
+            n += group;
+        }
+        out.flush().unwrap();
+        std::mem::forget(guard);
+        std::process::abort();
+    }
     for n in 0..limit {
         let rec = AuditRecord::new(Level::Info, "motion")
             .action("motion_detected")
@@ -122,6 +148,9 @@ enum Child {
     Load(u64),
     /// As `Load`, each record with its cursor (`log_with_cursor`).
     Cursor(u64),
+    /// As `NoUpload`, the records logged in reservations of the second number each
+    /// (`try_reserve`, one WAL write per group).
+    Reserved(u64, u64),
 }
 
 fn spawn_child(store: &Path, spool: &Path, mode: Child) -> std::process::Child {
@@ -143,6 +172,10 @@ fn spawn_child(store: &Path, spool: &Path, mode: Child) -> std::process::Child {
             .env("WORM_NO_UPLOAD", "1"),
         Child::Load(n) => cmd.env("WORM_LIMIT", n.to_string()),
         Child::Cursor(n) => cmd.env("WORM_LIMIT", n.to_string()).env("WORM_CURSOR", "1"),
+        Child::Reserved(n, k) => cmd
+            .env("WORM_LIMIT", n.to_string())
+            .env("WORM_NO_UPLOAD", "1")
+            .env("WORM_RESERVE", k.to_string()),
     };
     cmd.spawn().unwrap()
 }
@@ -215,6 +248,20 @@ async fn abort_after_acknowledging_loses_nothing() {
     assert_eq!(acked.len(), 5_050);
     let recovered = recover_and_check(&store, &spool, &acked).await;
     eprintln!("recovered {recovered} records from the spool");
+    assert_eq!(recovered, 5_050, "every record was only in the spool");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_committed_in_reservations_survive_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, spool) = (dir.path().join("store"), dir.path().join("spool"));
+    // Groups of 37 across batches of 100: the WAL positions within one write must be
+    // each record's own for the checkpoint and replay to be right.
+    let mut child = spawn_child(&store, &spool, Child::Reserved(5_050, 37));
+    let acked = acked(&mut child);
+    assert!(!child.wait().unwrap().success(), "the child aborts");
+    assert_eq!(acked.len(), 5_050);
+    let recovered = recover_and_check(&store, &spool, &acked).await;
     assert_eq!(recovered, 5_050, "every record was only in the spool");
 }
 

@@ -40,11 +40,12 @@ pub fn valid_service(name: &str) -> bool {
         && name != "."
 }
 
-/// One service's log, and the lock that makes "room, then log" atomic per service.
+/// One service's log, and the lock that `close` takes to wait for the requests logging
+/// into it (each holds it shared while it logs).
 struct Stream {
     log: AuditLog,
     guard: Mutex<Option<WriterGuard>>,
-    admit: tokio::sync::Mutex<()>,
+    admit: tokio::sync::RwLock<()>,
 }
 
 /// Why a request was not taken.
@@ -76,22 +77,40 @@ pub struct Logged {
     pub services: Vec<String>,
 }
 
-/// Log each item; returns what was logged and whether a log was found closed.
-fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> (Logged, bool) {
+/// Log each item, all or none: room in each service's queue for all of its records is
+/// taken first ([`AuditLog::try_reserve`]: [`Refusal::Full`] when one has none, and
+/// nothing is logged), then the records are serialised (by this thread, beside other
+/// requests doing the same) and each service's are appended to its spool's WAL in one
+/// write. Returns what was logged and whether a log was found closed.
+fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> Result<(Logged, bool), Refusal> {
+    let mut rooms = Vec::with_capacity(work.len());
+    for (service, log, items) in &work {
+        match log.try_reserve(items.len()) {
+            Ok(r) => rooms.push(r),
+            Err(WormError::Overflow { .. }) => {
+                return Err(Refusal::Full {
+                    service: service.clone(),
+                });
+            }
+            Err(WormError::Closed) => return Err(Refusal::Closing),
+            Err(e) => return Err(Refusal::Open(e.to_string())),
+        }
+    }
     let mut out = Logged::default();
     let mut closed = false;
-    for (service, log, items) in work {
+    for ((service, _, items), mut room) in work.iter().zip(rooms) {
+        let (mut added, mut invalid) = (0u64, 0u64);
         for it in items {
-            let res = match (log.log(it.record), &it.line) {
+            let res = match (room.add(&it.record), &it.line) {
                 // As `worm ship`: a line whose record the writer refuses (its size) is
                 // kept as invalid input.
-                (Err(WormError::InvalidInput { what, reason }), Some(line)) => log
-                    .log(input::invalid_record(line, &format!("{what}: {reason}")))
-                    .map(|()| out.invalid += 1),
+                (Err(WormError::InvalidInput { what, reason }), Some(line)) => room
+                    .add(&input::invalid_record(line, &format!("{what}: {reason}")))
+                    .map(|()| invalid += 1),
                 (other, _) => other,
             };
             match res {
-                Ok(()) => out.accepted += 1,
+                Ok(()) => added += 1,
                 Err(WormError::Closed) => {
                     closed = true;
                     out.refused
@@ -100,9 +119,24 @@ fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> (Logged, bool) {
                 Err(e) => out.refused.push(format!("service {service}: {e}")),
             }
         }
-        out.services.push(service);
+        match room.commit() {
+            Ok(_) => {
+                out.accepted += added;
+                out.invalid += invalid;
+            }
+            Err(e) => {
+                closed |= matches!(e, WormError::Closed);
+                let why = match e {
+                    WormError::Closed => "the server is shutting down".to_string(),
+                    e => e.to_string(),
+                };
+                out.refused
+                    .extend((0..added).map(|_| format!("service {service}: {why}")));
+            }
+        }
+        out.services.push(service.clone());
     }
-    (out, closed)
+    Ok((out, closed))
 }
 
 /// Every service's stream.
@@ -179,7 +213,7 @@ impl Streams {
         let s = Arc::new(Stream {
             log,
             guard: Mutex::new(Some(guard)),
-            admit: tokio::sync::Mutex::new(()),
+            admit: tokio::sync::RwLock::new(()),
         });
         map.insert(service.to_string(), s.clone());
         Ok(s)
@@ -198,29 +232,23 @@ impl Streams {
         for s in by_service.keys() {
             streams.push(self.get(s)?);
         }
-        // Locks in service-name order (the map's), so two requests never wait on each other
-        // in a circle.
+        // Shared: requests log side by side (room is taken per request, atomically, by
+        // `try_reserve`); `close` takes it whole to wait for them.
         let mut held = Vec::new();
         for s in &streams {
-            held.push(s.admit.lock().await);
-        }
-        for ((service, items), s) in by_service.iter().zip(&streams) {
-            if s.log.queue_room() < items.len() {
-                return Err(Refusal::Full {
-                    service: service.clone(),
-                });
-            }
+            held.push(s.admit.read().await);
         }
         let work: Vec<(String, AuditLog, Vec<Item>)> = by_service
             .into_iter()
             .zip(&streams)
             .map(|((service, items), s)| (service, s.log.clone(), items))
             .collect();
-        // Appending to the write-ahead log is file I/O (an fsync per record under
-        // `EveryRecord`). On a multi-threaded runtime it runs on this worker, whose other
-        // tasks move to another one (`block_in_place`): no hand-off to a blocking thread
-        // and back, two wake-ups fewer per request, which on busy cores are the
-        // acknowledgement's tail. Elsewhere it goes to a blocking thread.
+        // Serialising the records and appending them to the write-ahead log is CPU and
+        // file I/O (an fsync under `EveryRecord`). On a multi-threaded runtime it runs on
+        // this worker, whose other tasks move to another one (`block_in_place`): no
+        // hand-off to a blocking thread and back, two wake-ups fewer per request, which
+        // on busy cores are the acknowledgement's tail. Elsewhere it goes to a blocking
+        // thread.
         let out = if tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
         {
@@ -229,7 +257,7 @@ impl Streams {
             tokio::task::spawn_blocking(move || log_blocking(work))
                 .await
                 .map_err(|e| Refusal::Open(format!("the logging task failed: {e}")))?
-        };
+        }?;
         drop(held);
         match out {
             (_, true) if out.0.accepted == 0 => Err(Refusal::Closing),
@@ -281,7 +309,7 @@ impl Streams {
         let mut out = Vec::new();
         for (name, s) in streams {
             // Wait for a request that is logging into this stream to finish.
-            let _admit = s.admit.lock().await;
+            let _admit = s.admit.write().await;
             let guard = lock(&s.guard).take();
             if let Some(g) = guard {
                 out.push((name, g.close().await));

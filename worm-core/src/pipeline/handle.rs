@@ -327,6 +327,34 @@ impl AuditLog {
             .map_err(|_| Error::Closed)
     }
 
+    /// Take room in the queue to the writer for `n` records at once, without waiting
+    /// whatever the [`Overflow`] policy: [`Error::Overflow`] when there is not room for
+    /// all of them (nothing is dropped or counted then), [`Error::Closed`] once closed.
+    ///
+    /// Records are then serialised into the [`Reservation`] (on the caller's thread,
+    /// without any lock: concurrent reservations do this work in parallel) and queued
+    /// together by [`Reservation::commit`], with a spool in one write to its WAL. A front
+    /// end that must take a request whole or refuse it (a server answering 429) reserves
+    /// first: the room is its own until it commits or drops the reservation, and room
+    /// not used is given back.
+    pub fn try_reserve(&self, n: usize) -> Result<Reservation<'_>> {
+        if self.shared.closed.load(Relaxed) {
+            return Err(Error::Closed);
+        }
+        let permits = self.shared.tx.try_reserve_many(n).map_err(|e| match e {
+            TrySendError::Closed(()) => Error::Closed,
+            TrySendError::Full(()) => Error::Overflow {
+                capacity: self.shared.cfg.queue_capacity,
+            },
+        })?;
+        Ok(Reservation {
+            log: self,
+            permits,
+            entries: Vec::with_capacity(n),
+            room: n,
+        })
+    }
+
     /// Records the queue to the writer can take now without waiting (nor, under
     /// `DropNewest`, dropping). A front end that must refuse rather than wait (a server
     /// answering 429) checks this first: with a single caller, room only grows until it
@@ -343,6 +371,76 @@ impl AuditLog {
     /// The settings this writer runs with.
     pub fn config(&self) -> &Config {
         &self.shared.cfg
+    }
+}
+
+/// Room in the queue to the writer for a number of records, and the records serialised
+/// into it so far ([`AuditLog::try_reserve`]). Nothing is logged until
+/// [`commit`](Self::commit); dropped, the reservation gives its room back.
+pub struct Reservation<'a> {
+    log: &'a AuditLog,
+    permits: mpsc::PermitIterator<'a, Entry>,
+    entries: Vec<Entry>,
+    room: usize,
+}
+
+impl std::fmt::Debug for Reservation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("log", self.log)
+            .field("room", &self.room)
+            .field("records", &self.entries.len())
+            .finish()
+    }
+}
+
+impl Reservation<'_> {
+    /// Serialise a record into the reservation, checked as [`AuditLog::log`] checks it: a
+    /// record whose JSON exceeds `max_record_bytes` is refused with
+    /// [`Error::InvalidInput`] (and counted as refused), one below the minimum level is
+    /// counted as filtered and takes no room. Past the room reserved:
+    /// [`Error::Overflow`].
+    pub fn add(&mut self, record: &AuditRecord) -> Result<()> {
+        if self.entries.len() == self.room {
+            return Err(Error::Overflow {
+                capacity: self.room,
+            });
+        }
+        let res = self.log.prepare(&record.view());
+        if res.is_err() {
+            // As `log` counts it (`prepare` never answers `Overflow`).
+            self.log.shared.counters.refused.fetch_add(1, Relaxed);
+        }
+        if let Some(entry) = res? {
+            self.entries.push(entry);
+        }
+        Ok(())
+    }
+
+    /// Queue every record added, in order: with a spool, all are appended to its WAL in
+    /// one write (under its [`SpoolSync`](super::SpoolSync)) before this returns, as
+    /// [`AuditLog::log`] does for one. Returns how many were queued; on an error none is.
+    pub fn commit(mut self) -> Result<usize> {
+        let shared = &self.log.shared;
+        if shared.closed.load(Relaxed) {
+            return Err(Error::Closed);
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let n = entries.len();
+        let counters = &shared.counters;
+        let permits = &mut self.permits;
+        let mut send = |entry: Entry| {
+            counters.sent.fetch_add(1, Relaxed);
+            if let Some(p) = permits.next() {
+                p.send(entry);
+            }
+        };
+        match &shared.spool {
+            Some(spool) => spool.append_all(entries, &mut send)?,
+            None => entries.into_iter().for_each(&mut send),
+        }
+        counters.accepted.fetch_add(n as u64, Relaxed);
+        Ok(n)
     }
 }
 

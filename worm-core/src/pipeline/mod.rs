@@ -46,7 +46,7 @@ pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
 pub use config::{Config, DEFAULT_HEARTBEAT, Overflow, RetryConfig, SpoolSync};
 pub use control::CloseReport;
-pub use handle::{AuditLog, WriterGuard};
+pub use handle::{AuditLog, Reservation, WriterGuard};
 pub use replicas::{AckTargets, Target, TargetLocks};
 pub use stats::QUEUED_RECORD_BYTES;
 pub use stats::{Stats, TargetStats};

@@ -251,7 +251,60 @@ impl Spool {
             None => None,
         };
         let line = sealed.as_deref().unwrap_or(entry.line.as_slice());
+        let frame = frame(line, entry.cursor.as_deref())?;
         let mut w = lock(&self.wal);
+        let (seg, start) = self.write_frames(&mut w, &frame)?;
+        if let Some(c) = &entry.cursor {
+            w.cursor = Some(c.to_string());
+            w.cursor_saved = false;
+        }
+        entry.wal = Some(WalPos {
+            seg,
+            off: start + frame.len() as u64,
+        });
+        then(entry);
+        Ok(())
+    }
+
+    /// [`append`](Self::append) for several records: one write of all their frames (and
+    /// one fsync under `EveryRecord`), then each is handed with its WAL position to
+    /// `then`, in order, under the same lock. On an error none is handed on.
+    pub fn append_all(&self, entries: Vec<Entry>, mut then: impl FnMut(Entry)) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // Framed (and encrypted) outside the lock, into one buffer.
+        let mut buf = Vec::new();
+        let mut ends = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let sealed = match &self.encrypt {
+                Some(to) => Some(to.encrypt(&e.line)?),
+                None => None,
+            };
+            let line = sealed.as_deref().unwrap_or(e.line.as_slice());
+            frame_into(&mut buf, line, e.cursor.as_deref())?;
+            ends.push(buf.len() as u64);
+        }
+        let mut w = lock(&self.wal);
+        let (seg, start) = self.write_frames(&mut w, &buf)?;
+        if let Some(c) = entries.iter().rev().find_map(|e| e.cursor.as_deref()) {
+            w.cursor = Some(c.to_string());
+            w.cursor_saved = false;
+        }
+        for (mut e, end) in entries.into_iter().zip(ends) {
+            e.wal = Some(WalPos {
+                seg,
+                off: start + end,
+            });
+            then(e);
+        }
+        Ok(())
+    }
+
+    /// Write `frames` at the end of the WAL (in a new segment when this one is full),
+    /// fsynced under `EveryRecord`; returns their segment and the offset they start at.
+    /// A failed write is cut off so the segment stays readable.
+    fn write_frames(&self, w: &mut Wal, frames: &[u8]) -> Result<(u64, u64)> {
         if w.off >= SEGMENT_BYTES {
             let seg = w.seg + 1;
             let file = open_segment(&self.dir, seg)?;
@@ -261,18 +314,15 @@ impl Spool {
             w.off = 0;
             w.dirty = false;
         }
-        let frame = frame(line, entry.cursor.as_deref())?;
-        let seg = w.seg;
+        let (seg, start) = (w.seg, w.off);
         let ctx = || {
             format!(
                 "appending to spool {}",
                 self.dir.join(segment_name(seg)).display()
             )
         };
-        if let Err(e) = w.file.write_all(&frame) {
-            // Cut a partial frame off so the segment stays readable.
-            let off = w.off;
-            let _ = w.file.set_len(off);
+        if let Err(e) = w.file.write_all(frames) {
+            let _ = w.file.set_len(start);
             return Err(Error::io(ctx(), e));
         }
         if self.sync == SpoolSync::EveryRecord {
@@ -280,17 +330,8 @@ impl Spool {
         } else {
             w.dirty = true;
         }
-        w.off += frame.len() as u64;
-        if let Some(c) = &entry.cursor {
-            w.cursor = Some(c.to_string());
-            w.cursor_saved = false;
-        }
-        entry.wal = Some(WalPos {
-            seg: w.seg,
-            off: w.off,
-        });
-        then(entry);
-        Ok(())
+        w.off += frames.len() as u64;
+        Ok((seg, start))
     }
 
     /// Persist a sealed batch before its upload starts, then move the checkpoint past it.
@@ -727,24 +768,32 @@ fn replay_wal(
 
 /// One WAL frame for `line`, with `cursor` when given.
 fn frame(line: &[u8], cursor: Option<&str>) -> Result<Vec<u8>> {
+    let mut frame = Vec::new();
+    frame_into(&mut frame, line, cursor)?;
+    Ok(frame)
+}
+
+/// Append one frame to `buf`.
+fn frame_into(buf: &mut Vec<u8>, line: &[u8], cursor: Option<&str>) -> Result<()> {
     let cursor = cursor.map(str::as_bytes);
     let extra = cursor.map_or(0, |c| 2 + c.len());
     let len = u32::try_from(line.len() + extra)
         .ok()
         .filter(|n| n & CURSOR_FLAG == 0)
         .ok_or_else(|| Error::invalid("record", "larger than 2 GiB"))?;
-    let mut frame = Vec::with_capacity(FRAME_HEADER + line.len() + extra);
-    frame.extend_from_slice(&(len | cursor.map_or(0, |_| CURSOR_FLAG)).to_le_bytes());
-    frame.extend_from_slice(&[0; 4]);
+    let start = buf.len();
+    buf.reserve(FRAME_HEADER + line.len() + extra);
+    buf.extend_from_slice(&(len | cursor.map_or(0, |_| CURSOR_FLAG)).to_le_bytes());
+    buf.extend_from_slice(&[0; 4]);
     if let Some(c) = cursor {
         let n = u16::try_from(c.len()).map_err(|_| Error::invalid("cursor", "too long"))?;
-        frame.extend_from_slice(&n.to_le_bytes());
-        frame.extend_from_slice(c);
+        buf.extend_from_slice(&n.to_le_bytes());
+        buf.extend_from_slice(c);
     }
-    frame.extend_from_slice(line);
-    let crc = crc32fast::hash(&frame[FRAME_HEADER..]);
-    frame[4..8].copy_from_slice(&crc.to_le_bytes());
-    Ok(frame)
+    buf.extend_from_slice(line);
+    let crc = crc32fast::hash(&buf[start + FRAME_HEADER..]);
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// A frame read back: its payload's length, the record line and the cursor, if any.
