@@ -42,6 +42,7 @@ use crate::tlog::note;
 use crate::tlog::{Frontier, leaf_hash, origin_for};
 
 mod scan;
+pub(crate) use scan::scan_slice;
 pub use scan::{
     Fault, Limits, MAX_HEADER_LINE, OnRecord, ScanError, Scanned, Scanner, scan_reader,
 };

@@ -71,7 +71,11 @@ pub fn scan(
     limits: Limits,
     on_record: &mut OnRecord<'_>,
 ) -> std::result::Result<Scanned, ScanError> {
-    let mut reader = detect(stored, content_encoding, key)
+    let compression = detect(stored, content_encoding, key);
+    if compression == Compression::None {
+        return batch::scan_slice(stored, limits, on_record);
+    }
+    let mut reader = compression
         .reader(stored)
         .map_err(|e| ScanError::new(Fault::Damaged, "compressed batch", e.to_string()))?;
     batch::scan_reader(&mut reader, limits, on_record)
