@@ -512,6 +512,13 @@ pub struct VerifyArgs {
     /// needs no key.
     #[arg(long, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
+    /// Objects read and checked at once (1 to 64, default 8). Each one's decompression and
+    /// hashing runs on a thread of its own, so this also bounds the cores verify keeps
+    /// busy: 1 reads and checks one object at a time, on one core. Memory grows with it:
+    /// at most 128 MiB + N × 25 MiB whatever the store holds.
+    #[arg(long, value_name = "N", default_value_t = worm::verify::DEFAULT_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub concurrency: usize,
     /// Print the full report as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -278,6 +278,25 @@ fn verify_exits_1_on_a_tampered_store_and_0_on_an_intact_one() {
             .any(|p| p["kind"] == "missing"),
         "{report}"
     );
+
+    // However many objects are checked at once, the report is the same, byte for byte.
+    for s in [&store, &store2] {
+        let default = verify(s, &[]);
+        assert_eq!(default.0, 1, "{}", default.1);
+        for n in ["1", "2", "64"] {
+            assert_eq!(
+                verify(s, &["--concurrency", n]),
+                default,
+                "--concurrency {n}"
+            );
+        }
+    }
+    let (code, _, err) = text(&run(
+        &["verify", store.to_str().unwrap(), "--concurrency", "0"],
+        b"",
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--concurrency"), "{err}");
 }
 
 #[test]

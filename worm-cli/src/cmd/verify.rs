@@ -43,6 +43,7 @@ pub async fn run(a: VerifyArgs) -> CliResult<u8> {
     };
     let mut v = Verifier::new()
         .require_closed(a.require_closed)
+        .concurrency(a.concurrency)
         .identities(crate::crypt::identities(&a.identity)?);
     for k in keys {
         v = v.public_key(k);

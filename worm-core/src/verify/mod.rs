@@ -207,7 +207,9 @@ impl Verifier {
         self
     }
 
-    /// Objects fetched at once (default 8, at least 1).
+    /// Objects fetched at once (default 8, at least 1). Each one is decompressed and hashed
+    /// on a blocking thread of its own, so this also bounds the cores verification keeps
+    /// busy; the report does not depend on it.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self

@@ -9,7 +9,7 @@
 //! worm-load latency  [--rate R] [--secs S]
 //! worm-load memory   [--records N] [--queue N] [--pending-mib M] [--overflow drop|block]
 //! worm-load generate --dir D [--mib M] [--format v1|v2] [--encrypt on|off]
-//! worm-load verify   --dir D
+//! worm-load verify   --dir D [--concurrency N]   (objects read and checked at once, default 8)
 //! worm-load ndjson   [--records N]          (the `worm ship` benchmarks' input, on stdout)
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
 //!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]

@@ -89,6 +89,7 @@ pub fn generate(args: &Args) -> Result<(), String> {
 pub fn run(args: &Args) -> Result<(), String> {
     let dir = dir(args)?;
     let sink = FsSink::new(&dir).map_err(|e| e.to_string())?;
+    let concurrency: usize = args.num("concurrency", worm_core::verify::DEFAULT_CONCURRENCY)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -99,6 +100,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .block_on(
             Verifier::new()
                 .public_key(signer().public_key())
+                .concurrency(concurrency)
                 .verify(&sink),
         )
         .map_err(|e| e.to_string())?;
@@ -109,6 +111,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     crate::emit(json!({
         "bench": "verify",
         "dir": dir.display().to_string(),
+        "concurrency": concurrency,
         "objects": report.objects,
         "records": report.records,
         "mb": report.bytes as f64 / 1e6,
