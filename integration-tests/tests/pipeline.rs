@@ -256,7 +256,7 @@ async fn drop_newest_counts_drops_and_writes_a_gap_record() {
     for n in 0..200 {
         match log.log(rec(0, n)) {
             Ok(()) => {}
-            Err(Error::Overflow { capacity: 10 }) => refused += 1,
+            Err(Error::Overflow { capacity: 10, .. }) => refused += 1,
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -304,7 +304,7 @@ async fn a_reservation_takes_room_for_all_its_records_or_none() {
         .unwrap();
     assert!(matches!(
         log.try_reserve(11),
-        Err(Error::Overflow { capacity: 10 })
+        Err(Error::Overflow { capacity: 10, .. })
     ));
     let mut r = log.try_reserve(8).unwrap();
     assert!(matches!(log.try_reserve(3), Err(Error::Overflow { .. })));
@@ -319,7 +319,7 @@ async fn a_reservation_takes_room_for_all_its_records_or_none() {
     r.add(&rec(0, 7)).unwrap();
     assert!(matches!(
         r.add(&rec(0, 8)),
-        Err(Error::Overflow { capacity: 8 })
+        Err(Error::Overflow { capacity: 8, .. })
     ));
     assert_eq!(r.commit().unwrap(), 8);
     let s = log.stats();
@@ -344,6 +344,72 @@ async fn a_reservation_takes_room_for_all_its_records_or_none() {
         .collect();
     assert_eq!(ns, (0..10).collect::<Vec<_>>(), "in order, once each");
     assert!(matches!(log.try_reserve(1), Err(Error::Closed)));
+}
+
+/// The queue is bounded in bytes as well as in records: large records fill it long
+/// before `queue_capacity`, and the overflow policy applies there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_is_bounded_in_bytes_whatever_the_records_sizes() {
+    let mem = FaultySink::new(MemorySink::new());
+    mem.stall_puts();
+    let budget = 64 << 10;
+    let (log, guard) = AuditLogBuilder::new(Arc::new(mem.clone()), "svc")
+        .max_records(5)
+        .queue_capacity(100_000)
+        .max_queue_bytes(budget)
+        .max_pending_bytes(1)
+        .max_in_flight(1)
+        .overflow(Overflow::DropNewest)
+        .build()
+        .unwrap();
+    let pad = "p".repeat(4096);
+    let mut refused = 0u64;
+    for n in 0..200 {
+        match log.log(rec(0, n).field("pad", pad.as_str())) {
+            Ok(()) => {}
+            Err(Error::Overflow { bytes, .. }) => {
+                assert_eq!(bytes, budget, "the error names the byte bound");
+                refused += 1;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    mem.wait_until_stalled(1).await;
+    let accepted = 200 - refused;
+    // At most 16 records of 4 KiB fit in 64 KiB, plus the first batch of 5 the worker
+    // sealed before it stopped taking records (its sink stalled, its backlog full) and
+    // the few it had taken meanwhile.
+    assert!(
+        accepted <= 16 + 5 + 5,
+        "{accepted} records of 4 KiB accepted into a 64 KiB queue"
+    );
+    assert!(log.queue_bytes_room() < 4096, "{}", log.queue_bytes_room());
+    assert!(
+        log.queue_room() > 99_000,
+        "the record count was not the bound"
+    );
+    assert_eq!(log.stats().dropped, refused);
+    mem.release_puts();
+    log.flush().await.unwrap();
+    let s = log.stats();
+    assert_eq!(s.stored + s.dropped, 200);
+    assert_eq!(log.queue_bytes_room(), budget, "every byte given back");
+    // A reservation takes bytes record by record, refuses past the budget (never waits
+    // nor drops), and gives back what it never queued.
+    let mut r = log.try_reserve(100).unwrap();
+    let mut added = 0;
+    while r.add(&rec(1, added).field("pad", pad.as_str())).is_ok() {
+        added += 1;
+    }
+    assert!(
+        (14..=16).contains(&added),
+        "{added} records of 4 KiB reserved in 64 KiB"
+    );
+    assert!(log.queue_bytes_room() < 4096);
+    drop(r);
+    assert_eq!(log.queue_bytes_room(), budget);
+    assert_eq!(log.stats().dropped, refused, "a reservation drops nothing");
+    guard.close().await.unwrap();
 }
 
 #[test]

@@ -169,12 +169,14 @@ pub enum Error {
     /// The queue was full and the `DropNewest` overflow policy dropped the record. The drop
     /// is counted in the writer's stats and recorded in the stream as a gap record.
     #[error(
-        "audit queue full (capacity {capacity}): record dropped by overflow policy DropNewest; \
-         the drop is counted and recorded in the stream"
+        "audit queue full (capacity {capacity} records, {bytes} bytes): record dropped by \
+         overflow policy DropNewest; the drop is counted and recorded in the stream"
     )]
     Overflow {
         /// Queue capacity in records.
         capacity: usize,
+        /// Queue capacity in bytes (`max_queue_bytes`).
+        bytes: usize,
     },
     /// A deadline passed before the operation finished.
     #[error("{what} did not finish within {seconds:.1}s: {left}")]

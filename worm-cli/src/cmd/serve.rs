@@ -94,6 +94,9 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
             .map_err(|e| e.message)?
             .skip_preflight()
             .queue_capacity(backlog)
+            // Serve bounds each backlog in records and answers 429 when a request does not
+            // fit (`queue_room`); a byte budget would make such a request wait instead.
+            .max_queue_bytes(usize::MAX)
             .max_spool_bytes(spool_bytes);
         if let Some(id) = &w.writer_id {
             // One identity per service: successions are followed per stream.

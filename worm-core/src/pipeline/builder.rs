@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::anchor::AnchorState;
+use super::budget::QueueBytes;
 use super::config::{Config, Overflow, RetryConfig, SpoolSync};
 use super::handle::{AuditLog, Shared, WriterGuard};
 use super::replicas::{AckTargets, Target, names};
@@ -165,9 +166,19 @@ impl AuditLogBuilder {
         self
     }
 
-    /// Queue capacity in records.
+    /// Queue capacity in records (default 100,000).
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.cfg.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Bytes of records the queue holds (default
+    /// [`DEFAULT_MAX_QUEUE_BYTES`](super::DEFAULT_MAX_QUEUE_BYTES), 8 MiB): the queue's
+    /// memory bound, whatever the records' sizes. The queue is full when this or
+    /// [`queue_capacity`](Self::queue_capacity) is reached; the overflow policy applies.
+    /// Values above 4 GiB count as 4 GiB.
+    pub fn max_queue_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_queue_bytes = n.max(1);
         self
     }
 
@@ -426,9 +437,11 @@ fn start(
             .store(sealed + r.replay.len() as u64, Relaxed);
     }
     let (tx, records) = mpsc::channel(cfg.queue_capacity);
+    let bytes = Arc::new(QueueBytes::new(cfg.max_queue_bytes));
     let (control_tx, control) = mpsc::unbounded_channel();
     let worker_cfg = cfg.clone();
     let worker_counters = counters.clone();
+    let worker_bytes = bytes.clone();
     // Built here, so a failure is `build`'s error; the worker thread drives it.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -446,7 +459,11 @@ fn start(
                     worker_cfg,
                     states,
                     worker_counters,
-                    Inbox { records, control },
+                    Inbox {
+                        records,
+                        control,
+                        bytes: worker_bytes,
+                    },
                     pos,
                 )
                 .anchor(anchor);
@@ -461,6 +478,7 @@ fn start(
     let log = AuditLog {
         shared: Arc::new(Shared {
             tx,
+            bytes,
             control: control_tx,
             cfg,
             counters,

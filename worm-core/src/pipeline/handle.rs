@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::budget::QueueBytes;
 use super::config::{Config, Overflow};
 use super::control::{CloseReport, Control, Reply};
 use super::entry::Entry;
@@ -25,6 +26,8 @@ thread_local! {
 
 pub(crate) struct Shared {
     pub tx: mpsc::Sender<Entry>,
+    /// The queue's byte budget, taken before a record is queued.
+    pub bytes: Arc<QueueBytes>,
     pub control: mpsc::UnboundedSender<Control>,
     pub cfg: Arc<Config>,
     pub counters: Arc<Counters>,
@@ -114,8 +117,38 @@ impl AuditLog {
         self.queue_entry(entry)
     }
 
+    /// Take the entry's bytes from the queue's budget by the overflow policy: waiting
+    /// under `Block`, a counted drop under `DropNewest`. Returns what was taken.
+    fn take_bytes(&self, entry: &Entry) -> Result<u32> {
+        let bytes = &self.shared.bytes;
+        let cost = bytes.cost(entry.line.len());
+        let taken = match bytes.try_take(cost) {
+            Ok(true) => Ok(()),
+            Ok(false) => match self.shared.cfg.overflow {
+                Overflow::DropNewest => {
+                    self.shared.counters.record_drop(timestamp::now());
+                    return Err(self.overflow());
+                }
+                // As for a full queue: `Block` may block a runtime thread; the worker has
+                // its own, so it keeps draining meanwhile.
+                Overflow::Block => futures::executor::block_on(bytes.take(cost)),
+            },
+            Err(closed) => Err(closed),
+        };
+        taken.map(|()| cost).map_err(|_| Error::Closed)
+    }
+
+    /// The error for a record `DropNewest` dropped.
+    fn overflow(&self) -> Error {
+        Error::Overflow {
+            capacity: self.shared.cfg.queue_capacity,
+            bytes: self.shared.cfg.max_queue_bytes,
+        }
+    }
+
     /// Queue an entry without a spool, by the overflow policy.
     fn queue_entry(&self, entry: Entry) -> Result<()> {
+        let cost = self.take_bytes(&entry)?;
         let counters = &self.shared.counters;
         // Counted before sending: a flush waits until the worker has seen this many
         // records (or learnt that a send failed), which orders it after every record
@@ -127,9 +160,7 @@ impl AuditLog {
             Err(TrySendError::Full(entry)) => match self.shared.cfg.overflow {
                 Overflow::DropNewest => {
                     counters.record_drop(timestamp::now());
-                    Err(Error::Overflow {
-                        capacity: self.shared.cfg.queue_capacity,
-                    })
+                    Err(self.overflow())
                 }
                 // Blocking a thread of an async runtime is what `Block` asks for; the worker
                 // runs on its own thread, so it keeps draining meanwhile.
@@ -137,6 +168,10 @@ impl AuditLog {
                     .map_err(|_| Error::Closed),
             },
         };
+        if res.is_err() {
+            // Not queued: its bytes were never the queue's.
+            self.shared.bytes.give(cost as usize);
+        }
         self.settle(res)
     }
 
@@ -160,27 +195,33 @@ impl AuditLog {
         let Some(entry) = self.prepare(&record.view())? else {
             return Ok(());
         };
+        let bytes = &self.shared.bytes;
+        let cost = bytes.cost(entry.line.len());
+        bytes.take(cost).await.map_err(|_| Error::Closed)?;
         if let Some(spool) = &self.shared.spool {
             let permit = self.shared.tx.reserve().await;
-            return self.append_and_send(spool, entry, permit.map_err(|_| Error::Closed));
+            return self.append_and_send(spool, entry, cost, permit.map_err(|_| Error::Closed));
         }
         self.shared.counters.sent.fetch_add(1, Relaxed);
         let res = self.shared.tx.send(entry).await.map_err(|_| Error::Closed);
+        if res.is_err() {
+            bytes.give(cost as usize);
+        }
         self.settle(res)
     }
 
     /// With a spool: reserve room in the queue, then append to the WAL and queue under the
     /// spool's lock, so the WAL order is the queue order (recovery relies on it).
     fn log_spooled(&self, spool: &Spool, entry: Entry) -> Result<()> {
+        let cost = self.take_bytes(&entry)?;
         let permit = match self.shared.tx.try_reserve() {
             Ok(p) => Ok(p),
             Err(TrySendError::Closed(())) => Err(Error::Closed),
             Err(TrySendError::Full(())) => match self.shared.cfg.overflow {
                 Overflow::DropNewest => {
                     self.shared.counters.record_drop(timestamp::now());
-                    return Err(Error::Overflow {
-                        capacity: self.shared.cfg.queue_capacity,
-                    });
+                    self.shared.bytes.give(cost as usize);
+                    return Err(self.overflow());
                 }
                 // As in `log`: `Block` may block a runtime thread; the worker has its own.
                 Overflow::Block => {
@@ -188,21 +229,31 @@ impl AuditLog {
                 }
             },
         };
-        self.append_and_send(spool, entry, permit)
+        self.append_and_send(spool, entry, cost, permit)
     }
 
+    /// Append to the WAL and queue; `cost` bytes of the budget are the entry's, given back
+    /// if it is not queued.
     fn append_and_send(
         &self,
         spool: &Spool,
         entry: Entry,
+        cost: u32,
         permit: Result<mpsc::Permit<'_, Entry>>,
     ) -> Result<()> {
-        let permit = permit?;
+        let mut queued = false;
         let counters = &self.shared.counters;
-        spool.append(entry, |entry| {
-            counters.sent.fetch_add(1, Relaxed);
-            permit.send(entry);
-        })?;
+        let res = permit.and_then(|permit| {
+            spool.append(entry, |entry| {
+                counters.sent.fetch_add(1, Relaxed);
+                permit.send(entry);
+                queued = true;
+            })
+        });
+        if !queued {
+            self.shared.bytes.give(cost as usize);
+        }
+        res?;
         counters.accepted.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -343,15 +394,14 @@ impl AuditLog {
         }
         let permits = self.shared.tx.try_reserve_many(n).map_err(|e| match e {
             TrySendError::Closed(()) => Error::Closed,
-            TrySendError::Full(()) => Error::Overflow {
-                capacity: self.shared.cfg.queue_capacity,
-            },
+            TrySendError::Full(()) => self.overflow(),
         })?;
         Ok(Reservation {
             log: self,
             permits,
             entries: Vec::with_capacity(n),
             room: n,
+            bytes: 0,
         })
     }
 
@@ -361,6 +411,14 @@ impl AuditLog {
     /// logs.
     pub fn queue_room(&self) -> usize {
         self.shared.tx.capacity()
+    }
+
+    /// Bytes the queue to the writer can take now (its byte budget,
+    /// [`max_queue_bytes`](super::AuditLogBuilder::max_queue_bytes)), counted as
+    /// [`queue_room`](Self::queue_room) is. A record takes its JSON line's length plus
+    /// [`QUEUED_RECORD_BYTES`](super::QUEUED_RECORD_BYTES).
+    pub fn queue_bytes_room(&self) -> usize {
+        self.shared.bytes.room()
     }
 
     /// A snapshot of the writer's counters.
@@ -382,6 +440,16 @@ pub struct Reservation<'a> {
     permits: mpsc::PermitIterator<'a, Entry>,
     entries: Vec<Entry>,
     room: usize,
+    /// Bytes of the queue's budget its records hold.
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    /// Bytes of records never queued go back to the budget (the queue's room goes back
+    /// with the permits).
+    fn drop(&mut self) {
+        self.log.shared.bytes.give(self.bytes);
+    }
 }
 
 impl std::fmt::Debug for Reservation<'_> {
@@ -398,12 +466,14 @@ impl Reservation<'_> {
     /// Serialise a record into the reservation, checked as [`AuditLog::log`] checks it: a
     /// record whose JSON exceeds `max_record_bytes` is refused with
     /// [`Error::InvalidInput`] (and counted as refused), one below the minimum level is
-    /// counted as filtered and takes no room. Past the room reserved:
-    /// [`Error::Overflow`].
+    /// counted as filtered and takes no room. Past the room reserved, or when the queue's
+    /// byte budget ([`max_queue_bytes`](super::AuditLogBuilder::max_queue_bytes)) has no
+    /// room for the record: [`Error::Overflow`], never a wait nor a drop.
     pub fn add(&mut self, record: &AuditRecord) -> Result<()> {
         if self.entries.len() == self.room {
             return Err(Error::Overflow {
                 capacity: self.room,
+                bytes: self.log.shared.cfg.max_queue_bytes,
             });
         }
         let res = self.log.prepare(&record.view());
@@ -412,6 +482,13 @@ impl Reservation<'_> {
             self.log.shared.counters.refused.fetch_add(1, Relaxed);
         }
         if let Some(entry) = res? {
+            let budget = &self.log.shared.bytes;
+            let cost = budget.cost(entry.line.len());
+            match budget.try_take(cost) {
+                Ok(true) => self.bytes += cost as usize,
+                Ok(false) => return Err(self.log.overflow()),
+                Err(_) => return Err(Error::Closed),
+            }
             self.entries.push(entry);
         }
         Ok(())
@@ -439,6 +516,8 @@ impl Reservation<'_> {
             Some(spool) => spool.append_all(entries, &mut send)?,
             None => entries.into_iter().for_each(&mut send),
         }
+        // Queued: the worker gives their bytes back as it takes them.
+        self.bytes = 0;
         counters.accepted.fetch_add(n as u64, Relaxed);
         Ok(n)
     }

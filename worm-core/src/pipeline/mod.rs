@@ -21,13 +21,14 @@
 
 //!
 //! Modules, leaves first (each imports only those above it):
-//! `config`, `stats`, `entry`, `sealed`, `control`, `replicas` (shared types, the control
-//! protocol and the replication targets); `anchor` (publishing checkpoints); `batcher` (cutting and sealing), `spool` (durability), `upload` (one
+//! `config`, `stats`, `entry`, `sealed`, `control`, `replicas`, `budget` (shared types, the control
+//! protocol, the replication targets and the queue's byte budget); `anchor` (publishing checkpoints); `batcher` (cutting and sealing), `spool` (durability), `upload` (one
 //! upload round); `worker` (drives them; never sees the handle); `handle` (what callers
 //! hold); `builder` (wires it all up).
 
 mod anchor;
 mod batcher;
+mod budget;
 mod builder;
 mod config;
 mod control;
@@ -44,7 +45,9 @@ mod worker;
 pub use anchor::anchor_key;
 pub use batcher::HANDLER_VERSION;
 pub use builder::AuditLogBuilder;
-pub use config::{Config, DEFAULT_HEARTBEAT, Overflow, RetryConfig, SpoolSync};
+pub use config::{
+    Config, DEFAULT_HEARTBEAT, DEFAULT_MAX_QUEUE_BYTES, Overflow, RetryConfig, SpoolSync,
+};
 pub use control::CloseReport;
 pub use handle::{AuditLog, Reservation, WriterGuard};
 pub use replicas::{AckTargets, Target, TargetLocks};

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::anchor::{AnchorState, Pending, anchor_key, publish};
 use super::batcher::OpenBatch;
+use super::budget::QueueBytes;
 use super::config::Config;
 use super::control::{CloseReport, Control, Reply};
 use super::entry::Entry;
@@ -34,6 +35,15 @@ type AnchorPut = BoxFuture<'static, (Pending, Result<()>)>;
 pub(crate) struct Inbox {
     pub records: mpsc::Receiver<Entry>,
     pub control: mpsc::UnboundedReceiver<Control>,
+    /// The queue's byte budget: bytes of taken records go back to it.
+    pub bytes: Arc<QueueBytes>,
+}
+
+impl Drop for Inbox {
+    /// The worker has ended: callers waiting for room in the queue are told it is closed.
+    fn drop(&mut self) {
+        self.bytes.close();
+    }
 }
 
 enum Waiter {
@@ -133,6 +143,8 @@ pub(crate) struct Worker {
     rest_until: Option<Instant>,
     /// When the last batch was sealed (for heartbeats).
     last_seal: Instant,
+    /// Bytes of records taken since they were last given back to the queue's budget.
+    taken_bytes: usize,
 }
 
 /// How long the worker lets records gather after a wake-up that found fewer than
@@ -179,6 +191,7 @@ impl Worker {
             rest_until: None,
             cfg,
             last_seal: Instant::now(),
+            taken_bytes: 0,
         }
     }
 
@@ -435,6 +448,7 @@ impl Worker {
                             }
                             taken += 1;
                         }
+                        self.give_back();
                         // Woken for a handful of records: a busy caller would pay a futex
                         // wake-up per record or so. Let the next ones gather for a moment
                         // instead; control messages and uploads are still heard.
@@ -464,9 +478,18 @@ impl Worker {
         self.received + self.counters.unsent.load(Relaxed)
     }
 
+    /// Take a record out of the queue; its bytes go back to the budget in
+    /// [`give_back`](Self::give_back).
     fn take(&mut self, e: Entry) {
         self.received += 1;
+        self.taken_bytes += self.inbox.bytes.cost(e.line.len()) as usize;
         self.push(e);
+    }
+
+    /// Return the bytes of the records taken since the last call to the queue's budget:
+    /// once per wake-up rather than per record, and always before the worker waits again.
+    fn give_back(&mut self) {
+        self.inbox.bytes.give(std::mem::take(&mut self.taken_bytes));
     }
 
     /// When the next heartbeat is due: only while idle, not closing, with room to store.
