@@ -58,9 +58,11 @@ pub struct Plan {
 
 impl Default for Plan {
     /// 30,000 records of about 2.8 KiB (about 54 MiB accepted during the fault), 30 s of
-    /// fault, 5 s request timeout, at most 20 MiB of peak memory growth (measured on
-    /// 2026-12-01: +11 to +18 MiB against SeaweedFS in Docker on main at 4140a14, +2 to
-    /// +13 MiB before its last commits; +6.5 to +12.5 MiB against Ceph).
+    /// fault, 5 s request timeout, at most 20 MiB of peak memory growth. Measured on
+    /// 2026-12-01: +11 to +18 MiB against SeaweedFS in Docker, and once +20.05 MiB against
+    /// Ceph in CI, almost all of it records queued during the unpaced load before the
+    /// fault (4,100 of 2.8 KiB seen queued); with the queue's byte budget (8 MiB by
+    /// default) +5.3 to +7.2 MiB in Docker.
     fn default() -> Self {
         Plan {
             records: 30_000,
@@ -97,6 +99,14 @@ pub struct Figures {
     pub rss_before_kib: u64,
     /// Peak RSS until the writer was closed.
     pub rss_peak_kib: u64,
+    /// Peak RSS in each phase: the load before the fault (until its flush), the fault,
+    /// and the recovery (healing, flush and close).
+    pub rss_phase_peaks_kib: [u64; 3],
+    /// RSS when the fault was healed: what the writer held with its backlog waiting.
+    pub rss_at_heal_kib: u64,
+    /// The most records seen waiting in the queue during the unpaced load before the
+    /// fault (sampled every 100 records): the queue's byte budget bounds it.
+    pub most_queued_before: usize,
     /// Failed upload rounds during the fault.
     pub failures_during_fault: u64,
     /// Upload errors the pipeline reported during the fault.
@@ -120,7 +130,9 @@ impl fmt::Display for Figures {
         write!(
             f,
             "{}: sent {}, accepted {}, stored {}, duplicates {}, lost {}; {} batches, {} versions; \
-             peak RSS {} KiB ({} KiB before, +{} KiB; {} KiB accepted during the fault); \
+             peak RSS {} KiB ({} KiB before, +{} KiB; {} KiB accepted during the fault; \
+             peak before / during / after the fault {} / {} / {} KiB, {} KiB at healing; \
+             at most {} records queued before the fault); \
              {} failed upload rounds during the fault ({} upload errors, {} timeouts); recovery {:.1?}",
             self.fault,
             self.sent,
@@ -134,6 +146,11 @@ impl fmt::Display for Figures {
             self.rss_before_kib,
             self.rss_peak_kib.saturating_sub(self.rss_before_kib),
             self.accepted_during_fault_bytes / 1024,
+            self.rss_phase_peaks_kib[0],
+            self.rss_phase_peaks_kib[1],
+            self.rss_phase_peaks_kib[2],
+            self.rss_at_heal_kib,
+            self.most_queued_before,
             self.failures_during_fault,
             self.upload_errors.len(),
             self.timeouts(),
@@ -185,15 +202,21 @@ pub async fn run(env: &S3Env, bucket: &str, fault: &mut dyn Fault, plan: &Plan) 
     let rss = PeakRss::start();
     let mut refused = None;
     let mut n = 0;
+    let room = log.queue_room();
+    let mut least_room = room;
     // Before: a third of the load with the server up.
     while n < plan.records / 3 && refused.is_none() {
         refused = log.log(record(n)).err();
         n += 1;
+        if n % 100 == 0 {
+            least_room = least_room.min(log.queue_room());
+        }
     }
     // The first third is stored before the fault, so the writer is past its first contact
     // with the store (the worker checks the bucket before its first upload) and the fault
     // meets a writer in its steady state.
     let before = log.flush().await;
+    let peak_before = rss.end_phase();
     let fault_name = fault.describe();
     fault.inject().await;
     let fault_at = Instant::now();
@@ -212,13 +235,16 @@ pub async fn run(env: &S3Env, bucket: &str, fault: &mut dyn Fault, plan: &Plan) 
     tokio::time::sleep(plan.fault_for.saturating_sub(fault_at.elapsed())).await;
     let during = log.stats();
     let upload_errors = errors.take();
+    let peak_during = rss.end_phase();
+    let rss_at_heal_kib = status_kib("VmRSS");
     fault.heal().await;
     let back_at = Instant::now();
     let flushed = log.flush().await;
     let recovery = back_at.elapsed();
     let after = log.stats();
     let closed = guard.close().await;
-    let rss_peak_kib = rss.peak_kib();
+    let rss_phase_peaks_kib = [peak_before, peak_during, rss.end_phase()];
+    let rss_peak_kib = rss_phase_peaks_kib.into_iter().max().unwrap_or(0);
 
     let streams = read_streams(sink.as_ref(), &format!("{prefix}/")).await;
     let batches: Vec<_> = streams.values().flatten().cloned().collect();
@@ -247,6 +273,9 @@ pub async fn run(env: &S3Env, bucket: &str, fault: &mut dyn Fault, plan: &Plan) 
         accepted_during_fault_bytes: during_bytes,
         rss_before_kib: rss.before_kib(),
         rss_peak_kib,
+        rss_phase_peaks_kib,
+        rss_at_heal_kib,
+        most_queued_before: room - least_room,
         failures_during_fault: during.failures,
         upload_errors,
         recovery,

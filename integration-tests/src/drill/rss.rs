@@ -41,6 +41,19 @@ impl PeakRss {
         status_kib("VmHWM")
     }
 
+    /// The highest RSS since the start or the previous `end_phase`, and reset the
+    /// high-water mark for the next phase, so that a drill can tell in which phase its
+    /// memory peaked. Without a reset (see [`was_reset`](Self::was_reset)) every phase
+    /// reports the peak since the process began.
+    pub fn end_phase(&self) -> u64 {
+        let peak = self.peak_kib();
+        if self.reset {
+            // Cannot fail where it succeeded at the start.
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+        }
+        peak
+    }
+
     /// How far the peak rose above the start.
     pub fn growth_kib(&self) -> u64 {
         self.peak_kib().saturating_sub(self.before_kib)
