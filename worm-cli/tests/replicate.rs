@@ -161,6 +161,62 @@ fn verify_replica_names_a_deleted_and_a_modified_batch_and_sync_repairs_the_gap(
     );
 }
 
+/// A tampered replica is input too: an object larger than any batch can be is reported by
+/// key and never read (a sparse 1 GiB file here: reading it would take 1 GiB of memory).
+#[test]
+fn verify_replica_and_sync_never_read_an_oversized_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _) = replicated(dir.path());
+    let in_b = files(Path::new(&b));
+    let grown = &in_b[2];
+    writable(grown.parent().unwrap());
+    writable(grown);
+    std::fs::File::options()
+        .write(true)
+        .open(grown)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let grown_key = grown
+        .strip_prefix(&b)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    // And one only in a, which sync would copy.
+    let extra = Path::new(&a).join(format!("{grown_key}.big"));
+    writable(extra.parent().unwrap());
+    std::fs::File::create(&extra)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+
+    let o = run(&["verify", &a, "--replica", &b, "--json"], b"");
+    let (code, out, err) = text(&o);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let over = v["replica"]["oversized"].as_array().unwrap();
+    assert_eq!(over.len(), 1, "{v}");
+    assert!(
+        over[0].as_str().unwrap().contains(&grown_key) && over[0].as_str().unwrap().contains(&b),
+        "{over:?}"
+    );
+    assert_eq!(v["replica"]["different"].as_array().unwrap().len(), 0);
+    let out = expect(&["verify", &a, "--replica", &b], b"", 1);
+    assert!(out.contains(&format!("error oversized {b}")), "{out}");
+
+    let (code, _, err) = text(&run(&["sync", &a, &b], b""));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("oversized, never read: {b}")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("NOT copied '{grown_key}.big'")),
+        "{err}"
+    );
+    assert!(!Path::new(&b).join(format!("{grown_key}.big")).exists());
+}
+
 #[test]
 fn anchor_store_holds_only_checkpoints_and_verify_uses_every_one() {
     let dir = tempfile::tempdir().unwrap();

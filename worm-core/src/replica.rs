@@ -4,6 +4,11 @@
 //!
 //! Both read the bytes a reader gets (`get`) and hash them, rather than trusting what a
 //! store says about itself: a replica is checked as an auditor would check it.
+//!
+//! Either store may have been tampered with, so reading is bounded as `verify`'s is: no
+//! object larger than a batch can be ([`max_object_bytes`]) is read, nor more bytes than
+//! its listing gave, and at most [`READ_BUDGET`] listed bytes are held at once. What is
+//! over is reported by key ([`Comparison::oversized`], [`SyncReport::failed`]).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +21,64 @@ use crate::sink::{PutOptions, Retention, WormSink};
 
 /// Objects read at once.
 const CONCURRENCY: usize = 8;
+
+/// Listed bytes of the objects read at once, at most (128 MiB, as `verify`).
+pub const READ_BUDGET: u64 = crate::verify::DEFAULT_READ_BUDGET;
+
+/// The largest object compared or copied: what a batch of `verify`'s default maximum
+/// body can take stored, compressed or not (about 65 MiB).
+pub fn max_object_bytes() -> u64 {
+    crate::verify::max_stored(crate::verify::DEFAULT_MAX_OBJECT_BYTES)
+}
+
+/// Reads bounded in size and, together, in memory.
+struct Reads {
+    budget: tokio::sync::Semaphore,
+    max: u64,
+}
+
+impl Reads {
+    fn new() -> Self {
+        let max = max_object_bytes();
+        Reads {
+            // At least one object of the largest size fits.
+            budget: tokio::sync::Semaphore::new(READ_BUDGET.max(max) as usize),
+            max,
+        }
+    }
+
+    /// The object at `key`, listed with `size` bytes: `None` when it is larger than any
+    /// batch, or larger than listed (never read past that).
+    async fn get(
+        &self,
+        sink: &dyn WormSink,
+        key: &str,
+        size: u64,
+    ) -> Result<Option<crate::sink::StoredObject>> {
+        if size > self.max {
+            return Ok(None);
+        }
+        // `size` ≤ `max`, which fits in u32 (about 65 MiB); the budget is never closed.
+        let _held = self
+            .budget
+            .acquire_many(size as u32)
+            .await
+            .map_err(|_| Error::Closed)?;
+        match sink.get_capped(key, size).await {
+            Ok(o) => Ok(Some(o)),
+            Err(Error::TooLarge { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// sha256 of the bytes a reader gets at `key` (see [`get`](Self::get)).
+    async fn sha(&self, sink: &dyn WormSink, key: &str, size: u64) -> Result<Option<Sha256Hex>> {
+        Ok(self
+            .get(sink, key, size)
+            .await?
+            .map(|o| Sha256Hex::of(&o.body)))
+    }
+}
 
 /// One object listed in a store, with the sha256 of its bytes once read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +121,9 @@ pub struct Comparison {
     /// [`ObjectInfo::not_a_file`](crate::sink::ObjectInfo::not_a_file)), by store and key;
     /// never read.
     pub not_files: Vec<String>,
+    /// Objects never read because they are larger than any batch can be
+    /// ([`max_object_bytes`]), or than their listing said: by store, key and size.
+    pub oversized: Vec<String>,
 }
 
 impl Comparison {
@@ -67,6 +133,7 @@ impl Comparison {
             && self.only_in_b.is_empty()
             && self.different.is_empty()
             && self.not_files.is_empty()
+            && self.oversized.is_empty()
     }
 }
 
@@ -87,11 +154,6 @@ async fn listing(
         }
     }
     Ok(out)
-}
-
-/// sha256 of the bytes a reader gets at `key`.
-async fn read_sha(sink: &dyn WormSink, key: &str) -> Result<Sha256Hex> {
-    Ok(Sha256Hex::of(&sink.get(key).await?.body))
 }
 
 /// Compare the objects under `prefix_a` in `a` with those under `prefix_b` in `b`, by key
@@ -121,22 +183,52 @@ pub async fn compare(
         .iter()
         .filter_map(|(k, sa)| lb.get(k).map(|sb| (k, *sa, *sb)))
         .collect();
-    let mut different: Vec<Different> = stream::iter(both)
+    let reads = Reads::new();
+    let reads = &reads;
+    let oversize = |sink: &dyn WormSink, k: &str, size: u64| {
+        format!(
+            "{}: {k} ({size} bytes listed; larger than any batch, {} bytes, or than listed)",
+            sink.describe(),
+            reads.max
+        )
+    };
+    let outcomes: Vec<(Option<Different>, Vec<String>)> = stream::iter(both)
         .map(|(k, sa, sb)| async move {
-            let (ha, hb) = futures::try_join!(read_sha(a, k), read_sha(b, k))?;
-            Ok::<_, Error>((ha != hb).then(|| Different {
-                key: k.clone(),
-                sha256_a: ha.to_hex(),
-                sha256_b: hb.to_hex(),
-                sizes: (sa, sb),
-            }))
+            let (ha, hb) = futures::try_join!(reads.sha(a, k, sa), reads.sha(b, k, sb))?;
+            Ok::<_, Error>(match (ha, hb) {
+                (Some(ha), Some(hb)) => (
+                    (ha != hb).then(|| Different {
+                        key: k.clone(),
+                        sha256_a: ha.to_hex(),
+                        sha256_b: hb.to_hex(),
+                        sizes: (sa, sb),
+                    }),
+                    Vec::new(),
+                ),
+                (ha, hb) => {
+                    let mut over = Vec::new();
+                    if ha.is_none() {
+                        over.push(oversize(a, k, sa));
+                    }
+                    if hb.is_none() {
+                        over.push(oversize(b, k, sb));
+                    }
+                    (None, over)
+                }
+            })
         })
         .buffer_unordered(CONCURRENCY)
-        .try_filter_map(|d| async move { Ok(d) })
         .try_collect()
         .await?;
+    let unread = outcomes.iter().filter(|(_, o)| !o.is_empty()).count();
+    let (mut different, mut oversized) = (Vec::new(), Vec::new());
+    for (d, o) in outcomes {
+        different.extend(d);
+        oversized.extend(o);
+    }
     different.sort_by(|x, y| x.key.cmp(&y.key));
-    let same = la.keys().filter(|k| lb.contains_key(*k)).count() - different.len();
+    oversized.sort();
+    let same = la.keys().filter(|k| lb.contains_key(*k)).count() - different.len() - unread;
     Ok(Comparison {
         a: a.describe(),
         b: b.describe(),
@@ -145,6 +237,7 @@ pub async fn compare(
         only_in_b,
         different,
         not_files,
+        oversized,
     })
 }
 
@@ -173,6 +266,7 @@ impl SyncReport {
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
             && self.before.different.is_empty()
+            && self.before.oversized.is_empty()
             && self.copied.len() == self.before.only_in_a.len()
     }
 }
@@ -219,16 +313,13 @@ pub async fn sync(
     if dry_run {
         return Ok(report);
     }
-    let keys: Vec<String> = report
-        .before
-        .only_in_a
-        .iter()
-        .map(|e| e.key.clone())
-        .collect();
-    let results: Vec<(String, Result<()>)> = stream::iter(keys)
-        .map(|key| async move {
-            let r = copy_one(from, to, &key, locks).await;
-            (key, r)
+    let entries: Vec<Entry> = report.before.only_in_a.clone();
+    let reads = Reads::new();
+    let reads = &reads;
+    let results: Vec<(String, Result<()>)> = stream::iter(entries)
+        .map(|e| async move {
+            let r = copy_one(reads, from, to, &e, locks).await;
+            (e.key, r)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -245,12 +336,22 @@ pub async fn sync(
 }
 
 async fn copy_one(
+    reads: &Reads,
     from: &dyn WormSink,
     to: &dyn WormSink,
-    key: &str,
+    e: &Entry,
     locks: CopyLocks,
 ) -> Result<()> {
-    let src = from.get(key).await?;
+    let key = e.key.as_str();
+    let too_large = |sink: &dyn WormSink, limit: u64| Error::TooLarge {
+        key: key.to_string(),
+        target: sink.describe(),
+        limit,
+    };
+    let src = reads
+        .get(from, key, e.size)
+        .await?
+        .ok_or_else(|| too_large(from, e.size.min(reads.max)))?;
     let sha = Sha256Hex::of(&src.body);
     let opts = PutOptions {
         content_type: src.content_type.clone(),
@@ -267,7 +368,10 @@ async fn copy_one(
         Err(Error::AlreadyExists { .. }) => {}
         Err(e) => return Err(e),
     }
-    let stored = read_sha(to, key).await?;
+    let stored = reads
+        .sha(to, key, src.body.len() as u64)
+        .await?
+        .ok_or_else(|| too_large(to, src.body.len() as u64))?;
     if stored != sha {
         return Err(Error::Conflict {
             key: key.to_string(),

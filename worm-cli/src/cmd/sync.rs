@@ -90,6 +90,9 @@ fn describe(r: &SyncReport, from: &str, to: &str, dry_run: bool) -> String {
     for n in &b.not_files {
         out.push_str(&format!("\n  not a file, not copied: {n}"));
     }
+    for n in &b.oversized {
+        out.push_str(&format!("\n  oversized, never read: {n}"));
+    }
     if !b.only_in_b.is_empty() {
         out.push_str(&format!(
             "\n  {} object(s) only in '{to}' (not touched)",

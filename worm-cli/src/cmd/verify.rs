@@ -130,6 +130,9 @@ pub fn print_comparison(c: &worm::replica::Comparison, a: &str, b: &str) {
     for n in &c.not_files {
         out.push_str(&format!("error not_a_file {n}\n"));
     }
+    for n in &c.oversized {
+        out.push_str(&format!("error oversized {n}\n"));
+    }
     out.push_str(if c.is_identical() {
         "replica identical"
     } else {
