@@ -217,6 +217,19 @@ start_seaweedfs() {
   }
 }
 
+# One start, stop or gateway change of a server at a time: two test runs starting the same
+# server together would otherwise both find it down and both start it on the same ports.
+# The script runs again under flock, which holds the lock until it exits; `-o` keeps the
+# lock's descriptor from the servers it starts (they would hold the lock for their life).
+case "$CMD" in
+  start | stop | gateway-stop | gateway-start)
+    if [ -z "${WORM_S3_SERVER_LOCKED:-}" ]; then
+      mkdir -p "$BASE"
+      WORM_S3_SERVER_LOCKED=1 exec flock -o "$BASE/$SERVER.lock" "$0" "$@"
+    fi
+    ;;
+esac
+
 case "$CMD" in
   start)
     if running; then
