@@ -874,6 +874,20 @@ fn serve_replicates_every_stream_to_two_stores() {
                 "{name} {t}: {text}"
             );
         }
+        // Stored during this test: within the last few minutes, by this machine's clock.
+        let last = metric(
+            &text,
+            &series("worm_target_last_stored_timestamp_seconds", t),
+        )
+        .unwrap_or_else(|| panic!("no last-stored time for {t}: {text}"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (now - 300.0..=now + 1.0).contains(&last),
+            "{t} last stored at {last}, now {now}"
+        );
     }
     let sc = anchors.to_str().unwrap();
     assert!(

@@ -245,6 +245,13 @@ impl Metrics {
     }
 }
 
+/// When a store last stored a batch, in Unix seconds (0: not yet).
+fn last_stored(t: &TargetStats) -> u64 {
+    t.last_stored_at
+        .and_then(|at| u64::try_from(at.timestamp()).ok())
+        .unwrap_or(0)
+}
+
 /// Each service's figures per store (`--to`, in order) and for the anchor store
 /// (`--anchor-to`), labelled `service` and `target` (the store as given).
 fn render_targets(o: &mut String, services: &[(String, Stats)]) {
@@ -285,6 +292,12 @@ fn render_targets(o: &mut String, services: &[(String, Stats)]) {
             "1 while this store's latest upload round failed and none succeeded since.",
             |t| u64::from(t.last_error.is_some()),
         ),
+        (
+            "worm_target_last_stored_timestamp_seconds",
+            "gauge",
+            "Unix time this store last stored a batch of the service (0: none yet this run).",
+            last_stored,
+        ),
     ];
     write_series(o, series, services, |s| &s.targets);
     let anchor: Series<'_> = &[
@@ -311,6 +324,12 @@ fn render_targets(o: &mut String, services: &[(String, Stats)]) {
             "counter",
             "Checkpoints never published (given up past the waiting limit, or left at close).",
             |t| t.missed,
+        ),
+        (
+            "worm_anchor_last_published_timestamp_seconds",
+            "gauge",
+            "Unix time a checkpoint was last published to the anchor store (0: none yet).",
+            last_stored,
         ),
     ];
     write_series(o, anchor, services, |s| s.anchor.as_slice());

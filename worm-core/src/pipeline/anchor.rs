@@ -125,7 +125,7 @@ impl AnchorState {
             Ok(()) => {
                 self.rounds = 0;
                 self.retry_at = None;
-                self.counters.batches_stored.fetch_add(1, Relaxed);
+                self.counters.stored();
                 *lock(&self.counters.last_error) = None;
             }
             Err(e) => {

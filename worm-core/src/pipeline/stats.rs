@@ -88,6 +88,9 @@ pub struct TargetStats {
     /// The error of the latest failed upload round to this target since one last
     /// succeeded.
     pub last_error: Option<String>,
+    /// When this target last stored a batch of this writer (`None`: not yet). A replica
+    /// that falls behind silently shows here first.
+    pub last_stored_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Live counters of one target.
@@ -100,6 +103,8 @@ pub(crate) struct TargetCounters {
     pub failures: AtomicU64,
     pub missed: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Unix time in milliseconds of the last batch stored; 0: none yet.
+    pub last_stored_ms: AtomicU64,
 }
 
 impl TargetCounters {
@@ -112,7 +117,15 @@ impl TargetCounters {
             failures: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            last_stored_ms: AtomicU64::new(0),
         }
+    }
+
+    /// A batch was stored: count it and note when.
+    pub fn stored(&self) {
+        self.batches_stored.fetch_add(1, Relaxed);
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        self.last_stored_ms.store(now, Relaxed);
     }
 
     /// A batch joins (`add`) or leaves this target's backlog.
@@ -135,6 +148,10 @@ impl TargetCounters {
             failures: self.failures.load(Relaxed),
             missed: self.missed.load(Relaxed),
             last_error: lock(&self.last_error).clone(),
+            last_stored_at: match self.last_stored_ms.load(Relaxed) {
+                0 => None,
+                ms => chrono::DateTime::from_timestamp_millis(ms as i64),
+            },
         }
     }
 }

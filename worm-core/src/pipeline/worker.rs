@@ -710,7 +710,7 @@ impl Worker {
         match res {
             Ok(()) => {
                 let t = &self.targets[ti];
-                t.counters.batches_stored.fetch_add(1, Relaxed);
+                t.counters.stored();
                 t.counters.backlog(batch.size, false);
                 *lock(&t.counters.last_error) = None;
                 self.publish_error();
