@@ -103,10 +103,16 @@ struct SealedHeader {
 }
 
 struct Wal {
-    file: File,
+    /// The segment appended to; shared with the interval fsync, which runs outside the
+    /// lock so that appends never wait for a disk flush they did not ask for.
+    file: Arc<File>,
     seg: u64,
     off: u64,
-    dirty: bool,
+    /// Writes to the WAL so far, and how many of them are known fsynced: the WAL is
+    /// dirty while `synced < written`. Counted rather than flagged, so that an fsync
+    /// running outside the lock only marks as synced what was written before it began.
+    written: u64,
+    synced: u64,
     /// The newest cursor appended (or recovered), and whether the checkpoint has it.
     cursor: Option<String>,
     cursor_saved: bool,
@@ -211,10 +217,11 @@ impl Spool {
         let spool = Arc::new(Spool {
             dir,
             wal: Mutex::new(Wal {
-                file: wal,
+                file: Arc::new(wal),
                 seg,
                 off: 0,
-                dirty: false,
+                written: 0,
+                synced: 0,
                 cursor: resumed.clone(),
                 cursor_saved: false,
             }),
@@ -309,10 +316,10 @@ impl Spool {
             let seg = w.seg + 1;
             let file = open_segment(&self.dir, seg)?;
             w.file.sync_data().map_err(io("fsync of spool segment"))?;
-            w.file = file;
+            w.file = Arc::new(file);
             w.seg = seg;
             w.off = 0;
-            w.dirty = false;
+            w.synced = w.written;
         }
         let (seg, start) = (w.seg, w.off);
         let ctx = || {
@@ -321,14 +328,14 @@ impl Spool {
                 self.dir.join(segment_name(seg)).display()
             )
         };
-        if let Err(e) = w.file.write_all(frames) {
+        if let Err(e) = (&*w.file).write_all(frames) {
             let _ = w.file.set_len(start);
             return Err(Error::io(ctx(), e));
         }
+        w.written += 1;
         if self.sync == SpoolSync::EveryRecord {
             w.file.sync_data().map_err(|e| Error::io(ctx(), e))?;
-        } else {
-            w.dirty = true;
+            w.synced = w.written;
         }
         w.off += frames.len() as u64;
         Ok((seg, start))
@@ -385,13 +392,13 @@ impl Spool {
     /// checkpoint never names a cursor whose record a power loss could take back).
     fn durable_cursor(&self) -> Result<Option<String>> {
         let mut w = lock(&self.wal);
-        if !w.cursor_saved && w.dirty {
+        if !w.cursor_saved && w.synced < w.written {
             let seg = w.seg;
             w.file.sync_data().map_err(io(format!(
                 "fsync of spool segment {}",
                 self.dir.join(segment_name(seg)).display()
             )))?;
-            w.dirty = false;
+            w.synced = w.written;
         }
         w.cursor_saved = true;
         Ok(w.cursor.clone())
@@ -451,14 +458,23 @@ impl Spool {
             .map_err(io(format!("writing marker {}", path.display())))
     }
 
+    /// The interval fsync: the flush itself runs outside the WAL's lock, so appends go on
+    /// meanwhile; it marks as synced only what was written before it began (the rest is
+    /// flushed by the next one). A segment closed meanwhile was fsynced when it was.
     fn sync_now(&self) {
-        let mut w = lock(&self.wal);
-        if w.dirty {
-            if let Err(e) = w.file.sync_data() {
-                tracing::error!(target: "worm", error = %e, "fsync of the spool failed");
-            } else {
-                w.dirty = false;
+        let (file, upto) = {
+            let w = lock(&self.wal);
+            if w.synced >= w.written {
+                return;
             }
+            (w.file.clone(), w.written)
+        };
+        match file.sync_data() {
+            Ok(()) => {
+                let mut w = lock(&self.wal);
+                w.synced = w.synced.max(upto);
+            }
+            Err(e) => tracing::error!(target: "worm", error = %e, "fsync of the spool failed"),
         }
     }
 }
