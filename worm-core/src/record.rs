@@ -427,10 +427,34 @@ pub(crate) struct RecordView<'a> {
     pub extra: Extra<'a>,
 }
 
+/// Whether `s` holds a byte that JSON must escape: a control character, `"` or `\`.
+/// Whole 16-byte blocks are tested without stopping at each byte, which the compiler
+/// turns into vector compares; the byte-at-a-time scan this replaces was the largest
+/// single cost of writing a record's line (BENCHMARKS.md, "Session 6").
+fn needs_escape(s: &[u8]) -> bool {
+    let esc = |c: u8| (c < 0x20) | (c == b'"') | (c == b'\\');
+    let block = |b: &[u8; 16]| b.iter().fold(false, |found, &c| found | esc(c));
+    let (blocks, rest) = s.as_chunks::<16>();
+    if blocks.iter().any(block) {
+        return true;
+    }
+    if rest.is_empty() {
+        return false;
+    }
+    // The tail as one more block too (most values are shorter than 16 bytes): the last
+    // 16 bytes when there are that many, else the tail padded with spaces.
+    let mut last = [b' '; 16];
+    match s.last_chunk::<16>() {
+        Some(tail) => last = *tail,
+        None => last[..rest.len()].copy_from_slice(rest),
+    }
+    block(&last)
+}
+
 /// Append `s` as a JSON string.
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // Most strings need no escape: copied as they are (what serde_json writes for them).
-    if !s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -509,6 +533,27 @@ impl RecordView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_escape_finds_every_escaped_byte_at_every_position() {
+        // Lengths around the 16-byte blocks, the byte at each position, each kind.
+        for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 70] {
+            let plain = "a".repeat(len);
+            assert!(!needs_escape(plain.as_bytes()), "{len}");
+            for at in 0..len {
+                for bad in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
+                    let mut b = plain.clone().into_bytes();
+                    b[at] = bad;
+                    assert!(needs_escape(&b), "len {len} at {at} byte {bad}");
+                }
+            }
+        }
+        // Bytes that need no escape, UTF-8 continuation bytes and DEL included.
+        let ok: Vec<u8> = (0x20u8..=0xff)
+            .filter(|c| *c != b'"' && *c != b'\\')
+            .collect();
+        assert!(!needs_escape(&ok));
+    }
 
     /// The hand-written writer against serde's derived output.
     #[test]
