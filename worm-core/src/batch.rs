@@ -419,27 +419,90 @@ fn seal_v2(
     tree: &mut Frontier,
     signer: Option<&Signer>,
 ) -> (Vec<u8>, Sha256Hex) {
+    let (h, line) = header_line_v2(header, tree);
+    let mut body = Vec::with_capacity(line.len() + section.len() + 1024);
+    body.extend_from_slice(&line);
+    body.extend_from_slice(section);
+    let chain = finish_v2(&h, &mut body, 0, leaves, is_final, tree, signer);
+    (body, chain)
+}
+
+/// Room an open batch keeps in front of its records for the header line, so that
+/// [`encode_v2_in_place`] writes the header there instead of copying the records into a
+/// new body. A header holds at most 64 frontier hashes (~3.1 KiB with everything else).
+pub const HEADER_ROOM: usize = 4096;
+
+/// [`encode_v2`] without copying the records: `buf` holds `room` bytes of space, then
+/// the record lines (each ending in `\n`). The header line is written at the end of the
+/// room and the seal line after the records, so the body is `buf[start..]`, byte for
+/// byte what [`encode_v2`] returns. Returns `start` and the chain hash. A header longer
+/// than `room` (a very long service or writer name) moves the records to make space.
+pub fn encode_v2_in_place(
+    header: &Header,
+    buf: &mut Vec<u8>,
+    room: usize,
+    is_final: bool,
+    tree: &mut Frontier,
+    signer: Option<&Signer>,
+) -> (usize, Sha256Hex) {
+    let room = room.min(buf.len());
+    let (h, line) = header_line_v2(header, tree);
+    let start = match room.checked_sub(line.len()) {
+        Some(start) => {
+            buf[start..room].copy_from_slice(&line);
+            start
+        }
+        None => {
+            buf.splice(..room, line.iter().copied());
+            0
+        }
+    };
+    let records_at = start + line.len();
+    for leaf in record_lines(&buf[records_at..]).map(leaf_hash) {
+        tree.push(leaf);
+    }
+    let chain = finish_v2(&h, buf, start, std::iter::empty(), is_final, tree, signer);
+    (start, chain)
+}
+
+/// The `/2` header (`v` and `tree` set from where `tree` stands) and its line, with the
+/// newline.
+fn header_line_v2(header: &Header, tree: &Frontier) -> (Header, Vec<u8>) {
     let mut h = header.clone();
     h.v = VERSION;
     h.tree = Some(TreeStart {
         size: tree.size(),
         frontier: tree.hashes().iter().map(|x| TreeHash(*x)).collect(),
     });
-    let mut body = Vec::with_capacity(section.len() + 1024);
+    let mut line = Vec::with_capacity(1024);
     // Serialising a struct of strings, numbers and uuids cannot fail.
-    let _ = serde_json::to_writer(&mut body, &HeaderLine { worm: h.clone() });
-    body.push(b'\n');
-    body.extend_from_slice(section);
+    let _ = serde_json::to_writer(&mut line, &HeaderLine { worm: h.clone() });
+    line.push(b'\n');
+    (h, line)
+}
+
+/// Seal `body[start..]` (header line and record section): push `leaves` onto `tree`,
+/// hash, sign the checkpoint when a signer is given, and append the seal line. Returns
+/// the chain hash (sha256 of the whole body, seal included).
+fn finish_v2(
+    h: &Header,
+    body: &mut Vec<u8>,
+    start: usize,
+    leaves: impl Iterator<Item = crate::tlog::Hash>,
+    is_final: bool,
+    tree: &mut Frontier,
+    signer: Option<&Signer>,
+) -> Sha256Hex {
     for leaf in leaves {
         tree.push(leaf);
     }
     let mut hasher = Sha256::new();
-    hasher.update(&body);
+    hasher.update(&body[start..]);
     let sha256 = Sha256Hex(hasher.clone().finalize().into());
     let size = tree.size();
     let root = TreeHash(tree.root());
     let checkpoint = signer.and_then(|s| {
-        let text = checkpoint_text(&h, &sha256, size, &root, is_final);
+        let text = checkpoint_text(h, &sha256, size, &root, is_final);
         // The text is made of a uuid, numbers, base64 and a timestamp: always a valid
         // note text. Should that ever break, the batch is still sealed and chained, and
         // verify reports it unsigned rather than the writer losing it.
@@ -461,10 +524,10 @@ fn seal_v2(
             is_final,
         },
     };
-    let _ = serde_json::to_writer(&mut body, &seal);
+    let _ = serde_json::to_writer(&mut *body, &seal);
     body.push(b'\n');
     hasher.update(&body[seal_start..]);
-    (body, Sha256Hex(hasher.finalize().into()))
+    Sha256Hex(hasher.finalize().into())
 }
 
 /// The record lines of a batch's record section, each without its newline.
@@ -669,5 +732,46 @@ mod tests {
             note.text
                 .ends_with("final true\ntime 2026-01-01T00:00:00.000Z\n")
         );
+    }
+
+    /// Sealing in place writes exactly what `encode_v2` writes, and leaves the tree in
+    /// the same place: with and without records and signer, with a frontier in the
+    /// header, and with a header longer than the room kept for it.
+    #[test]
+    fn in_place_seal_is_byte_for_byte_encode_v2() {
+        let signer = Signer::from_seed([5; 32]);
+        let batches: [&[u8]; 4] = [
+            b"{\"a\":1}\n{\"b\":2}\n",
+            b"",
+            b"{\"c\":3}\n",
+            b"{}\n{}\n{}\n",
+        ];
+        for (room, sign) in [
+            (HEADER_ROOM, false),
+            (HEADER_ROOM, true),
+            (40, true),
+            (0, false),
+        ] {
+            let mut copied = Frontier::new();
+            let mut in_place = Frontier::new();
+            let mut h = header(0, 0);
+            h.v = VERSION;
+            h.at = Some("2026-01-01T00:00:00.000Z".into());
+            for (seq, records) in batches.iter().enumerate() {
+                h.seq = seq as u64;
+                h.records = record_lines(records).count() as u64;
+                let signer = sign.then_some(&signer);
+                let last = seq + 1 == batches.len();
+                let (want, want_chain) = encode_v2(&h, records, last, &mut copied, signer);
+                let mut buf = vec![b'?'; room];
+                buf.extend_from_slice(records);
+                let (start, chain) =
+                    encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer);
+                assert_eq!(&buf[start..], &want[..], "room {room} seq {seq}");
+                assert_eq!(chain, want_chain);
+                assert_eq!(in_place.size(), copied.size());
+                assert_eq!(in_place.root(), copied.root());
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Batching rules and sealing, kept apart from the worker that drives uploads.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -23,7 +25,11 @@ pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The batch being filled.
 #[derive(Debug)]
 pub(crate) struct OpenBatch {
+    /// [`batch::HEADER_ROOM`] bytes of room for the header, then the record lines: a
+    /// `/2` batch is sealed in place (no copy of the records into a new body).
     body: Vec<u8>,
+    /// Buffers of stored bodies whose uploads are done, for the next batches.
+    pool: Arc<BodyPool>,
     records: u64,
     synthetic: u64,
     first: Option<(DateTime<Utc>, Option<Box<str>>)>,
@@ -36,8 +42,10 @@ pub(crate) struct OpenBatch {
 
 impl OpenBatch {
     pub fn new() -> Self {
+        let pool = Arc::new(BodyPool::default());
         OpenBatch {
-            body: Vec::new(),
+            body: pool.take(),
+            pool,
             records: 0,
             synthetic: 0,
             first: None,
@@ -73,12 +81,22 @@ impl OpenBatch {
 
     /// Whether adding a record of `next_len` bytes would pass a limit.
     pub fn is_full(&self, cfg: &Config) -> bool {
-        self.records as usize >= cfg.max_records || self.body.len() >= cfg.max_bytes
+        self.records as usize >= cfg.max_records || self.records_len() >= cfg.max_bytes
     }
 
     /// Whether adding `next_len` more bytes would pass the byte budget.
     pub fn would_overflow(&self, cfg: &Config, next_len: usize) -> bool {
-        !self.is_empty() && self.body.len() + next_len + 1 > cfg.max_bytes
+        !self.is_empty() && self.records_len() + next_len + 1 > cfg.max_bytes
+    }
+
+    /// Bytes of record lines in the batch.
+    fn records_len(&self) -> usize {
+        self.body.len() - batch::HEADER_ROOM
+    }
+
+    /// The record lines, each ending in `\n`.
+    fn records(&self) -> &[u8] {
+        &self.body[batch::HEADER_ROOM..]
     }
 
     /// When the batch must be cut by age.
@@ -117,7 +135,7 @@ impl OpenBatch {
             pred,
             enc: None,
         };
-        let (plain, chain) = if cfg.legacy_v1 {
+        let plain = if cfg.legacy_v1 {
             // The `/1` header: no tree and none of the fields `/2` added.
             let header = Header {
                 v: 1,
@@ -128,12 +146,17 @@ impl OpenBatch {
                 pred: None,
                 ..header
             };
-            batch::encode(&header, &self.body, is_final, cfg.signer.as_ref())
+            Plain::Copied(batch::encode(
+                &header,
+                self.records(),
+                is_final,
+                cfg.signer.as_ref(),
+            ))
         } else if let Some(to) = &cfg.encrypt {
             let mut t = tree.clone();
             match batch::encode_v2_encrypted(
                 &header,
-                &self.body,
+                self.records(),
                 is_final,
                 &mut t,
                 cfg.signer.as_ref(),
@@ -141,7 +164,7 @@ impl OpenBatch {
             ) {
                 Ok(sealed) => {
                     *tree = t;
-                    sealed
+                    Plain::Copied(sealed)
                 }
                 Err(e) => {
                     // Only drawing the salts from the OS can fail (or, never in practice,
@@ -152,9 +175,21 @@ impl OpenBatch {
                 }
             }
         } else {
-            batch::encode_v2(&header, &self.body, is_final, tree, cfg.signer.as_ref())
+            let (start, chain) = batch::encode_v2_in_place(
+                &header,
+                &mut self.body,
+                batch::HEADER_ROOM,
+                is_final,
+                tree,
+                cfg.signer.as_ref(),
+            );
+            Plain::InPlace(start, chain)
         };
-        let checkpoint = signed_checkpoint(&plain);
+        let plain_bytes = match &plain {
+            Plain::Copied((body, _)) => &body[..],
+            Plain::InPlace(start, _) => &self.body[*start..],
+        };
+        let checkpoint = signed_checkpoint(plain_bytes);
         let encrypted = cfg.encrypt.is_some();
         let tree_after = (
             tree.size(),
@@ -166,18 +201,36 @@ impl OpenBatch {
         } else {
             cfg.compression
         };
-        let (stored, compression) = match compression {
-            // Stored as encoded: no copy, and its sha256 is the chain hash already known.
-            Compression::None => (plain, Compression::None),
-            c => match c.compress(&plain) {
-                Ok(z) => (z, c),
+        let compressed = match compression {
+            Compression::None => None,
+            c => match c.compress(plain_bytes) {
+                Ok(z) => Some((Bytes::from(z), c)),
                 Err(e) => {
                     // Compressing bytes in memory does not fail in practice; if it ever
                     // does, the batch is stored uncompressed rather than lost.
                     tracing::error!(target: "worm", error = %e, seq, "compression failed; storing batch uncompressed");
-                    (plain, Compression::None)
+                    None
                 }
             },
+        };
+        let chain = match &plain {
+            Plain::Copied((_, chain)) | Plain::InPlace(_, chain) => *chain,
+        };
+        let (stored, compression) = match (compressed, plain) {
+            (Some(z), _) => z,
+            // Stored as encoded: no copy, and its sha256 is the chain hash already known.
+            (None, Plain::Copied((body, _))) => (Bytes::from(body), Compression::None),
+            (None, Plain::InPlace(start, _)) => {
+                // The open batch's buffer becomes the stored body; the next batch takes
+                // one whose upload is done, when there is one.
+                self.pool.last_len.store(self.body.len(), Ordering::Relaxed);
+                let buf = std::mem::replace(&mut self.body, self.pool.take());
+                let owner = Pooled {
+                    buf,
+                    pool: self.pool.clone(),
+                };
+                (Bytes::from_owner(owner).slice(start..), Compression::None)
+            }
         };
         let sha256 = match compression {
             Compression::None => chain,
@@ -233,7 +286,7 @@ impl OpenBatch {
             seq,
             order: 0,
             key,
-            body: Bytes::from(stored),
+            body: stored,
             sha256,
             chain,
             user_records: self.records - self.synthetic,
@@ -250,11 +303,78 @@ impl OpenBatch {
             checkpoint,
         };
         sealed.size = size;
-        self.body.clear();
+        self.body.truncate(batch::HEADER_ROOM);
         self.records = 0;
         self.synthetic = 0;
         self.max_level = Level::Trace;
         sealed
+    }
+}
+
+/// A sealed body before it is stored: encoded into a new buffer, or in the open batch's
+/// buffer from this offset on. Both with the chain hash.
+enum Plain {
+    Copied((Vec<u8>, Sha256Hex)),
+    InPlace(usize, Sha256Hex),
+}
+
+/// Stored bodies' buffers, given back when the last reference to a body is dropped (its
+/// uploads and spooling done) and taken by the next open batch. A new buffer of a
+/// batch's size costs a page fault and a zeroed page per 4 KiB as it is first filled, on
+/// the writer thread (BENCHMARKS.md, "Session 6"). At most [`BodyPool::KEPT`] buffers are
+/// kept, so the writer's memory stays within the bound of one open batch and the one
+/// being sealed that it had when sealing copied the records.
+#[derive(Debug, Default)]
+pub(crate) struct BodyPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    /// Bytes of the last body sealed: a new buffer is made that large at once (growing
+    /// one by doubling copies what it holds, and may leave half of it unused).
+    last_len: AtomicUsize,
+}
+
+impl BodyPool {
+    /// Buffers kept at most.
+    const KEPT: usize = 1;
+
+    /// An empty body: [`batch::HEADER_ROOM`] bytes of room, no records.
+    fn take(&self) -> Vec<u8> {
+        let mut buf = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.last_len.load(Ordering::Relaxed)));
+        buf.clear();
+        buf.resize(batch::HEADER_ROOM, b' ');
+        buf
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if free.len() < Self::KEPT {
+            free.push(buf);
+        }
+    }
+}
+
+/// A stored body's buffer, given back to its pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<BodyPool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
     }
 }
 
