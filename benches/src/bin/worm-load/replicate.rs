@@ -34,24 +34,13 @@ fn s3_store(rt: &tokio::runtime::Runtime, endpoint: &str, name: &str) -> Result<
     })
 }
 
-/// Delete every version in an S3 store's bucket (its retention is GOVERNANCE, so the
-/// owner may), so that repeated runs do not fill a test server's memory-backed store.
+/// Delete every version in an S3 store's bucket, so that repeated runs do not fill a
+/// test server's memory-backed store.
 fn empty_bucket(rt: &tokio::runtime::Runtime, store: &Store) -> Result<(), String> {
-    use futures::StreamExt;
-    let Some(s3) = &store.s3 else { return Ok(()) };
-    rt.block_on(async {
-        let versions = s3.list_versions("").await.map_err(|e| e.to_string())?;
-        let results: Vec<_> = futures::stream::iter(versions)
-            .map(|v| async move { s3.delete_version(&v.key, &v.version_id, true).await })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        results
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>()
-            .map(|_| ())
-            .map_err(|e| format!("emptying {}: {e}", store.name))
-    })
+    match &store.s3 {
+        Some(s3) => crate::s3::empty_bucket(rt, s3).map_err(|e| format!("{}: {e}", store.name)),
+        None => Ok(()),
+    }
 }
 
 /// What one run measured.

@@ -210,7 +210,27 @@ pub fn run(args: &Args) -> Result<(), String> {
         "concurrency": concurrency,
         "sides": sides,
     }));
-    Ok(())
+    // Every side's objects go, so that runs do not fill a shared test server's
+    // memory-backed store (a full run stores ~800 MiB).
+    empty_bucket(&rt, &sink)
+}
+
+/// Delete every version in the bucket (the objects' retention is GOVERNANCE, so the
+/// owner may).
+pub fn empty_bucket(rt: &tokio::runtime::Runtime, s3: &worm_s3::S3Sink) -> Result<(), String> {
+    rt.block_on(async {
+        let versions = s3.list_versions("").await.map_err(|e| e.to_string())?;
+        let results: Vec<_> = futures::stream::iter(versions)
+            .map(|v| async move { s3.delete_version(&v.key, &v.version_id, true).await })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+            .map_err(|e| format!("emptying s3://{}: {e}", s3.bucket()))
+    })
 }
 
 /// Time `objects` requests made by `put(i)`, `concurrency` at a time, on the main
