@@ -9,6 +9,9 @@
 #
 #   scripts/bench-serve.sh [WORM_BIN]     (default: target/release/worm)
 #   RUNS=3 PER_CLIENT=40 GRPC_CLIENTS=processes|threads scripts/bench-serve.sh
+#
+# With h2load on the PATH (Debian: nghttp2-client), the gRPC half-rate phase is run a
+# second time from h2load, a C client, beside grpcio's: the client's own share of the tail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 worm="${1:-${CARGO_TARGET_DIR:-target}/release/worm}"
@@ -103,6 +106,27 @@ for r in $(seq "${RUNS:-3}"); do
     sed -i '/^# end /d' "$d"/lat.grpc.*
     report "$1" "$s" "$e"
   }
+  grpc_ok() { # gRPC calls serve answered OK so far
+    curl -s "http://$addr/metrics" |
+      awk '/^worm_serve_requests_total\{endpoint="otlp_grpc",status="200"\}/ { n = $2 } END { print n + 0 }'
+  }
+  h2load_grpc() { # name, rate per client (requests/min): the same calls from h2load
+    # One C process (nghttp2's h2load) in place of 8 Python ones: the same 8 connections,
+    # request bodies and pacing. Its status is HTTP's (200 whatever the gRPC status), so
+    # the OK calls are counted from serve's metrics.
+    local s e before after
+    before=$(grpc_ok)
+    s=$(date +%s.%N)
+    h2load -c "$clients" -m 1 -n $((clients * per_client)) --rps "$(echo "scale=3; $2 / 60" | bc -l)" \
+      -d "$d/req.grpc" -H 'content-type: application/grpc' -H 'te: trailers' \
+      --log-file "$d/h2load.log" "http://$addr/opentelemetry.proto.collector.logs.v1.LogsService/Export" > /dev/null
+    e=$(date +%s.%N)
+    after=$(grpc_ok)
+    awk '{ printf "%s %.6f\n", $2, $3 / 1e6 }' "$d/h2load.log" > "$d/lat.h2load"
+    [ $((after - before)) -eq "$(wc -l < "$d/lat.h2load")" ] ||
+      echo "($1: serve answered $((after - before)) of $(wc -l < "$d/lat.h2load") calls OK)"
+    report "$1" "$s" "$e"
+  }
   # Full load: each client sends its next request as soon as the last is answered.
   url=${ndjson[0]}; run ndjson "${ndjson[@]:1}"
   url=${otlp[0]}; run otlp-http "${otlp[@]:1}"
@@ -113,6 +137,9 @@ for r in $(seq "${RUNS:-3}"); do
   url=${ndjson[0]}; run ndjson-half --rate "$(half ndjson)/m" "${ndjson[@]:1}"
   url=${otlp[0]}; run otlp-http-half --rate "$(half otlp-http)/m" "${otlp[@]:1}"
   grpc otlp-grpc-half "$(half otlp-grpc)"
+  # Where h2load is installed (Debian: nghttp2-client), gRPC at the same half rate from a
+  # lighter client: how much of the line above is grpcio's own latency.
+  if command -v h2load > /dev/null; then h2load_grpc otlp-grpc-half-h2load "$(half otlp-grpc)"; fi
   echo "serve peak RSS: $(( $(rss VmHWM) / 1024 )) MiB"
   kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
   "$worm" verify "$d/serve" -q && echo "serve store intact"
