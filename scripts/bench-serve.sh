@@ -116,6 +116,7 @@ for r in $(seq "${RUNS:-3}"); do
     # the OK calls are counted from serve's metrics.
     local s e before after
     before=$(grpc_ok)
+    rm -f "$d/h2load.log" # h2load appends: each run's latencies only
     s=$(date +%s.%N)
     h2load -c "$clients" -m 1 -n $((clients * per_client)) --rps "$(echo "scale=3; $2 / 60" | bc -l)" \
       -d "$d/req.grpc" -H 'content-type: application/grpc' -H 'te: trailers' \
