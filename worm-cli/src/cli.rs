@@ -369,6 +369,10 @@ pub struct ServeArgs {
     /// Records each service's writer queues; a request that does not fit gets 429.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_backlog_records: usize,
+    /// Bytes of records each service's writer queues (their JSON lines), so that memory
+    /// stays bounded whatever the records' sizes; a request that does not fit gets 429.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_backlog_bytes: usize,
     /// Bytes of sealed batches waiting in each service's spool (store down) at which the
     /// writer stops taking records, so that requests get 429.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]

@@ -80,8 +80,10 @@ pub struct Logged {
 /// Log each item, all or none: room in each service's queue for all of its records is
 /// taken first ([`AuditLog::try_reserve`]: [`Refusal::Full`] when one has none, and
 /// nothing is logged), then the records are serialised (by this thread, beside other
-/// requests doing the same) and each service's are appended to its spool's WAL in one
-/// write. Returns what was logged and whether a log was found closed.
+/// requests doing the same) into the reservations, which also take their bytes from each
+/// queue's byte budget (`--max-backlog-bytes`: [`Refusal::Full`] when one has no room,
+/// and nothing is logged either). Only then is each service's batch appended to its
+/// spool's WAL in one write. Returns what was logged and whether a log was found closed.
 fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> Result<(Logged, bool), Refusal> {
     let mut rooms = Vec::with_capacity(work.len());
     for (service, log, items) in &work {
@@ -98,6 +100,7 @@ fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> Result<(Logged, boo
     }
     let mut out = Logged::default();
     let mut closed = false;
+    let mut filled = Vec::with_capacity(rooms.len());
     for ((service, _, items), mut room) in work.iter().zip(rooms) {
         let (mut added, mut invalid) = (0u64, 0u64);
         for it in items {
@@ -111,6 +114,14 @@ fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> Result<(Logged, boo
             };
             match res {
                 Ok(()) => added += 1,
+                // The queue's byte budget has no room for the request: refused whole,
+                // as when its record count has none (every reservation is dropped
+                // uncommitted, giving its room back).
+                Err(WormError::Overflow { .. }) => {
+                    return Err(Refusal::Full {
+                        service: service.clone(),
+                    });
+                }
                 Err(WormError::Closed) => {
                     closed = true;
                     out.refused
@@ -119,6 +130,9 @@ fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> Result<(Logged, boo
                 Err(e) => out.refused.push(format!("service {service}: {e}")),
             }
         }
+        filled.push((service, room, added, invalid));
+    }
+    for (service, room, added, invalid) in filled {
         match room.commit() {
             Ok(_) => {
                 out.accepted += added;

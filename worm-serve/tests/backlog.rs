@@ -259,6 +259,70 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
     );
 }
 
+/// The backlog is bounded in bytes too: with room for 10,000 records but only 8 KiB of
+/// them, requests of 1 KiB records get 429 once 8 KiB wait, and nothing of a refused
+/// request is logged.
+#[test]
+fn a_backlog_full_in_bytes_is_429_and_every_acknowledged_record_is_stored() {
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Arc::new(FaultySink::new(MemorySink::new()));
+    sink.stall_puts();
+    let s2 = sink.clone();
+    let spool_dir = spool.path().to_path_buf();
+    let open = move |service: &str| {
+        AuditLogBuilder::new(s2.clone(), service)
+            .max_records(1)
+            .queue_capacity(10_000)
+            .max_queue_bytes(8 << 10)
+            .max_spool_bytes(1)
+            .heartbeat(None)
+            .spool_dir(&spool_dir, Default::default())
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let Running {
+        rt,
+        addr,
+        stop: stop_tx,
+        server,
+    } = start(config(), Streams::new(Box::new(open), 8, None));
+    let pad = "p".repeat(1024);
+    let mut acked = 0;
+    let mut refused = false;
+    for i in 0..40 {
+        let body = format!("{{\"message\":\"m{i}\",\"request_id\":\"r{i}\",\"pad\":\"{pad}\"}}\n");
+        match post(&addr, &body).0 {
+            200 => acked += 1,
+            429 => {
+                refused = true;
+                break;
+            }
+            s => panic!("request {i}: unexpected status {s}"),
+        }
+    }
+    assert!(refused, "8 KiB of 1 KiB records must fill the backlog");
+    // At most 8 records fit the budget, plus the one the writer sealed before it stopped
+    // taking records and those it had taken meanwhile.
+    assert!((1..=12).contains(&acked), "{acked} acknowledged");
+    sink.release_puts();
+    stop_tx.send(()).unwrap();
+    let summary = rt.block_on(server).unwrap().unwrap();
+    let report = summary.closed[0]
+        .1
+        .as_ref()
+        .expect("closed with everything stored");
+    assert_eq!(
+        report.records_stored, acked,
+        "each acknowledged record, once"
+    );
+    let inner: Arc<dyn WormSink> = Arc::new(sink.inner().clone());
+    let v = rt
+        .block_on(worm::verify::verify(inner.as_ref(), ""))
+        .unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.records, acked);
+}
+
 #[test]
 fn idle_http2_connections_are_closed_with_goaway() {
     use std::io::{Read, Write};

@@ -88,15 +88,15 @@ pub fn run(rt: &Runtime, a: ServeArgs) -> CliResult<u8> {
     let store_name = store.name.clone();
     let targets = Arc::new(targets);
     let (backlog, spool_bytes) = (a.max_backlog_records.max(1), a.max_spool_bytes.max(1));
+    let backlog_bytes = a.max_backlog_bytes.max(1);
     let w = Arc::new(w);
     let open = move |service: &str| {
         let mut b = configure(targets.builder(service), &w, &prefix, max_line)
             .map_err(|e| e.message)?
             .skip_preflight()
             .queue_capacity(backlog)
-            // Serve bounds each backlog in records and answers 429 when a request does not
-            // fit (`queue_room`); a byte budget would make such a request wait instead.
-            .max_queue_bytes(usize::MAX)
+            // A request that finds either bound full is refused whole with 429.
+            .max_queue_bytes(backlog_bytes)
             .max_spool_bytes(spool_bytes);
         if let Some(id) = &w.writer_id {
             // One identity per service: successions are followed per stream.
