@@ -13,8 +13,14 @@ use worm_core::{Error, Result};
 use crate::path::TEMP_PREFIX;
 
 /// Can files in `root` be made immutable? [`Error::NotWorm`] saying how to fix it if not.
+///
+/// Each probe has a name of its own: writers of one process preflight their sinks at
+/// the same time (several services, or several writers of one service, on one root), and
+/// a shared name made all but one fail with `EEXIST`, reported as not WORM.
 pub(crate) fn require_immutable(root: &Path) -> Result<()> {
-    let name = format!("{TEMP_PREFIX}probe-{}", std::process::id());
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{TEMP_PREFIX}probe-{}-{n}", std::process::id());
     probe(root, &name).map_err(|e| Error::NotWorm {
         target: root.display().to_string(),
         reason: format!(
@@ -134,5 +140,36 @@ mod sys {
 
     pub(super) fn set_flags(_file: &File, _flags: i32) -> io::Result<()> {
         Err(unsupported())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writers of one process preflight their sinks at once: concurrent probes of one
+    /// root must come to what a single probe comes to.
+    #[test]
+    fn concurrent_probes_of_one_root_agree_with_a_single_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let alone = require_immutable(dir.path()).is_ok();
+        let outcomes: Vec<bool> = std::thread::scope(|s| {
+            let probes: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..20)
+                            .map(|_| require_immutable(dir.path()).is_ok())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            probes.into_iter().flat_map(|p| p.join().unwrap()).collect()
+        });
+        assert!(
+            outcomes.iter().all(|o| *o == alone),
+            "a single probe gave {alone}, concurrent ones {outcomes:?}"
+        );
+        // Nothing left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
