@@ -139,8 +139,13 @@ fn otlp_billing() -> Vec<u8> {
     .encode_to_vec()
 }
 
-#[test]
-fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
+/// Streams whose writers cannot store (the sink stalled, a 1-byte spool bound), so their
+/// queues fill to `records` or to `bytes`, whichever comes first. Keep the directory
+/// while the server runs.
+fn stalled(
+    records: usize,
+    bytes: usize,
+) -> (tempfile::TempDir, Arc<FaultySink<MemorySink>>, Streams) {
     let spool = tempfile::tempdir().unwrap();
     let sink = Arc::new(FaultySink::new(MemorySink::new()));
     sink.stall_puts();
@@ -149,19 +154,26 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
     let open = move |service: &str| {
         AuditLogBuilder::new(s2.clone(), service)
             .max_records(1)
-            .queue_capacity(4)
+            .queue_capacity(records)
+            .max_queue_bytes(bytes)
             .max_spool_bytes(1)
             .heartbeat(None)
             .spool_dir(&spool_dir, Default::default())
             .build()
             .map_err(|e| e.to_string())
     };
+    (spool, sink, Streams::new(Box::new(open), 8, None))
+}
+
+#[test]
+fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
+    let (_spool, sink, streams) = stalled(4, worm::pipeline::DEFAULT_MAX_QUEUE_BYTES);
     let Running {
         rt,
         addr,
         stop: stop_tx,
         server,
-    } = start(config(), Streams::new(Box::new(open), 8, None));
+    } = start(config(), streams);
 
     let mut acked = Vec::new();
     let mut refused = None;
@@ -264,28 +276,13 @@ fn full_backlog_is_429_then_everything_acknowledged_is_stored() {
 /// request is logged.
 #[test]
 fn a_backlog_full_in_bytes_is_429_and_every_acknowledged_record_is_stored() {
-    let spool = tempfile::tempdir().unwrap();
-    let sink = Arc::new(FaultySink::new(MemorySink::new()));
-    sink.stall_puts();
-    let s2 = sink.clone();
-    let spool_dir = spool.path().to_path_buf();
-    let open = move |service: &str| {
-        AuditLogBuilder::new(s2.clone(), service)
-            .max_records(1)
-            .queue_capacity(10_000)
-            .max_queue_bytes(8 << 10)
-            .max_spool_bytes(1)
-            .heartbeat(None)
-            .spool_dir(&spool_dir, Default::default())
-            .build()
-            .map_err(|e| e.to_string())
-    };
+    let (_spool, sink, streams) = stalled(10_000, 8 << 10);
     let Running {
         rt,
         addr,
         stop: stop_tx,
         server,
-    } = start(config(), Streams::new(Box::new(open), 8, None));
+    } = start(config(), streams);
     let pad = "p".repeat(1024);
     let mut acked = 0;
     let mut refused = false;
