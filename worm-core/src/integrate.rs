@@ -17,7 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::error::Error;
 use crate::pipeline::AuditLog;
-use crate::record::{AuditRecord, Extra, FieldRef, Level, RecordView, timestamp};
+use crate::record::{AuditRecord, Extra, FieldRef, Level, RecordView, decimal, timestamp};
 
 thread_local! {
     static IN_WORKER: Cell<bool> = const { Cell::new(false) };
@@ -125,11 +125,68 @@ fn set<'a, V>(fields: &mut Vec<(&'a str, V)>, name: &'a str, value: V) {
     }
 }
 
-/// [`set`] for a list on the stack.
-fn set_small<'a, V>(fields: &mut SmallVec<[(&'a str, V); 16]>, name: &'a str, value: V) {
-    match fields.iter_mut().find(|(n, _)| *n == name) {
-        Some(slot) => slot.1 = value,
-        None => fields.push((name, value)),
+/// Which of the fields the record's schema takes out of an event's `name` is, numbered
+/// in the order they are taken.
+fn schema_slot(name: &str) -> Option<usize> {
+    match name {
+        "message" => Some(0),
+        "request_id" => Some(1),
+        "user_id" => Some(2),
+        "action" => Some(3),
+        "service_name" => Some(4),
+        "function" => Some(5),
+        _ => None,
+    }
+}
+
+/// An event's fields and its spans', on the stack, with where the schema's fields sit
+/// so that taking them out needs no search.
+#[derive(Default)]
+struct FieldList<'a> {
+    fields: SmallVec<[(&'a str, FieldRef<'a>); 16]>,
+    schema: [Option<usize>; 6],
+}
+
+impl<'a> FieldList<'a> {
+    /// [`set`]: a name already present keeps its place and takes the new value.
+    fn set(&mut self, name: &'a str, value: FieldRef<'a>) {
+        let at = match schema_slot(name) {
+            Some(k) => &mut self.schema[k],
+            None => {
+                match self.fields.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 = value,
+                    None => self.fields.push((name, value)),
+                }
+                return;
+            }
+        };
+        match *at {
+            Some(i) => self.fields[i].1 = value,
+            None => {
+                *at = Some(self.fields.len());
+                self.fields.push((name, value));
+            }
+        }
+    }
+
+    /// Take the schema's fields out, in [`schema_slot`]'s order, each by `swap_remove` as
+    /// `serde_json::Map::remove` does with `preserve_order`: the extras keep the order
+    /// records have always had.
+    /// Returns the schema's fields; the extras stay in `fields`.
+    fn take_schema(&mut self) -> [Option<&'a str>; 6] {
+        let mut out = [None; 6];
+        for (k, taken) in out.iter_mut().enumerate() {
+            let Some(i) = self.schema[k].take() else {
+                continue;
+            };
+            let last = self.fields.len() - 1;
+            *taken = Some(self.fields.swap_remove(i).1.text());
+            // The last field moved into the hole: if it is a schema field, follow it.
+            if let Some(moved) = self.schema.iter_mut().find(|p| **p == Some(last)) {
+                *moved = Some(i);
+            }
+        }
+        out
     }
 }
 
@@ -211,7 +268,7 @@ impl Fields for EventFields {
 /// booleans as JSON, non-finite floats, errors and `Debug` values as strings.
 struct FieldVisitor<'a, F>(&'a mut F);
 
-/// JSON text of a number, on the stack.
+/// JSON text of a float, on the stack.
 fn with_json<T: serde::Serialize>(v: &T, f: impl FnOnce(&str)) {
     let mut buf = [0u8; 40];
     let mut cur = std::io::Cursor::new(&mut buf[..]);
@@ -229,10 +286,14 @@ impl<F: Fields> Visit for FieldVisitor<'_, F> {
         self.0.put(f.name(), FieldRef::Str(v));
     }
     fn record_i64(&mut self, f: &Field, v: i64) {
-        with_json(&v, |s| self.0.put(f.name(), FieldRef::Json(s)));
+        let mut buf = [0; 21];
+        let text = decimal(v < 0, v.unsigned_abs(), &mut buf);
+        self.0.put(f.name(), FieldRef::Json(text));
     }
     fn record_u64(&mut self, f: &Field, v: u64) {
-        with_json(&v, |s| self.0.put(f.name(), FieldRef::Json(s)));
+        let mut buf = [0; 21];
+        let text = decimal(false, v, &mut buf);
+        self.0.put(f.name(), FieldRef::Json(text));
     }
     fn record_f64(&mut self, f: &Field, v: f64) {
         // JSON has no NaN or infinity: keep them as strings rather than losing them.
@@ -301,36 +362,24 @@ where
         own.clear();
         event.record(&mut FieldVisitor(&mut own));
         // The spans' fields are borrowed in place: every span's extensions stay
-        // read-locked until the record is serialised.
-        let spans: SmallVec<[_; 4]> = ctx
-            .event_scope(event)
-            .map(|scope| scope.from_root().collect())
-            .unwrap_or_default();
-        let extensions: SmallVec<[_; 4]> = spans.iter().map(|s| s.extensions()).collect();
-        let mut fields: SmallVec<[(&str, FieldRef<'_>); 16]> = SmallVec::new();
+        // read-locked until the record is serialised. The scope runs from the leaf.
+        let mut spans: SmallVec<[_; 4]> = SmallVec::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            spans.extend(scope);
+        }
+        let extensions: SmallVec<[_; 4]> = spans.iter().rev().map(|s| s.extensions()).collect();
+        let mut list = FieldList::default();
         for ext in &extensions {
             if let Some(f) = ext.get::<SpanFields>() {
                 for (name, value) in &f.0 {
-                    set_small(&mut fields, name, value.as_ref());
+                    list.set(name, value.as_ref());
                 }
             }
         }
         for (name, value) in own.iter() {
-            set_small(&mut fields, name, value);
+            list.set(name, value);
         }
-        // Schema fields leave the list; the rest become extras.
-        let mut take = |name: &str| {
-            let i = fields.iter().position(|(n, _)| *n == name)?;
-            // `swap_remove`, as `serde_json::Map::remove` does with `preserve_order`: the
-            // extras keep the order records have always had.
-            Some(fields.swap_remove(i).1.text())
-        };
-        let message = take("message");
-        let request_id = take("request_id");
-        let user_id = take("user_id");
-        let action = take("action");
-        let service_name = take("service_name");
-        let function = take("function");
+        let [message, request_id, user_id, action, service_name, function] = list.take_schema();
         let view = RecordView {
             timestamp,
             level,
@@ -343,10 +392,10 @@ where
             module: meta.module_path(),
             function,
             line: meta.line(),
-            extra: Extra::Fields(&fields),
+            extra: Extra::Fields(&list.fields),
         };
         submit(&self.log, &view);
-        drop(fields);
+        drop(list);
         OWN.set(own);
     }
 }

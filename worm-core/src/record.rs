@@ -111,10 +111,54 @@ pub mod timestamp {
 
     /// Append [`format`]'s text to `out`. Written digit by digit for years 0 to 9999,
     /// because chrono's formatter costs a `String` and most of a record's serialisation
-    /// time; other years go through [`format`].
+    /// time; other years go through [`format`]. The text up to the seconds is kept per
+    /// thread and reused while the second is the same (records come in bursts).
     pub(crate) fn write(t: &DateTime<Utc>, out: &mut Vec<u8>) {
+        use chrono::Timelike;
+        thread_local! {
+            /// The last second written on this thread: its date, its second of the day
+            /// and its text `YYYY-MM-DDTHH:MM:SS`.
+            static SECOND: std::cell::Cell<Option<(chrono::NaiveDate, u32, [u8; 19])>> =
+                const { std::cell::Cell::new(None) };
+        }
+        // UTC's local time is the UTC time: `naive_utc` skips chrono's offset arithmetic.
+        let n = t.naive_utc();
+        let nanos = n.nanosecond();
+        // A leap second (nanos of 1e9 and more) shows as :60: not cached.
+        if nanos < 1_000_000_000 {
+            let (date, secs) = (n.date(), n.num_seconds_from_midnight());
+            let text = match SECOND.get() {
+                Some((d, s, text)) if d == date && s == secs => Some(text),
+                _ => second_text(t).inspect(|text| SECOND.set(Some((date, secs, *text)))),
+            };
+            if let Some(text) = text {
+                let ms = nanos / 1_000_000;
+                out.extend_from_slice(&text);
+                out.extend_from_slice(&[
+                    b'.',
+                    b'0' + (ms / 100) as u8,
+                    b'0' + (ms / 10 % 10) as u8,
+                    b'0' + (ms % 10) as u8,
+                    b'Z',
+                ]);
+                return;
+            }
+        }
+        write_uncached(t, out);
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` of `t`, for years 0 to 9999.
+    fn second_text(t: &DateTime<Utc>) -> Option<[u8; 19]> {
+        let mut v = Vec::with_capacity(24);
+        write_uncached(t, &mut v);
+        v.get(..19)?.try_into().ok().filter(|_| v.len() == 24)
+    }
+
+    /// [`write`] without the per-thread cache.
+    fn write_uncached(t: &DateTime<Utc>, out: &mut Vec<u8>) {
         use chrono::{Datelike, Timelike};
-        let year = t.year();
+        let n = t.naive_utc();
+        let year = n.year();
         if !(0..=9999).contains(&year) {
             out.extend_from_slice(format(t).as_bytes());
             return;
@@ -126,17 +170,17 @@ pub mod timestamp {
         };
         digits(out, year as u32, 4);
         out.push(b'-');
-        digits(out, t.month(), 2);
+        digits(out, n.month(), 2);
         out.push(b'-');
-        digits(out, t.day(), 2);
+        digits(out, n.day(), 2);
         out.push(b'T');
-        digits(out, t.hour(), 2);
+        digits(out, n.hour(), 2);
         out.push(b':');
-        digits(out, t.minute(), 2);
+        digits(out, n.minute(), 2);
         out.push(b':');
         // A leap second shows as :60, as chrono writes it.
-        let nanos = t.nanosecond();
-        digits(out, t.second() + nanos / 1_000_000_000, 2);
+        let nanos = n.nanosecond();
+        digits(out, n.second() + nanos / 1_000_000_000, 2);
         out.push(b'.');
         digits(out, nanos % 1_000_000_000 / 1_000_000, 3);
         out.push(b'Z');
@@ -196,7 +240,30 @@ pub mod timestamp {
 
     /// Current time at millisecond precision.
     pub fn now() -> DateTime<Utc> {
-        truncate_millis(Utc::now())
+        use chrono::Timelike;
+        thread_local! {
+            /// The last whole second `now` saw on this thread, as Unix seconds and as a
+            /// time: chrono's conversion from Unix time is most of `Utc::now`'s cost.
+            static SECOND: std::cell::Cell<Option<(u64, chrono::NaiveDateTime)>> =
+                const { std::cell::Cell::new(None) };
+        }
+        let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+            return truncate_millis(Utc::now());
+        };
+        let (secs, millis) = (d.as_secs(), d.subsec_millis());
+        let second = match SECOND.get() {
+            Some((s, t)) if s == secs => Some(t),
+            _ => i64::try_from(secs)
+                .ok()
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .map(|t| t.naive_utc())
+                .inspect(|t| SECOND.set(Some((secs, *t)))),
+        };
+        // The system clock has no leap seconds: the whole second plus the milliseconds
+        // is what `truncate_millis` of the same instant gives.
+        second
+            .and_then(|t| t.with_nanosecond(millis * 1_000_000))
+            .map_or_else(|| truncate_millis(Utc::now()), |t| t.and_utc())
     }
 
     pub(crate) fn serialize<S: Serializer>(
@@ -427,42 +494,99 @@ pub(crate) struct RecordView<'a> {
     pub extra: Extra<'a>,
 }
 
-/// Whether `s` holds a byte that JSON must escape: a control character, `"` or `\`.
-/// Whole 16-byte blocks are tested without stopping at each byte, which the compiler
-/// turns into vector compares; the byte-at-a-time scan this replaces was the largest
-/// single cost of writing a record's line (BENCHMARKS.md, "Session 6").
+/// Whether `s` holds a byte that JSON must escape: a control character, `"` or `\\`.
+/// Tested 8 bytes at a time, each word for the three kinds at once with integer
+/// arithmetic (the compiler did not vectorise a byte-wise test of 16-byte blocks: ~6
+/// instructions a byte, the largest single cost of writing a record's line).
 fn needs_escape(s: &[u8]) -> bool {
-    let esc = |c: u8| (c < 0x20) | (c == b'"') | (c == b'\\');
-    let block = |b: &[u8; 16]| b.iter().fold(false, |found, &c| found | esc(c));
-    let (blocks, rest) = s.as_chunks::<16>();
-    if blocks.iter().any(block) {
+    let (words, rest) = s.as_chunks::<8>();
+    if words
+        .iter()
+        .any(|w| word_needs_escape(u64::from_le_bytes(*w)))
+    {
         return true;
     }
     if rest.is_empty() {
         return false;
     }
-    // The tail as one more block too (most values are shorter than 16 bytes): the last
-    // 16 bytes when there are that many, else the tail padded with spaces.
-    let mut last = [b' '; 16];
-    match s.last_chunk::<16>() {
-        Some(tail) => last = *tail,
-        None => last[..rest.len()].copy_from_slice(rest),
+    // The tail: the last 8 bytes as one more word when there are that many; a value
+    // shorter than 8 bytes byte by byte.
+    match s.last_chunk::<8>() {
+        Some(tail) => word_needs_escape(u64::from_le_bytes(*tail)),
+        None => rest.iter().fold(false, |found, &c| {
+            found | (c < 0x20) | (c == b'"') | (c == b'\\')
+        }),
     }
-    block(&last)
+}
+
+/// Whether one of the 8 bytes of `w` is below 0x20, `"` or `\` (exact: the borrow of a
+/// subtraction never spreads into a byte that does not itself underflow, as a byte
+/// below the one tested is never one that matched).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte is zero after xor with its value: `has_zero` finds it. Bytes of 0x80 and
+    // above are excluded by `!w`, so UTF-8 never matches.
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))))
+        != 0
 }
 
 /// Append `s` as a JSON string.
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_after(out, b"\"", s);
+}
+
+/// Append `prefix` (which ends in the string's opening quote) and `s` as a JSON
+/// string: one copy of the prefix for keys and separators written as constants.
+#[inline(always)]
+fn write_str_after(out: &mut Vec<u8>, prefix: &[u8], s: &str) {
     // Most strings need no escape: copied as they are (what serde_json writes for them).
     if !needs_escape(s.as_bytes()) {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
+        out.reserve(prefix.len() + s.len() + 1);
+        out.extend_from_slice(prefix);
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
         return;
     }
+    out.extend_from_slice(&prefix[..prefix.len() - 1]);
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Append `,"key":` for a key of an extra field.
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    if !needs_escape(key.as_bytes()) {
+        out.reserve(key.len() + 4);
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        return;
+    }
+    out.push(b',');
+    write_str(out, key);
+    out.push(b':');
+}
+
+/// Decimal text of an integer (`-` and the digits of `abs`), as serde_json writes it,
+/// built at the end of `buf`.
+pub(crate) fn decimal(negative: bool, mut abs: u64, buf: &mut [u8; 21]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (abs % 10) as u8;
+        abs /= 10;
+        if abs == 0 {
+            break;
+        }
+    }
+    if negative {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    // ASCII digits: always UTF-8.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 impl RecordView<'_> {
@@ -471,45 +595,45 @@ impl RecordView<'_> {
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"timestamp\":\"");
         timestamp::write(&self.timestamp, out);
-        out.extend_from_slice(b"\",\"level\":\"");
-        out.extend_from_slice(self.level.as_str().as_bytes());
-        out.push(b'"');
-        let fields = [
-            ("service_name", self.service_name),
-            ("request_id", self.request_id),
-            ("user_id", self.user_id),
-            ("action", self.action),
-            ("message", self.message),
-            ("logger_name", self.logger_name),
-            ("module", self.module),
-            ("function", self.function),
-        ];
-        for (name, value) in fields {
-            if let Some(v) = value {
-                out.extend_from_slice(b",\"");
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"\":");
-                write_str(out, v);
-            }
+        out.extend_from_slice(match self.level {
+            Level::Trace => b"\",\"level\":\"TRACE\"",
+            Level::Debug => b"\",\"level\":\"DEBUG\"",
+            Level::Info => b"\",\"level\":\"INFO\"",
+            Level::Warn => b"\",\"level\":\"WARN\"",
+            Level::Error => b"\",\"level\":\"ERROR\"",
+        });
+        // Each key with its separators is one constant.
+        macro_rules! schema {
+            ($($name:literal: $value:expr),*) => {$(
+                if let Some(v) = $value {
+                    write_str_after(out, concat!(",\"", $name, "\":\"").as_bytes(), v);
+                }
+            )*};
         }
+        schema!(
+            "service_name": self.service_name,
+            "request_id": self.request_id,
+            "user_id": self.user_id,
+            "action": self.action,
+            "message": self.message,
+            "logger_name": self.logger_name,
+            "module": self.module,
+            "function": self.function
+        );
         if let Some(line) = self.line {
             out.extend_from_slice(b",\"line\":");
-            let _ = serde_json::to_writer(&mut *out, &line);
+            out.extend_from_slice(decimal(false, line.into(), &mut [0; 21]).as_bytes());
         }
         match self.extra {
             Extra::Map(map) => {
                 for (k, v) in map {
-                    out.push(b',');
-                    write_str(out, k);
-                    out.push(b':');
+                    write_key(out, k);
                     let _ = serde_json::to_writer(&mut *out, v);
                 }
             }
             Extra::Fields(fields) => {
                 for (k, v) in fields {
-                    out.push(b',');
-                    write_str(out, k);
-                    out.push(b':');
+                    write_key(out, k);
                     match v {
                         FieldRef::Str(s) => write_str(out, s),
                         FieldRef::Json(j) => out.extend_from_slice(j.as_bytes()),
@@ -545,6 +669,20 @@ mod tests {
                     let mut b = plain.clone().into_bytes();
                     b[at] = bad;
                     assert!(needs_escape(&b), "len {len} at {at} byte {bad}");
+                }
+            }
+        }
+        // Every byte value at every position of every short length (the 8-byte words
+        // and the bytes after them), beside bytes that must not match.
+        for len in 1usize..=17 {
+            for at in 0..len {
+                for c in 0..=255u8 {
+                    for fill in [b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+                        let mut b = vec![fill; len];
+                        b[at] = c;
+                        let want = c < 0x20 || c == b'"' || c == b'\\';
+                        assert_eq!(needs_escape(&b), want, "len {len} at {at} byte {c}");
+                    }
                 }
             }
         }

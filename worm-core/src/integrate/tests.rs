@@ -201,6 +201,20 @@ fn events() {
         request_id = true,
         "schema fields from non-strings"
     );
+    // Schema fields between extras, one of them last: the extras' order after each
+    // schema field leaves the list is the map's.
+    tracing::info!(
+        target: "app",
+        x = 1u64,
+        action = "a",
+        y = 2u64,
+        user_id = "u",
+        z = 3u64,
+        function = "f",
+        w = 4u64,
+        service_name = "s",
+        "m"
+    );
     tracing::info!(target: "app", camera_id = "cam003");
     tracing::info!(target: "app", message = "explicit message field", zone = 9u64);
     tracing::debug!(target: "app", u = u64::MAX, i = i64::MIN, "édge 😀 \u{2028}");
@@ -230,7 +244,7 @@ fn lines_match_the_map_based_layer() {
         })
         .collect();
     let expected = expected.lock().unwrap();
-    assert_eq!(got.len(), 6, "{got:#?}\n{expected:#?}");
+    assert_eq!(got.len(), 7, "{got:#?}\n{expected:#?}");
     assert_eq!(got.len(), expected.len());
     // The two layers stamp their own time: compare what follows the timestamp.
     let rest = |l: &str| l[l.find("\",\"level\"").unwrap()..].to_string();
