@@ -1,6 +1,7 @@
 //! A record on its way from a caller to a batch: the one type the handle, the spool and
 //! the batcher share.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +19,9 @@ pub struct WalPos {
 /// One accepted record, already serialised on the caller's thread.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The record's JSON line, without newline.
-    pub line: Vec<u8>,
+    /// The record's JSON line, without newline. Lines that `log` queues share an
+    /// allocation with their thread's neighbours (see `handle::queued_line`).
+    pub line: Bytes,
     /// Record time.
     pub ts: DateTime<Utc>,
     /// Record level.
@@ -43,7 +45,7 @@ impl Entry {
         let mut line = Vec::with_capacity(256);
         rec.write_json(&mut line);
         Entry {
-            line,
+            line: line.into(),
             ts: rec.timestamp,
             level: rec.level,
             request_id: rec.request_id.clone().map(String::into_boxed_str),

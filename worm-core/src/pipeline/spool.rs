@@ -257,7 +257,7 @@ impl Spool {
             Some(to) => Some(to.encrypt(&entry.line)?),
             None => None,
         };
-        let line = sealed.as_deref().unwrap_or(entry.line.as_slice());
+        let line = sealed.as_deref().unwrap_or(&entry.line[..]);
         let frame = frame(line, entry.cursor.as_deref())?;
         let mut w = lock(&self.wal);
         let (seg, start) = self.write_frames(&mut w, &frame)?;
@@ -288,7 +288,7 @@ impl Spool {
                 Some(to) => Some(to.encrypt(&e.line)?),
                 None => None,
             };
-            let line = sealed.as_deref().unwrap_or(e.line.as_slice());
+            let line = sealed.as_deref().unwrap_or(&e.line[..]);
             frame_into(&mut buf, line, e.cursor.as_deref())?;
             ends.push(buf.len() as u64);
         }
@@ -850,7 +850,7 @@ fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
         .ok()
         .and_then(|s| AuditRecord::from_json(s).ok());
     Entry {
-        line: line.to_vec(),
+        line: bytes::Bytes::copy_from_slice(line),
         ts: parsed
             .as_ref()
             .map_or_else(crate::record::timestamp::now, |r| r.timestamp),
