@@ -474,6 +474,71 @@ pub(crate) enum Extra<'a> {
     /// Fields of a JSON line read in one pass: byte ranges of `.0`, each a key and a value
     /// already in the form the writer would give them (see `crate::line`).
     Raw(&'a str, &'a [crate::line::RawField]),
+    /// Fields a front end wrote itself ([`RecordFields::extra_json`]), copied as they are.
+    Json(&'a [u8]),
+}
+
+/// A record given by its schema fields, held by reference, and its other fields already
+/// written as JSON: what a front end that maps another format (`worm serve`'s OTLP) hands
+/// to [`Reservation::add_fields`](crate::pipeline::Reservation::add_fields) without
+/// building an [`AuditRecord`] and its map of extra fields.
+///
+/// Its line is [`AuditRecord::write_json`]'s for the record with these fields and these
+/// extras in this order, provided `extra_json` is what that writer gives for them.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFields<'a> {
+    /// When it happened (written at millisecond precision).
+    pub timestamp: DateTime<Utc>,
+    /// Severity.
+    pub level: Level,
+    /// The emitting service.
+    pub service_name: Option<&'a str>,
+    /// Correlation id of the request.
+    pub request_id: Option<&'a str>,
+    /// The acting user.
+    pub user_id: Option<&'a str>,
+    /// What was done.
+    pub action: Option<&'a str>,
+    /// Human-readable message.
+    pub message: Option<&'a str>,
+    /// Logger that produced it.
+    pub logger_name: Option<&'a str>,
+    /// Source module.
+    pub module: Option<&'a str>,
+    /// Source function.
+    pub function: Option<&'a str>,
+    /// Source line.
+    pub line: Option<u32>,
+    /// The extra fields as the writer writes an [`AuditRecord`]'s `extra`: for each,
+    /// `,` then the key as a JSON string, `:` and the value's compact JSON (serde_json's
+    /// text, strings escaped by [`write_json_str`]); keys distinct and none a schema
+    /// field's name. The caller vouches for this form: the bytes are copied into the
+    /// line unchecked.
+    pub extra_json: &'a [u8],
+}
+
+impl RecordFields<'_> {
+    /// Append the JSON line (no newline) to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.view().write_json(out);
+    }
+
+    pub(crate) fn view(&self) -> RecordView<'_> {
+        RecordView {
+            timestamp: self.timestamp,
+            level: self.level,
+            service_name: self.service_name,
+            request_id: self.request_id,
+            user_id: self.user_id,
+            action: self.action,
+            message: self.message,
+            logger_name: self.logger_name,
+            module: self.module,
+            function: self.function,
+            line: self.line,
+            extra: Extra::Json(self.extra_json),
+        }
+    }
 }
 
 /// An [`AuditRecord`] by reference: what the writer needs to serialise and queue a
@@ -531,6 +596,11 @@ fn word_needs_escape(w: u64) -> bool {
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
     (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))))
         != 0
+}
+
+/// Append `s` as a JSON string, byte for byte as serde_json writes it.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    write_str(out, s);
 }
 
 /// Append `s` as a JSON string.
@@ -649,6 +719,7 @@ impl RecordView<'_> {
                     out.extend_from_slice(&line[f.value.clone()]);
                 }
             }
+            Extra::Json(json) => out.extend_from_slice(json),
         }
         out.push(b'}');
     }

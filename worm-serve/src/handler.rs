@@ -251,19 +251,25 @@ async fn ingest(
             items.len()
         )));
     }
+    let mut checked = None;
     for it in &items {
-        if !valid_service(&it.service) {
+        let service = it.service();
+        // Records of one service come together: each name is checked once.
+        if checked == Some(service) {
+            continue;
+        }
+        if !valid_service(service) {
             return refuse(Failure::Bad(format!(
                 "service name '{}' cannot name a stream (1 to 128 of A-Z a-z 0-9 . _ -)",
-                it.service.chars().take(200).collect::<String>()
+                service.chars().take(200).collect::<String>()
             )));
         }
-        if !scope.allows(&it.service) {
+        if !scope.allows(service) {
             return refuse(Failure::Forbidden(format!(
-                "this token may not write service '{}'",
-                it.service
+                "this token may not write service '{service}'"
             )));
         }
+        checked = Some(service);
     }
     let n = items.len() as u64;
     let logged = match app.streams.log_all(items).await {
@@ -384,13 +390,9 @@ async fn otlp_http(app: &App, req: Request<Incoming>) -> Response<Body> {
 }
 
 fn otlp_items(req: proto::ExportLogsServiceRequest) -> Vec<Item> {
-    map::map_request(req)
+    map::split_request(req)
         .into_iter()
-        .map(|m| Item {
-            service: m.service,
-            record: m.record,
-            line: None,
-        })
+        .map(Item::Otlp)
         .collect()
 }
 
@@ -497,14 +499,14 @@ async fn ndjson(app: &App, req: Request<Incoming>) -> Response<Body> {
         let (mut invalid, mut empty) = (0u64, 0u64);
         input::parse_ndjson(&data, max_line, |line, parsed| match parsed {
             Parsed::Empty => empty += 1,
-            Parsed::Record(r) => items.push(Item {
+            Parsed::Record(r) => items.push(Item::Audit {
                 service: r.service_name.clone().unwrap_or_else(|| default.clone()),
                 record: *r,
                 line: Some(line.clone()),
             }),
             Parsed::Invalid(r) => {
                 invalid += 1;
-                items.push(Item {
+                items.push(Item::Audit {
                     service: default.clone(),
                     record: *r,
                     line: None,

@@ -9,16 +9,34 @@ use std::sync::{Arc, Mutex};
 use worm_core::input::{self, RawLine};
 use worm_core::{AuditLog, AuditRecord, Error as WormError, Stats, WriterGuard};
 
-/// A record to log, into the stream of `service`.
+use crate::otlp::map::{Mapper, OtlpRecord};
+
+/// A record to log.
 #[derive(Debug)]
-pub struct Item {
-    /// The stream.
-    pub service: String,
-    /// The record.
-    pub record: AuditRecord,
-    /// The NDJSON line it came from: if the writer refuses the record (too large), the
-    /// line is stored as `worm.invalid_input` instead, as `worm ship` does.
-    pub line: Option<RawLine>,
+pub enum Item {
+    /// An audit record, into the stream of `service`.
+    Audit {
+        /// The stream.
+        service: String,
+        /// The record.
+        record: AuditRecord,
+        /// The NDJSON line it came from: if the writer refuses the record (too large),
+        /// the line is stored as `worm.invalid_input` instead, as `worm ship` does.
+        line: Option<RawLine>,
+    },
+    /// An OTLP log record, into the stream of its resource's service: mapped to its
+    /// line as it is logged.
+    Otlp(OtlpRecord),
+}
+
+impl Item {
+    /// The stream it goes into.
+    pub fn service(&self) -> &str {
+        match self {
+            Item::Audit { service, .. } => service,
+            Item::Otlp(r) => r.service(),
+        }
+    }
 }
 
 /// Opens the audit log of a service: the caller's store, spool and settings (the same
@@ -101,16 +119,20 @@ fn log_blocking(work: Vec<(String, AuditLog, Vec<Item>)>) -> Result<(Logged, boo
     let mut out = Logged::default();
     let mut closed = false;
     let mut filled = Vec::with_capacity(rooms.len());
+    let mut mapper = Mapper::new();
     for ((service, _, items), mut room) in work.iter().zip(rooms) {
         let (mut added, mut invalid) = (0u64, 0u64);
         for it in items {
-            let res = match (room.add(&it.record), &it.line) {
-                // As `worm ship`: a line whose record the writer refuses (its size) is
-                // kept as invalid input.
-                (Err(WormError::InvalidInput { what, reason }), Some(line)) => room
-                    .add(&input::invalid_record(line, &format!("{what}: {reason}")))
-                    .map(|()| invalid += 1),
-                (other, _) => other,
+            let res = match it {
+                Item::Audit { record, line, .. } => match (room.add(record), line) {
+                    // As `worm ship`: a line whose record the writer refuses (its size)
+                    // is kept as invalid input.
+                    (Err(WormError::InvalidInput { what, reason }), Some(line)) => room
+                        .add(&input::invalid_record(line, &format!("{what}: {reason}")))
+                        .map(|()| invalid += 1),
+                    (other, _) => other,
+                },
+                Item::Otlp(r) => room.add_fields(&mapper.fields(r)),
             };
             match res {
                 Ok(()) => added += 1,
@@ -240,7 +262,13 @@ impl Streams {
     pub async fn log_all(&self, items: Vec<Item>) -> Result<Logged, Refusal> {
         let mut by_service: BTreeMap<String, Vec<Item>> = BTreeMap::new();
         for it in items {
-            by_service.entry(it.service.clone()).or_default().push(it);
+            // The name is copied once per service, not per record.
+            match by_service.get_mut(it.service()) {
+                Some(v) => v.push(it),
+                None => {
+                    by_service.insert(it.service().to_string(), vec![it]);
+                }
+            }
         }
         let mut streams = Vec::new();
         for s in by_service.keys() {

@@ -18,7 +18,7 @@ use super::spool::MAX_CURSOR_BYTES;
 use super::spool::Spool;
 use super::stats::{Counters, Stats, lock};
 use crate::error::{Error, Result};
-use crate::record::{AuditRecord, RecordView, timestamp};
+use crate::record::{AuditRecord, RecordFields, RecordView, timestamp};
 
 thread_local! {
     /// Where `prepare` serialises a record before copying it out.
@@ -501,13 +501,24 @@ impl Reservation<'_> {
     /// byte budget ([`max_queue_bytes`](super::AuditLogBuilder::max_queue_bytes)) has no
     /// room for the record: [`Error::Overflow`], never a wait nor a drop.
     pub fn add(&mut self, record: &AuditRecord) -> Result<()> {
+        self.add_view(&record.view())
+    }
+
+    /// [`add`](Self::add) for a record given by its fields, its extra fields already
+    /// written as JSON ([`RecordFields`]): no [`AuditRecord`] built. Checked and counted
+    /// as `add` checks and counts.
+    pub fn add_fields(&mut self, record: &RecordFields<'_>) -> Result<()> {
+        self.add_view(&record.view())
+    }
+
+    fn add_view(&mut self, record: &RecordView<'_>) -> Result<()> {
         if self.entries.len() == self.room {
             return Err(Error::Overflow {
                 capacity: self.room,
                 bytes: self.log.shared.cfg.max_queue_bytes,
             });
         }
-        let res = self.log.prepare(&record.view());
+        let res = self.log.prepare(record);
         if res.is_err() {
             // As `log` counts it (`prepare` never answers `Overflow`).
             self.log.shared.counters.refused.fetch_add(1, Relaxed);
