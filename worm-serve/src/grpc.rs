@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use http_body_util::Full;
 use prost::Message;
@@ -52,11 +52,21 @@ impl Decoder for RequestDecoder {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportLogsServiceRequest::decode(buf)
-            .map(Some)
-            .map_err(|e| {
-                Status::invalid_argument(format!("not a valid OTLP ExportLogsServiceRequest: {e}"))
-            })
+        // From the message's bytes as one slice when they are (tonic buffers a message
+        // whole): prost reads a slice several times faster than through the `Buf` of a
+        // `BytesMut` (each varint and field advances it), and decoding was half of a
+        // request's CPU.
+        let n = buf.remaining();
+        let res = if buf.chunk().len() == n {
+            let res = ExportLogsServiceRequest::decode(buf.chunk());
+            buf.advance(n);
+            res
+        } else {
+            ExportLogsServiceRequest::decode(buf)
+        };
+        res.map(Some).map_err(|e| {
+            Status::invalid_argument(format!("not a valid OTLP ExportLogsServiceRequest: {e}"))
+        })
     }
 }
 

@@ -358,11 +358,14 @@ async fn otlp_http(app: &App, req: Request<Incoming>) -> Response<Body> {
         let scope = authorize(app, req.headers())?;
         let (_, data) = read_body(app, req).await?;
         let decoded = match enc {
-            Encoding::Protobuf => proto::ExportLogsServiceRequest::decode(data).map_err(|e| {
-                Failure::Bad(format!(
-                    "not a valid OTLP protobuf ExportLogsServiceRequest: {e}"
-                ))
-            })?,
+            // From a slice: cheaper for prost than through `Bytes`' `Buf`.
+            Encoding::Protobuf => {
+                proto::ExportLogsServiceRequest::decode(&data[..]).map_err(|e| {
+                    Failure::Bad(format!(
+                        "not a valid OTLP protobuf ExportLogsServiceRequest: {e}"
+                    ))
+                })?
+            }
             Encoding::Json => json::decode_request(&data).map_err(|e| {
                 Failure::Bad(format!(
                     "not a valid OTLP/JSON ExportLogsServiceRequest: {e}"
