@@ -261,12 +261,20 @@ impl Streams {
     /// [`Logged::refused`]; the others are logged.
     pub async fn log_all(&self, items: Vec<Item>) -> Result<Logged, Refusal> {
         let mut by_service: BTreeMap<String, Vec<Item>> = BTreeMap::new();
-        for it in items {
-            // The name is copied once per service, not per record.
-            match by_service.get_mut(it.service()) {
-                Some(v) => v.push(it),
-                None => {
-                    by_service.insert(it.service().to_string(), vec![it]);
+        match items.first().map(Item::service) {
+            // Most requests are one service's: its records stay where they are.
+            Some(first) if items.iter().all(|it| it.service() == first) => {
+                by_service.insert(first.to_string(), items);
+            }
+            _ => {
+                for it in items {
+                    // The name is copied once per service, not per record.
+                    match by_service.get_mut(it.service()) {
+                        Some(v) => v.push(it),
+                        None => {
+                            by_service.insert(it.service().to_string(), vec![it]);
+                        }
+                    }
                 }
             }
         }

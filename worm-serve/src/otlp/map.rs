@@ -63,7 +63,13 @@ impl OtlpRecord {
 
 /// Every record of a request, in order, each with its origin.
 pub fn split_request(req: ExportLogsServiceRequest) -> Vec<OtlpRecord> {
-    let mut out = Vec::new();
+    let n = req
+        .resource_logs
+        .iter()
+        .flat_map(|rl| &rl.scope_logs)
+        .map(|sl| sl.log_records.len())
+        .sum();
+    let mut out = Vec::with_capacity(n);
     for rl in req.resource_logs {
         let mut service = None;
         let mut others = Vec::new();
