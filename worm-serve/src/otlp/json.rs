@@ -50,7 +50,7 @@ fn message(e: serde_path_to_error::Error<serde_json::Error>) -> JsonError {
 
 /// Rewrite every `"doubleValue": "<text>"` into a number; a non-finite one, which JSON
 /// cannot hold as a number, into `"stringValue"` of its name (the record field is that
-/// text either way, see [`super::map::any_value`]). Whether anything changed.
+/// text either way, see [`super::map`]). Whether anything changed.
 fn doubles_as_numbers(v: &mut Json) -> bool {
     match v {
         Json::Array(a) => a.iter_mut().fold(false, |c, e| doubles_as_numbers(e) | c),

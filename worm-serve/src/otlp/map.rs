@@ -45,7 +45,7 @@ pub struct Origin {
 }
 
 /// One OTLP log record as decoded, with its origin. It becomes an audit record's line
-/// when logged ([`Mapper::fields`]): no [`AuditRecord`] and no map of fields is built.
+/// when logged ([`Mapper::fields`]): no [`AuditRecord`](worm_core::AuditRecord) and no map of fields is built.
 #[derive(Debug)]
 pub struct OtlpRecord {
     /// Resource and scope.
