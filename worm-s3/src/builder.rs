@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::client::{HttpConnector, ReqwestConnector};
+use object_store::client::HttpConnector;
 use object_store::{ClientOptions, RetryConfig};
 use worm_core::env::StoreEnv;
 use worm_core::{Error, Result};
 
 use crate::error::error_chain;
+use crate::http::Connector;
 use crate::request::{Parts, S3Client};
 use crate::setup::S3Setup;
 use crate::sink::S3Sink;
@@ -222,6 +223,7 @@ impl S3SinkBuilder {
             .with_bucket_name(&bucket)
             .with_region(&region)
             .with_client_options(options.clone())
+            .with_http_connector(Connector { plain: http })
             .with_retry(retry);
         if let Some(ep) = &self.endpoint {
             store = store
@@ -232,7 +234,7 @@ impl S3SinkBuilder {
         let store = store
             .build()
             .map_err(|e| Error::invalid("S3 configuration", error_chain(&e)))?;
-        let http_client = ReqwestConnector::default()
+        let http_client = Connector { plain: http }
             .connect(&options)
             .map_err(|e| Error::invalid("S3 HTTP client", error_chain(&e)))?;
         let client = S3Client {

@@ -82,10 +82,18 @@
 //!
 //! `https://` is required, except for loopback endpoints (local test servers) or when
 //! [`S3SinkBuilder::with_allow_http`] / `AWS_ALLOW_HTTP=true` says so.
+//!
+//! A plain-`http://` endpoint is reached through hyper directly rather than reqwest, on
+//! sockets that acknowledge each response at once (`TCP_QUICKACK`): Ceph RGW sends a
+//! response's body after its headers with Nagle's algorithm on, so every small XML answer
+//! otherwise waited 40 ms for the client's delayed acknowledgement. No TLS roots are
+//! loaded for such an endpoint either. `https://` endpoints use object_store's reqwest
+//! client as before.
 #![deny(missing_docs)]
 
 mod builder;
 mod error;
+mod http;
 mod request;
 mod setup;
 mod sink;
