@@ -42,16 +42,25 @@ use object_store::client::{
 use tokio::net::TcpStream;
 
 /// Makes each HTTP client object_store asks for: [`Transport`] when the endpoint is plain
-/// HTTP, reqwest otherwise (unchanged for AWS and every `https://` endpoint).
+/// HTTP, reqwest otherwise (unchanged for AWS and every `https://` endpoint), and also when
+/// the environment names a proxy for plain HTTP, which reqwest honours and this transport
+/// does not.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Connector {
     /// The endpoint is `http://`.
     pub plain: bool,
 }
 
+/// Whether the environment sets a proxy for `http://` URLs (reqwest's variables).
+fn http_proxy_set() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+}
+
 impl StoreConnector for Connector {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
-        if self.plain {
+        if self.plain && !http_proxy_set() {
             Ok(HttpClient::new(Transport::new(options)?))
         } else {
             ReqwestConnector::default().connect(options)
@@ -380,7 +389,7 @@ mod tests {
         let options = ClientOptions::new()
             .with_allow_http(true)
             .with_timeout(Duration::from_secs(10));
-        let client = Connector { plain: true }.connect(&options).unwrap();
+        let client = HttpClient::new(Transport::new(&options).unwrap());
         let started = Instant::now();
         for _ in 0..N {
             let req = http::Request::get(format!("http://{addr}/bucket?versioning"))
@@ -416,7 +425,7 @@ mod tests {
         let options = ClientOptions::new()
             .with_allow_http(true)
             .with_timeout(Duration::from_millis(300));
-        let client = Connector { plain: true }.connect(&options).unwrap();
+        let client = HttpClient::new(Transport::new(&options).unwrap());
         let req = http::Request::get(format!("http://{addr}/b"))
             .body(HttpRequestBody::empty())
             .unwrap();
@@ -435,9 +444,8 @@ mod tests {
     /// A client that may not speak plain HTTP refuses it, as reqwest's `https_only` does.
     #[tokio::test]
     async fn plain_http_is_refused_unless_allowed() {
-        let client = Connector { plain: true }
-            .connect(&ClientOptions::new().with_allow_http(false))
-            .unwrap();
+        let client =
+            HttpClient::new(Transport::new(&ClientOptions::new().with_allow_http(false)).unwrap());
         let req = http::Request::get("http://127.0.0.1:9/b")
             .body(HttpRequestBody::empty())
             .unwrap();

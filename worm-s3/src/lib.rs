@@ -87,7 +87,8 @@
 //! sockets that acknowledge each response at once (`TCP_QUICKACK`): Ceph RGW sends a
 //! response's body after its headers with Nagle's algorithm on, so every small XML answer
 //! otherwise waited 40 ms for the client's delayed acknowledgement. No TLS roots are
-//! loaded for such an endpoint either. `https://` endpoints use object_store's reqwest
+//! loaded for such an endpoint either. `https://` endpoints, and `http://` ones when
+//! `HTTP_PROXY` / `ALL_PROXY` is set (reqwest honours it), use object_store's reqwest
 //! client as before.
 #![deny(missing_docs)]
 
