@@ -68,6 +68,9 @@ impl StoreConnector for Connector {
     }
 }
 
+/// The `User-Agent` of requests this transport sends.
+const USER_AGENT: &str = concat!("worm-s3/", env!("CARGO_PKG_VERSION"));
+
 /// hyper for `http://` URLs, object_store's reqwest client (built on first use) for
 /// `https://` ones.
 #[derive(Debug)]
@@ -125,7 +128,7 @@ impl Transport {
 
 #[async_trait]
 impl HttpService for Transport {
-    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
         if req.uri().scheme_str() != Some("http") {
             return self.tls()?.execute(req).await;
         }
@@ -136,6 +139,10 @@ impl HttpService for Transport {
             ));
         }
         let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+        // As reqwest's client did (server access logs show it).
+        req.headers_mut()
+            .entry(http::header::USER_AGENT)
+            .or_insert(http::HeaderValue::from_static(USER_AGENT));
         let sent = self.plain.request(req);
         let resp = match deadline {
             Some(d) => tokio::time::timeout_at(d, sent)
