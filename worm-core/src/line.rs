@@ -6,8 +6,9 @@
 //! pipeline the record as slices of the line, so no JSON tree is built and no value is
 //! re-encoded. Every other line, whether wrong or merely written another way (`1e3`, `\/`,
 //! spaces inside a nested value, an escaped message), is left to the full parser,
-//! [`AuditRecord::from_json`], which also says what is wrong. The two agree byte for byte
-//! on the stored line wherever the one-pass reader answers (`tests` below).
+//! [`AuditRecord::from_json`](crate::AuditRecord::from_json), which also says what is
+//! wrong. The two agree byte for byte on the stored line wherever the one-pass reader
+//! answers (`tests` below).
 
 use std::ops::Range;
 
