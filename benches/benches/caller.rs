@@ -10,7 +10,7 @@ use worm_benches::event::{CallerSubscribers, audit_event, caller_subscribers, re
 fn caller(c: &mut Criterion) {
     let mut g = c.benchmark_group("caller");
 
-    let subs = caller_subscribers().expect("writer starts");
+    let subs = caller_subscribers(None).expect("writer starts");
     for (name, dispatch) in [
         ("worm_layer", &subs.worm),
         ("fmt_json_non_blocking", &subs.fmt),

@@ -47,11 +47,19 @@ pub const SERVICE: &str = "camera_service";
 /// `tracing_subscriber::fmt().json()` on a `tracing_appender::non_blocking` writer over
 /// `io::sink()` (`lossy(false)`, so neither side drops). Both background threads drain to
 /// nothing. Keep the guards until the measurement ends; close the writer's guard.
-pub fn caller_subscribers() -> worm_core::Result<CallerSubscribers> {
+///
+/// `max_queue_bytes` sets the writer's queue byte budget (`None`: the library's default,
+/// 8 MiB). `non_blocking` queues up to 128,000 lines; with these ~300-byte records the
+/// default budget holds about 19,000, so a burst longer than that makes the caller wait for
+/// the writer (backpressure) where `non_blocking` still has room.
+pub fn caller_subscribers(max_queue_bytes: Option<usize>) -> worm_core::Result<CallerSubscribers> {
     use tracing_subscriber::prelude::*;
     let sink = std::sync::Arc::new(crate::sinks::NullSink::default());
-    let (log, worm_guard) =
-        worm_core::pipeline::AuditLogBuilder::new(sink.clone(), SERVICE).build()?;
+    let mut builder = worm_core::pipeline::AuditLogBuilder::new(sink.clone(), SERVICE);
+    if let Some(bytes) = max_queue_bytes {
+        builder = builder.max_queue_bytes(bytes);
+    }
+    let (log, worm_guard) = builder.build()?;
     let worm = tracing::Dispatch::new(
         tracing_subscriber::registry().with(worm_core::integrate::WormLayer::new(log)),
     );

@@ -30,7 +30,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     let only = args.str("only");
     let (run_worm, run_fmt) = (only != Some("fmt"), only != Some("worm"));
 
-    let subs = caller_subscribers().map_err(|e| e.to_string())?;
+    // `--queue-mib N`: the writer's queue byte budget (default: the library's, 8 MiB).
+    let queue_mib: Option<usize> = match args.str("queue-mib") {
+        Some(v) => Some(v.parse().map_err(|e| format!("--queue-mib {v}: {e}"))?),
+        None => None,
+    };
+    let subs = caller_subscribers(queue_mib.map(|m| m << 20)).map_err(|e| e.to_string())?;
     let (worm, fmt) = (&subs.worm, &subs.fmt);
 
     // One warm-up round each, not counted.
@@ -69,6 +74,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     crate::emit(json!({
         "bench": "caller",
         "calls_per_side": calls * rounds,
+        "worm_queue_mib": queue_mib.unwrap_or(worm_core::pipeline::DEFAULT_MAX_QUEUE_BYTES >> 20),
         "worm_layer": ours,
         "fmt_json_non_blocking": theirs,
         "ratio_mean": ours.mean_ns / theirs.mean_ns,

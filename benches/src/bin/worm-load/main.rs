@@ -2,7 +2,7 @@
 //! JSON object per result line on stdout.
 //!
 //! ```text
-//! worm-load caller   [--calls N] [--rounds R] [--only worm|fmt]
+//! worm-load caller   [--calls N] [--rounds R] [--only worm|fmt] [--queue-mib N]
 //! worm-load pipeline [--records N] [--mode plain|zstd|gzip|signed] [--sink fs|null] [--dir D]
 //!                    [--format v1|v2] [--encrypt on|off]
 //! worm-load cost     [--records N]
