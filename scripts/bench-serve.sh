@@ -10,8 +10,9 @@
 #   scripts/bench-serve.sh [WORM_BIN]     (default: target/release/worm)
 #   RUNS=3 PER_CLIENT=40 GRPC_CLIENTS=processes|threads scripts/bench-serve.sh
 #
-# With h2load on the PATH (Debian: nghttp2-client), the gRPC half-rate phase is run a
-# second time from h2load, a C client, beside grpcio's: the client's own share of the tail.
+# With h2load on the PATH (Debian: nghttp2-client), gRPC is also measured from h2load, a C
+# client like the curl of the other protocols: at grpcio's half rate (the client's own
+# share of the tail), then at full load and at half of h2load's own peak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 worm="${1:-${CARGO_TARGET_DIR:-target}/release/worm}"
@@ -110,7 +111,7 @@ for r in $(seq "${RUNS:-3}"); do
     curl -s "http://$addr/metrics" |
       awk '/^worm_serve_requests_total\{endpoint="otlp_grpc",status="200"\}/ { n = $2 } END { print n + 0 }'
   }
-  h2load_grpc() { # name, rate per client (requests/min): the same calls from h2load
+  h2load_grpc() { # name, rate per client (requests/min; 0: as fast as answered): the same calls from h2load
     # One C process (nghttp2's h2load) in place of 8 Python ones: the same 8 connections,
     # request bodies and pacing. Its status is HTTP's (200 whatever the gRPC status), so
     # the OK calls are counted from serve's metrics.
@@ -118,7 +119,9 @@ for r in $(seq "${RUNS:-3}"); do
     before=$(grpc_ok)
     rm -f "$d/h2load.log" # h2load appends: each run's latencies only
     s=$(date +%s.%N)
-    h2load -c "$clients" -m 1 -n $((clients * per_client)) --rps "$(echo "scale=3; $2 / 60" | bc -l)" \
+    local pace=()
+    [ "$2" = 0 ] || pace=(--rps "$(echo "scale=3; $2 / 60" | bc -l)")
+    h2load -c "$clients" -m 1 -n $((clients * per_client)) "${pace[@]}" \
       -d "$d/req.grpc" -H 'content-type: application/grpc' -H 'te: trailers' \
       --log-file "$d/h2load.log" "http://$addr/opentelemetry.proto.collector.logs.v1.LogsService/Export" > /dev/null
     e=$(date +%s.%N)
@@ -138,9 +141,15 @@ for r in $(seq "${RUNS:-3}"); do
   url=${ndjson[0]}; run ndjson-half --rate "$(half ndjson)/m" "${ndjson[@]:1}"
   url=${otlp[0]}; run otlp-http-half --rate "$(half otlp-http)/m" "${otlp[@]:1}"
   grpc otlp-grpc-half "$(half otlp-grpc)"
-  # Where h2load is installed (Debian: nghttp2-client), gRPC at the same half rate from a
-  # lighter client: how much of the line above is grpcio's own latency.
-  if command -v h2load > /dev/null; then h2load_grpc otlp-grpc-half-h2load "$(half otlp-grpc)"; fi
+  # Where h2load is installed (Debian: nghttp2-client), gRPC from a C client as light as
+  # the curl that measures the other two protocols: at the same half rate as grpcio's (how
+  # much of the line above is grpcio's own latency), then at full load and at half of
+  # that rate, h2load's own peak.
+  if command -v h2load > /dev/null; then
+    h2load_grpc otlp-grpc-half-h2load "$(half otlp-grpc)"
+    h2load_grpc otlp-grpc-h2load 0
+    h2load_grpc otlp-grpc-h2load-half "$(half otlp-grpc-h2load)"
+  fi
   echo "serve peak RSS: $(( $(rss VmHWM) / 1024 )) MiB"
   kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
   "$worm" verify "$d/serve" -q && echo "serve store intact"
