@@ -437,6 +437,10 @@ pub const HEADER_ROOM: usize = 4096;
 /// room and the seal line after the records, so the body is `buf[start..]`, byte for
 /// byte what [`encode_v2`] returns. Returns `start` and the chain hash. A header longer
 /// than `room` (a very long service or writer name) moves the records to make space.
+///
+/// `leaves`, when given, are the records' leaf hashes in order, computed beforehand
+/// (one per record line, each `leaf_hash` of the line): they are pushed onto the tree
+/// instead of hashing the lines again here.
 pub fn encode_v2_in_place(
     header: &Header,
     buf: &mut Vec<u8>,
@@ -444,6 +448,7 @@ pub fn encode_v2_in_place(
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
+    leaves: Option<&[crate::tlog::Hash]>,
 ) -> (usize, Sha256Hex) {
     let room = room.min(buf.len());
     let (h, line) = header_line_v2(header, tree);
@@ -458,8 +463,18 @@ pub fn encode_v2_in_place(
         }
     };
     let records_at = start + line.len();
-    for leaf in record_lines(&buf[records_at..]).map(leaf_hash) {
-        tree.push(leaf);
+    match leaves {
+        Some(leaves) => {
+            debug_assert_eq!(leaves.len(), record_lines(&buf[records_at..]).count());
+            for leaf in leaves {
+                tree.push(*leaf);
+            }
+        }
+        None => {
+            for leaf in record_lines(&buf[records_at..]).map(leaf_hash) {
+                tree.push(leaf);
+            }
+        }
     }
     let chain = finish_v2(&h, buf, start, std::iter::empty(), is_final, tree, signer);
     (start, chain)
@@ -765,12 +780,29 @@ mod tests {
                 let (want, want_chain) = encode_v2(&h, records, last, &mut copied, signer);
                 let mut buf = vec![b'?'; room];
                 buf.extend_from_slice(records);
+                // The leaves given beforehand (as a caller hashing them does) seal the
+                // same body as the leaves hashed here.
+                let mut given = in_place.clone();
+                let mut given_buf = buf.clone();
+                let leaves: Vec<_> = record_lines(records).map(leaf_hash).collect();
                 let (start, chain) =
-                    encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer);
+                    encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer, None);
                 assert_eq!(&buf[start..], &want[..], "room {room} seq {seq}");
                 assert_eq!(chain, want_chain);
                 assert_eq!(in_place.size(), copied.size());
                 assert_eq!(in_place.root(), copied.root());
+                let given_at = encode_v2_in_place(
+                    &h,
+                    &mut given_buf,
+                    room,
+                    last,
+                    &mut given,
+                    signer,
+                    Some(&leaves),
+                );
+                assert_eq!(given_at, (start, chain));
+                assert_eq!(given_buf, buf);
+                assert_eq!(given.root(), in_place.root());
             }
         }
     }

@@ -38,6 +38,10 @@ pub(crate) struct OpenBatch {
     pub opened_at: Option<Instant>,
     /// WAL position just past the newest record in the batch.
     pub wal_end: Option<WalPos>,
+    /// The records' leaf hashes as their callers computed them, while every record so
+    /// far came with one (`leaves_given`); the seal hashes the lines otherwise.
+    leaves: Vec<crate::tlog::Hash>,
+    leaves_given: bool,
 }
 
 impl OpenBatch {
@@ -53,6 +57,8 @@ impl OpenBatch {
             max_level: Level::Trace,
             opened_at: None,
             wal_end: None,
+            leaves: Vec::new(),
+            leaves_given: true,
         }
     }
 
@@ -70,6 +76,13 @@ impl OpenBatch {
         }
         self.last_ts = Some(e.ts);
         self.max_level = self.max_level.max(e.level);
+        match e.leaf {
+            Some(leaf) if self.leaves_given => {
+                debug_assert_eq!(leaf, crate::tlog::leaf_hash(&e.line), "a caller's leaf");
+                self.leaves.push(leaf);
+            }
+            _ => self.leaves_given = false,
+        }
         self.body.extend_from_slice(&e.line);
         self.body.push(b'\n');
         self.records += 1;
@@ -175,6 +188,8 @@ impl OpenBatch {
                 }
             }
         } else {
+            let given = (self.leaves_given && self.leaves.len() as u64 == self.records)
+                .then_some(&self.leaves[..]);
             let (start, chain) = batch::encode_v2_in_place(
                 &header,
                 &mut self.body,
@@ -182,6 +197,7 @@ impl OpenBatch {
                 is_final,
                 tree,
                 cfg.signer.as_ref(),
+                given,
             );
             Plain::InPlace(start, chain)
         };
@@ -304,6 +320,8 @@ impl OpenBatch {
         };
         sealed.size = size;
         self.body.truncate(batch::HEADER_ROOM);
+        self.leaves.clear();
+        self.leaves_given = true;
         self.records = 0;
         self.synthetic = 0;
         self.max_level = Level::Trace;

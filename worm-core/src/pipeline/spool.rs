@@ -861,6 +861,7 @@ fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
         synthetic: false,
         wal: Some(pos),
         cursor: None,
+        leaf: None,
     }
 }
 
