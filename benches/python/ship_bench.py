@@ -23,12 +23,19 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICE = "camera_service"
+# Longest any one step may take: a side that hangs (the handler once waited forever on a
+# socket the gateway had closed) ends the run with its command named, not never.
+STEP_TIMEOUT = 600
 
 
 def timed(cmd, stdin=None):
     """Run `cmd`; its stdout and wall seconds."""
     started = time.monotonic()
-    p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.PIPE, check=False)
+    try:
+        p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.PIPE, check=False,
+                           timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"{' '.join(cmd)}: no answer in {STEP_TIMEOUT} s (killed)")
     secs = time.monotonic() - started
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)}: exit {p.returncode}")
@@ -76,16 +83,16 @@ def s3(a, input_path):
     handler = [a.python, os.path.join(HERE, "worm_handler.py"), "--bucket", bucket]
     # The handler's bench creates the bucket with Object Lock; one tiny run does it.
     subprocess.run(handler + ["--records", "1", "--retention-days", "1"], check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run(handler + ["--empty"], check=True)
+                   timeout=STEP_TIMEOUT, stdout=subprocess.DEVNULL)
+    subprocess.run(handler + ["--empty"], check=True, timeout=STEP_TIMEOUT)
     for r in range(a.rounds):
         out, secs, cpu = run_cpu(handler + ["--records", str(a.records), "--batch-size",
                                             str(a.batch_size), "--retention-days", "1"])
         py = json.loads(out)
-        subprocess.run(handler + ["--empty"], check=True)
+        subprocess.run(handler + ["--empty"], check=True, timeout=STEP_TIMEOUT)
         s = ship(a, f"s3://{bucket}/ship", ["--endpoint", endpoint, "--retention-days", "1",
                                              "--mode", "governance"], input_path)
-        subprocess.run(handler + ["--empty"], check=True)
+        subprocess.run(handler + ["--empty"], check=True, timeout=STEP_TIMEOUT)
         line = {"bench": "ship_s3", "round": r + 1, "records": a.records,
                 "batch_size": a.batch_size,
                 # `secs` is the handler's own clock (logging and uploads, after the
@@ -100,7 +107,7 @@ def s3(a, input_path):
             z = ship(a, f"s3://{bucket}/shipz", ["--endpoint", endpoint, "--retention-days",
                                                   "1", "--mode", "governance", "--compress",
                                                   "zstd"], input_path)
-            subprocess.run(handler + ["--empty"], check=True)
+            subprocess.run(handler + ["--empty"], check=True, timeout=STEP_TIMEOUT)
             line["ship_s3_zstd"] = z
             line["ratio_zstd"] = z["records_per_s"] / py["records_per_s"]
         print(json.dumps(line), flush=True)
@@ -119,7 +126,8 @@ def main():
                    help="s3: also run worm ship --compress zstd in every round")
     a = p.parse_args()
     with tempfile.NamedTemporaryFile(prefix="ship-input-", suffix=".ndjson") as f:
-        subprocess.run([a.load, "ndjson", "--records", str(a.records)], stdout=f, check=True)
+        subprocess.run([a.load, "ndjson", "--records", str(a.records)], stdout=f, check=True,
+                       timeout=STEP_TIMEOUT)
         f.flush()
         (memory if a.what == "memory" else s3)(a, f.name)
 
