@@ -135,7 +135,11 @@ impl HttpService for Transport {
         if !self.allow_http {
             return Err(HttpError::new(
                 HttpErrorKind::Unknown,
-                io::Error::other("plain HTTP is not allowed for this client"),
+                io::Error::other(format!(
+                    "plain HTTP to {} is not allowed (AWS_ALLOW_HTTP=true, or allow_http, \
+                     permits it)",
+                    req.uri()
+                )),
             ));
         }
         let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
@@ -458,5 +462,11 @@ mod tests {
             .unwrap();
         let e = client.execute(req).await.unwrap_err();
         assert_eq!(e.kind(), HttpErrorKind::Unknown, "{e}");
+        // It says which URL, and what would allow it.
+        let said = format!("{e} {:?}", std::error::Error::source(&e));
+        assert!(
+            said.contains("http://127.0.0.1:9/b") && said.contains("AWS_ALLOW_HTTP"),
+            "{said}"
+        );
     }
 }
