@@ -383,6 +383,9 @@ impl AuditLogBuilder {
         if cfg.encrypt.is_some() {
             cfg.keys = cfg.keys.without_record_content()?;
         }
+        // Leaves are the stored lines' only in plain `/2` batches: settled once here, not
+        // per record.
+        cfg.leaves_on_caller &= !cfg.legacy_v1 && cfg.encrypt.is_none();
         start(self.targets, self.anchor, cfg)
     }
 }

@@ -162,7 +162,8 @@ pub struct Config {
     /// With replicas: when a batch counts as stored.
     pub ack: super::replicas::AckTargets,
     /// Hash each record's Merkle leaf on the thread that logs it (see
-    /// [`AuditLogBuilder::leaves_on_caller`](super::AuditLogBuilder::leaves_on_caller)).
+    /// [`AuditLogBuilder::leaves_on_caller`](super::AuditLogBuilder::leaves_on_caller));
+    /// `build` leaves it on only for plain `/2` batches.
     pub leaves_on_caller: bool,
 }
 

@@ -337,9 +337,8 @@ impl AuditLog {
                 ),
             ));
         };
-        // Only where the writer seals the stored lines themselves (plain `/2`).
-        let leaf = (cfg.leaves_on_caller && !cfg.legacy_v1 && cfg.encrypt.is_none())
-            .then(|| crate::tlog::leaf_hash(&line));
+        // Plain `/2` only: `build` turns the setting off for every other format.
+        let leaf = cfg.leaves_on_caller.then(|| crate::tlog::leaf_hash(&line));
         Ok(Some(Entry {
             leaf,
             line,
