@@ -42,9 +42,7 @@ pub fn empty_root() -> Hash {
 /// The root of the tree over `leaves` (leaf hashes), RFC 9162's `MTH(D[n])`.
 pub fn root_of(leaves: &[Hash]) -> Hash {
     let mut f = Frontier::new();
-    for leaf in leaves {
-        f.push(*leaf);
-    }
+    f.extend(leaves);
     f.root()
 }
 
@@ -108,6 +106,52 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Append `leaves` (leaf hashes, in order): the same frontier as [`Frontier::push`]
+    /// of each, but the node hashes of each level, which do not depend on each other,
+    /// are computed several at a time ([`super::lanes`]).
+    ///
+    /// Level by level: the new nodes of level `k` start at index `size >> k`; when that
+    /// index is odd, its left sibling is the frontier's hash of that level. Neighbours
+    /// are paired into the next level's nodes, and an unpaired last node is the new
+    /// frontier's hash of level `k`.
+    pub fn extend(&mut self, leaves: &[Hash]) {
+        match leaves {
+            [] => return,
+            [one] => return self.push(*one),
+            _ => {}
+        }
+        let old = self.size;
+        let mut level: Vec<Hash> = Vec::with_capacity(leaves.len() + 1);
+        let mut up: Vec<Hash> = Vec::with_capacity(leaves.len() / 2 + 1);
+        // The new frontier's hashes below the first untouched level, smallest first.
+        let mut low: Vec<Hash> = Vec::new();
+        let mut k = 0;
+        let mut first = true;
+        loop {
+            let new = if first { leaves } else { &up[..] };
+            if new.is_empty() {
+                break;
+            }
+            level.clear();
+            if (old >> k) & 1 == 1 {
+                let Some(left) = self.hashes.pop() else {
+                    unreachable!("a frontier holds one hash per set bit of its size");
+                };
+                level.push(left);
+            }
+            level.extend_from_slice(new);
+            up.clear();
+            super::lanes::node_hashes(&level, &mut up);
+            if level.len() % 2 == 1 {
+                low.push(level[level.len() - 1]);
+            }
+            first = false;
+            k += 1;
+        }
+        self.hashes.extend(low.iter().rev());
+        self.size = old + leaves.len() as u64;
+    }
+
     /// The tree root (the empty tree's root when there are no leaves).
     pub fn root(&self) -> Hash {
         let mut it = self.hashes.iter().rev();
@@ -133,15 +177,14 @@ impl MerkleTree {
     pub fn new(leaves: Vec<Hash>) -> Self {
         let mut levels = vec![leaves];
         while let Some(below) = levels.last().filter(|l| l.len() > 1) {
-            let up = below
-                .chunks(2)
-                .map(|pair| match pair {
-                    [l, r] => node_hash(l, r),
-                    // A lone last node is carried up unchanged (RFC 9162's unbalanced split).
-                    [lone] => *lone,
-                    _ => unreachable!("chunks(2) yields one or two items"),
-                })
-                .collect();
+            let mut up = Vec::with_capacity(below.len().div_ceil(2));
+            super::lanes::node_hashes(below, &mut up);
+            if let [.., lone] = below[..]
+                && below.len() % 2 == 1
+            {
+                // A lone last node is carried up unchanged (RFC 9162's unbalanced split).
+                up.push(lone);
+            }
             levels.push(up);
         }
         MerkleTree { levels }

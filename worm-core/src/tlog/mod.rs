@@ -14,6 +14,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod lanes;
 pub mod merkle;
 pub mod note;
 pub mod proof;

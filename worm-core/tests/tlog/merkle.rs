@@ -122,6 +122,44 @@ fn frontier_roots_match_the_definition_and_round_trip() {
 }
 
 #[test]
+fn frontier_extend_equals_repeated_push() {
+    let all = leaves(300);
+    // Every start size 0..=70 with every count 0..=70, then larger ones.
+    let mut cases: Vec<(usize, usize)> = (0..=70)
+        .flat_map(|s| (0..=70).map(move |m| (s, m)))
+        .collect();
+    cases.extend([
+        (0, 300),
+        (1, 299),
+        (127, 128),
+        (128, 127),
+        (255, 45),
+        (63, 237),
+    ]);
+    // pushed[n]: the frontier of the first n leaves, one push at a time.
+    let mut pushed = vec![Frontier::new()];
+    for l in &all {
+        let mut f = pushed[pushed.len() - 1].clone();
+        f.push(*l);
+        pushed.push(f);
+    }
+    for (s, m) in cases {
+        let mut extended = pushed[s].clone();
+        extended.extend(&all[s..s + m]);
+        assert_eq!(extended, pushed[s + m], "start {s}, {m} leaves");
+    }
+    // Extending in uneven steps from empty gives the definition's root.
+    let mut f = Frontier::new();
+    let mut n = 0;
+    for step in [3, 1, 0, 17, 64, 2, 5, 100, 30] {
+        f.extend(&all[n..n + step]);
+        n += step;
+        assert_eq!(f.root(), mth(&all[..n]), "size {n}");
+    }
+    assert_eq!(root_of(&all), mth(&all));
+}
+
+#[test]
 fn inclusion_every_index_of_sizes_1_to_70_and_every_alteration_fails() {
     let all = leaves(70);
     for n in 1..=all.len() {
