@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::sign::Signer;
 use crate::tlog::note;
-use crate::tlog::{Frontier, leaf_hash, origin_for};
+use crate::tlog::{Frontier, origin_for};
 
 mod scan;
 pub(crate) use scan::scan_slice;
@@ -367,8 +367,9 @@ pub fn encode_v2(
     tree: &mut Frontier,
     signer: Option<&Signer>,
 ) -> (Vec<u8>, Sha256Hex) {
-    let leaves = record_lines(records).map(leaf_hash);
-    seal_v2(header, records, leaves, is_final, tree, signer)
+    let mut leaves = Vec::new();
+    crate::tlog::lanes::leaf_hashes(record_lines(records), &mut leaves);
+    seal_v2(header, records, &leaves, is_final, tree, signer)
 }
 
 /// [`encode_v2`] with the records encrypted to `to` ([`crate::crypt`]): the header names
@@ -390,15 +391,16 @@ pub fn encode_v2_encrypted(
     h.last_ts = None;
     let count = record_lines(records).count();
     if count == 0 {
-        return Ok(seal_v2(&h, b"", std::iter::empty(), is_final, tree, signer));
+        return Ok(seal_v2(&h, b"", &[], is_final, tree, signer));
     }
     let (mut section, salts) = crate::crypt::seal_section(records, count, to)?;
     section.push(b'\n');
-    let leaves = salts
+    let leaves: Vec<_> = salts
         .iter()
         .zip(record_lines(records))
-        .map(|(salt, line)| salted_leaf_hash(salt, line));
-    Ok(seal_v2(&h, &section, leaves, is_final, tree, signer))
+        .map(|(salt, line)| salted_leaf_hash(salt, line))
+        .collect();
+    Ok(seal_v2(&h, &section, &leaves, is_final, tree, signer))
 }
 
 /// The leaf of an encrypted record: `SHA-256(0x00 || salt || line)`, an RFC 6962 leaf
@@ -414,7 +416,7 @@ pub fn salted_leaf_hash(salt: &[u8], line: &[u8]) -> crate::tlog::Hash {
 fn seal_v2(
     header: &Header,
     section: &[u8],
-    leaves: impl Iterator<Item = crate::tlog::Hash>,
+    leaves: &[crate::tlog::Hash],
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
@@ -466,17 +468,16 @@ pub fn encode_v2_in_place(
     match leaves {
         Some(leaves) => {
             debug_assert_eq!(leaves.len(), record_lines(&buf[records_at..]).count());
-            for leaf in leaves {
-                tree.push(*leaf);
-            }
+            tree.extend(leaves);
         }
         None => {
-            for leaf in record_lines(&buf[records_at..]).map(leaf_hash) {
-                tree.push(leaf);
-            }
+            // The lines' leaves are independent: hashed several at a time.
+            let mut leaves = Vec::new();
+            crate::tlog::lanes::leaf_hashes(record_lines(&buf[records_at..]), &mut leaves);
+            tree.extend(&leaves);
         }
     }
-    let chain = finish_v2(&h, buf, start, std::iter::empty(), is_final, tree, signer);
+    let chain = finish_v2(&h, buf, start, &[], is_final, tree, signer);
     (start, chain)
 }
 
@@ -503,14 +504,12 @@ fn finish_v2(
     h: &Header,
     body: &mut Vec<u8>,
     start: usize,
-    leaves: impl Iterator<Item = crate::tlog::Hash>,
+    leaves: &[crate::tlog::Hash],
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
 ) -> Sha256Hex {
-    for leaf in leaves {
-        tree.push(leaf);
-    }
+    tree.extend(leaves);
     let mut hasher = Sha256::new();
     hasher.update(&body[start..]);
     let sha256 = Sha256Hex(hasher.clone().finalize().into());
@@ -630,6 +629,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tlog::leaf_hash;
 
     #[test]
     fn record_lines_splits_as_a_plain_split_does() {
