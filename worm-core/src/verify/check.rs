@@ -152,6 +152,65 @@ pub(crate) struct TreeAcc {
     /// Encrypted records: `None` not opened, `Some(Ok)` opened and their leaves pushed,
     /// `Some(Err)` opened but wrong.
     opened: Option<std::result::Result<(), String>>,
+    /// Record lines not yet hashed into the tree, held so that their independent leaves
+    /// are hashed several at a time ([`crate::tlog::lanes`]).
+    pending: Pending,
+}
+
+/// Record lines waiting to be hashed as leaves: copies of at most [`Pending::LINES`]
+/// lines and [`Pending::BYTES`] bytes (a longer line is hashed on its own, uncopied), so
+/// what a verifier holds per object stays small whatever the object holds.
+#[derive(Debug, Default)]
+struct Pending {
+    /// The lines, back to back.
+    bytes: Vec<u8>,
+    /// Where each line ends in `bytes`.
+    ends: Vec<usize>,
+    /// The group's leaf hashes (kept to reuse the allocation).
+    leaves: Vec<crate::tlog::Hash>,
+}
+
+impl Pending {
+    /// Lines per group: enough to keep every lane busy across lines of mixed lengths.
+    const LINES: usize = 16;
+    /// Bytes per group.
+    const BYTES: usize = 64 * 1024;
+
+    /// Add the leaf of `line` to `tree`, now or with the group it joins; the leaves reach
+    /// the tree in line order.
+    fn push(&mut self, tree: &mut Frontier, line: &[u8]) {
+        if line.len() > Self::BYTES {
+            self.flush(tree);
+            tree.push(leaf_hash(line));
+            return;
+        }
+        if self.bytes.len() + line.len() > Self::BYTES {
+            self.flush(tree);
+        }
+        self.bytes.extend_from_slice(line);
+        self.ends.push(self.bytes.len());
+        if self.ends.len() == Self::LINES {
+            self.flush(tree);
+        }
+    }
+
+    /// Hash the waiting lines and add their leaves to `tree`.
+    fn flush(&mut self, tree: &mut Frontier) {
+        if self.ends.is_empty() {
+            return;
+        }
+        let mut start = 0;
+        let lines = self.ends.iter().map(|&end| {
+            let line = &self.bytes[start..end];
+            start = end;
+            line
+        });
+        self.leaves.clear();
+        crate::tlog::lanes::leaf_hashes(lines, &mut self.leaves);
+        tree.extend(&self.leaves);
+        self.bytes.clear();
+        self.ends.clear();
+    }
 }
 
 /// The tree's start (size and digest of the compact range) and the tree so far, or why
@@ -168,7 +227,7 @@ impl TreeAcc {
             return self.on_encrypted(h, line);
         }
         if let Ok((_, f)) = self.tree.get_or_insert_with(|| start_of(h)) {
-            f.push(leaf_hash(line));
+            self.pending.push(f, line);
         }
     }
 
@@ -210,7 +269,12 @@ impl TreeAcc {
         self,
         h: &batch::Header,
     ) -> std::result::Result<((u64, Sha256Hex), Frontier), String> {
-        self.tree.unwrap_or_else(|| start_of(h))
+        let mut tree = self.tree.unwrap_or_else(|| start_of(h));
+        if let Ok((_, f)) = &mut tree {
+            let mut pending = self.pending;
+            pending.flush(f);
+        }
+        tree
     }
 }
 
