@@ -44,6 +44,11 @@ fn hash_all<'a>(prefix: u8, msgs: impl Iterator<Item = &'a [u8]>, out: &mut Vec<
     if ni::available() {
         return ni::hash_all(prefix, msgs, out);
     }
+    one_at_a_time(prefix, msgs, out);
+}
+
+/// [`hash_all`] without lanes: each message through `sha2` in turn.
+fn one_at_a_time<'a>(prefix: u8, msgs: impl Iterator<Item = &'a [u8]>, out: &mut Vec<Hash>) {
     out.extend(msgs.map(|m| -> Hash {
         Sha256::new()
             .chain_update([prefix])
@@ -55,12 +60,14 @@ fn hash_all<'a>(prefix: u8, msgs: impl Iterator<Item = &'a [u8]>, out: &mut Vec<
 
 /// The number of 64-byte blocks of a padded message of `len` bytes: the message, the
 /// `0x80` byte and the 8-byte bit length, rounded up.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the SHA-NI lanes only
 fn block_count(len: usize) -> usize {
     (len + 1 + 8).div_ceil(64)
 }
 
 /// Block `k` of the padded message `prefix || body` (of `count` blocks): a slice of
 /// `body` when the block lies wholly inside it, otherwise assembled in `scratch`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the SHA-NI lanes only
 fn block<'a>(
     prefix: u8,
     body: &'a [u8],
@@ -100,10 +107,12 @@ fn block<'a>(
 }
 
 /// The initial SHA-256 state (FIPS 180-4 §5.3.3).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the SHA-NI lanes only
 const IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the SHA-NI lanes only
 fn digest_of(state: &[u32; 8]) -> Hash {
     let mut d = [0u8; 32];
     for (out, w) in d.chunks_exact_mut(4).zip(state) {
@@ -384,5 +393,10 @@ mod tests {
         hash_all(0x42, msgs.iter().copied(), &mut out);
         let want: Vec<Hash> = msgs.iter().map(|m| scalar(0x42, m)).collect();
         assert_eq!(out, want);
+        // The path taken on CPUs without SHA-NI gives the same digests.
+        let mut fallback = vec![[1; 32]];
+        one_at_a_time(0x42, msgs.iter().copied(), &mut fallback);
+        assert_eq!(fallback[0], [1; 32]);
+        assert_eq!(fallback[1..], want[..]);
     }
 }
