@@ -386,6 +386,9 @@ impl AuditLogBuilder {
         // Leaves are the stored lines' only in plain `/2` batches: settled once here, not
         // per record.
         cfg.leaves_on_caller &= !cfg.legacy_v1 && cfg.encrypt.is_none();
+        // The writer identity (`service@host` by default) is this writer's for its whole
+        // life: read the host name once, not again for every batch header.
+        cfg.writer = Some(cfg.writer_id());
         start(self.targets, self.anchor, cfg)
     }
 }
