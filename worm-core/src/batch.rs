@@ -42,10 +42,10 @@ use crate::tlog::note;
 use crate::tlog::{Frontier, origin_for};
 
 mod scan;
-pub(crate) use scan::scan_slice;
 pub use scan::{
     Fault, Limits, MAX_HEADER_LINE, OnRecord, ScanError, Scanned, Scanner, scan_reader,
 };
+pub(crate) use scan::{scan_slice, scan_slice_or_leaves};
 
 /// Largest zstd window a reader accepts, as a power of two (8 MiB). A frame may ask for
 /// up to 2 GiB of window, which the decoder would allocate up front; writers compress

@@ -346,6 +346,104 @@ pub(crate) fn scan_slice(
     scanner.finish()
 }
 
+/// [`scan_slice`] for a verifier of the tree: a plain `worm-batch/2` body that is whole
+/// and within `limits` is scanned without copying a line, and its body hash and the
+/// RFC 6962 leaf of every record line are hashed side by side
+/// ([`crate::tlog::lanes::prefix_and_leaves`]). The leaves are appended to `leaves`
+/// and `on_record` is not called; the result is `(scanned, true)`.
+///
+/// Any other body (an older or encrypted batch, a cap passed, no seal, not ending in a
+/// newline, a header that does not parse) goes through [`scan_slice`] unchanged: the same
+/// errors, and `on_record` for every record line, `(scanned, false)`.
+pub(crate) fn scan_slice_or_leaves(
+    body: &[u8],
+    limits: Limits,
+    on_record: &mut OnRecord<'_>,
+    leaves: &mut Vec<crate::tlog::Hash>,
+) -> Result<(Scanned, bool), ScanError> {
+    match whole_v2(body, limits, leaves)? {
+        Some(s) => Ok((s, true)),
+        None => scan_slice(body, limits, on_record).map(|s| (s, false)),
+    }
+}
+
+/// The fast path of [`scan_slice_or_leaves`]; `None` where it does not apply.
+fn whole_v2(
+    body: &[u8],
+    limits: Limits,
+    leaves: &mut Vec<crate::tlog::Hash>,
+) -> Result<Option<Scanned>, ScanError> {
+    if body.len() as u64 > limits.max_body || body.last() != Some(&b'\n') {
+        return Ok(None);
+    }
+    let Some(header_end) = memchr::memchr(b'\n', body) else {
+        return Ok(None);
+    };
+    if header_end > limits.max_header {
+        return Ok(None);
+    }
+    let Ok(header) = parse_header(&body[..header_end]) else {
+        return Ok(None);
+    };
+    if header.v != super::VERSION || header.enc.is_some() {
+        return Ok(None);
+    }
+    // The seal is the last line; at least one line (the seal) follows the header.
+    let seal_start = match memchr::memrchr(b'\n', &body[..body.len() - 1]) {
+        Some(i) if i >= header_end => i + 1,
+        _ => return Ok(None),
+    };
+    if body.len() - 1 - seal_start > limits.max_line {
+        return Ok(None);
+    }
+    // Every record line within its cap, found once.
+    let records = &body[header_end + 1..seal_start];
+    let mut ends = Vec::with_capacity(records.len() / 128 + 1);
+    let mut from = 0;
+    for end in memchr::memchr_iter(b'\n', records) {
+        if end - from > limits.max_line {
+            return Ok(None);
+        }
+        ends.push(end);
+        from = end + 1;
+    }
+    let mut start = 0;
+    let lines = ends.iter().map(|&end| {
+        let line = &records[start..end];
+        start = end + 1;
+        line
+    });
+    let mid = crate::tlog::lanes::prefix_and_leaves(&body[..seal_start], lines, leaves);
+    let seal_line = &body[seal_start..body.len() - 1];
+    let seal: SealLine = serde_json::from_slice(seal_line)
+        .map_err(|e| ScanError::new(Fault::Damaged, "batch seal", e.to_string()))?;
+    let line = |i: usize| {
+        let from = if i == 0 { 0 } else { ends[i - 1] + 1 };
+        &records[from..ends[i]]
+    };
+    let first_record = (0..ends.len())
+        .map(line)
+        .find(|l| !l.is_empty())
+        .map(<[u8]>::to_vec);
+    let last_record = ends
+        .len()
+        .checked_sub(1)
+        .map(line)
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec);
+    Ok(Some(Scanned {
+        header,
+        seal: seal.worm_seal,
+        record_lines: ends.len() as u64,
+        computed_sha256: Sha256Hex(mid.finish(b"")),
+        chain_hash: Sha256Hex(mid.finish(&body[seal_start..])),
+        bytes: body.len() as u64,
+        first_record,
+        last_record,
+        records: header_end as u64 + 1..seal_start as u64,
+    }))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
@@ -487,6 +585,101 @@ mod tests {
         let (ok, seen) = run(&body, Limits::UNLIMITED, true);
         assert_eq!(ok.unwrap().2, 5_000);
         assert_eq!(seen.len(), 5_000);
+    }
+
+    /// The whole-body path of a verifier of the tree gives what the line-by-line scan
+    /// gives (the same result or the same error), with the leaves of the lines that scan
+    /// hands to `on_record`; on anything but a whole plain `/2` body it is that scan.
+    #[test]
+    fn scan_slice_or_leaves_agrees_with_scan_slice() {
+        use crate::tlog::{Frontier, leaf_hash};
+        let mut recs = Vec::new();
+        for i in 0..3_000 {
+            let line = match i % 500 {
+                7 => String::new(),
+                _ => format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 211)),
+            };
+            recs.extend_from_slice(line.as_bytes());
+            recs.push(b'\n');
+        }
+        let v2 = |recs: &[u8], n: u64| {
+            super::super::encode_v2(&header(0, n), recs, false, &mut Frontier::new(), None).0
+        };
+        let body = v2(&recs, 3_000);
+        let one = v2(b"{\"a\":1}\n", 1);
+        let none = v2(b"", 0);
+        let (v1, _) = encode(&header(0, 3_000), &recs, true, None);
+        let long_line = body.iter().position(|&b| b == b'\n').unwrap_or(0) + 1;
+        let limits = [
+            Limits::UNLIMITED,
+            Limits::for_body(1 << 20),
+            Limits {
+                max_body: body.len() as u64 - 1,
+                ..Limits::UNLIMITED
+            },
+            Limits {
+                max_body: body.len() as u64,
+                ..Limits::UNLIMITED
+            },
+            Limits {
+                max_line: 200,
+                ..Limits::UNLIMITED
+            },
+            Limits {
+                max_header: long_line - 2,
+                ..Limits::UNLIMITED
+            },
+            Limits {
+                max_header: long_line - 1,
+                ..Limits::UNLIMITED
+            },
+        ];
+        let seal_at = body[..body.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap_or(0);
+        let mut bad_seal = body.clone();
+        bad_seal[seal_at + 3] = b'#';
+        let mut bodies: Vec<(&str, &[u8])> = vec![
+            ("whole", &body),
+            ("one record", &one),
+            ("no record", &none),
+            ("v1", &v1),
+            ("no newline at the end", &body[..body.len() - 1]),
+            ("cut in a record", &body[..body.len() / 2]),
+            ("header only", &body[..long_line]),
+            ("empty", b""),
+            ("seal damaged", &bad_seal),
+        ];
+        let tail = [&body[..seal_at + 1], b"{\"x\":1}\n", &body[seal_at + 1..]].concat();
+        bodies.push(("a line after the records", &tail));
+        let shape = |s: &Scanned| format!("{s:?}");
+        for (what, b) in bodies {
+            for limits in limits {
+                let mut seen = Vec::new();
+                let want = scan_slice(b, limits, &mut |_, l| seen.push(leaf_hash(l)));
+                let mut calls = Vec::new();
+                let mut leaves = Vec::new();
+                let got = scan_slice_or_leaves(
+                    b,
+                    limits,
+                    &mut |_, l| calls.push(leaf_hash(l)),
+                    &mut leaves,
+                );
+                match (want, got) {
+                    (Ok(w), Ok((g, as_leaves))) => {
+                        assert_eq!(shape(&w), shape(&g), "{what}, {limits:?}");
+                        let got_leaves = if as_leaves { &leaves } else { &calls };
+                        assert_eq!(&seen, got_leaves, "{what}, {limits:?}");
+                        assert!(!as_leaves || calls.is_empty(), "{what}: both");
+                        let plain_v2 = w.header.v == super::super::VERSION;
+                        assert_eq!(as_leaves, plain_v2, "{what}, {limits:?}");
+                    }
+                    (Err(w), Err(g)) => assert_eq!(w, g, "{what}, {limits:?}"),
+                    (w, g) => panic!("{what}, {limits:?}: {w:?} against {g:?}"),
+                }
+            }
+        }
     }
 
     /// A header line, then zeros without end: the scan stops at the line cap having

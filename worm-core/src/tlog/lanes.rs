@@ -38,11 +38,77 @@ pub fn node_hashes(nodes: &[Hash], out: &mut Vec<Hash>) {
     hash_all(NODE_PREFIX, pairs, out);
 }
 
+/// The SHA-256 of a long message, stopped after its last whole 64-byte block: what
+/// [`prefix_and_leaves`] leaves to finish, once as it is and once extended.
+#[derive(Debug, Clone)]
+pub struct Midstate {
+    /// The chaining state after the whole blocks.
+    state: [u32; 8],
+    /// The bytes after the last whole block (fewer than 64).
+    tail: Vec<u8>,
+    /// The message length so far, in bytes.
+    len: u64,
+}
+
+impl Midstate {
+    /// The digest of the message, followed by `more`.
+    pub fn finish(&self, more: &[u8]) -> Hash {
+        let mut state = self.state;
+        let mut rest = Vec::with_capacity(self.tail.len() + more.len() + 72);
+        rest.extend_from_slice(&self.tail);
+        rest.extend_from_slice(more);
+        let bits = (self.len + more.len() as u64).wrapping_mul(8);
+        rest.push(0x80);
+        while rest.len() % 64 != 56 {
+            rest.push(0);
+        }
+        rest.extend_from_slice(&bits.to_be_bytes());
+        let (blocks, _) = rest.as_chunks::<64>();
+        sha2::block_api::compress256(&mut state, blocks);
+        digest_of(&state)
+    }
+}
+
+/// Hash `message`'s whole blocks and the RFC 6962 leaf of every line (appended to `out`
+/// in order, as [`leaf_hashes`]) in the same lanes: one lane runs through the long
+/// message while the others take the leaves. A batch's body hash and its leaves are
+/// thus hashed side by side; [`Midstate::finish`] gives the body's digest and that of
+/// the body with its seal.
+pub fn prefix_and_leaves<'a>(
+    message: &'a [u8],
+    lines: impl IntoIterator<Item = &'a [u8]>,
+    out: &mut Vec<Hash>,
+) -> Midstate {
+    let (blocks, tail) = message.as_chunks::<64>();
+    let mut state = IV;
+    #[cfg(target_arch = "x86_64")]
+    if ni::available() {
+        ni::hash_all(
+            LEAF_PREFIX,
+            lines.into_iter(),
+            Some((&mut state, blocks)),
+            out,
+        );
+        return Midstate {
+            state,
+            tail: tail.to_vec(),
+            len: message.len() as u64,
+        };
+    }
+    sha2::block_api::compress256(&mut state, blocks);
+    leaf_hashes(lines, out);
+    Midstate {
+        state,
+        tail: tail.to_vec(),
+        len: message.len() as u64,
+    }
+}
+
 /// `SHA-256(prefix || m)` of every message, appended to `out` in order.
 fn hash_all<'a>(prefix: u8, msgs: impl Iterator<Item = &'a [u8]>, out: &mut Vec<Hash>) {
     #[cfg(target_arch = "x86_64")]
     if ni::available() {
-        return ni::hash_all(prefix, msgs, out);
+        return ni::hash_all(prefix, msgs, None, out);
     }
     one_at_a_time(prefix, msgs, out);
 }
@@ -157,20 +223,35 @@ mod ni {
     pub(super) fn hash_all<'a>(
         prefix: u8,
         mut msgs: impl Iterator<Item = &'a [u8]>,
+        stream: Option<(&mut [u32; 8], &'a [[u8; 64]])>,
         out: &mut Vec<Hash>,
     ) {
         /// One lane's message: its body, where its digest goes in `out`, the next block
-        /// and the block count.
+        /// and the block count; or, for the long message of [`super::prefix_and_leaves`],
+        /// its whole blocks (`whole`), whose state goes back to the caller.
         struct Lane<'a> {
             body: &'a [u8],
             slot: usize,
             next: usize,
             count: usize,
+            whole: Option<&'a [[u8; 64]]>,
         }
         let mut lanes: [Option<Lane<'a>>; LANES] = [const { None }; LANES];
         let mut states = [IV; LANES];
         let mut scratch = [[0u8; 64]; LANES];
         let idle = [0u8; 64];
+        let mut stream_state = None;
+        if let Some((state, whole)) = stream.filter(|(_, w)| !w.is_empty()) {
+            states[0] = *state;
+            lanes[0] = Some(Lane {
+                body: &[],
+                slot: 0,
+                next: 0,
+                count: whole.len(),
+                whole: Some(whole),
+            });
+            stream_state = Some(state);
+        }
         loop {
             let mut active = false;
             for (lane, state) in lanes.iter_mut().zip(&mut states) {
@@ -183,6 +264,7 @@ mod ni {
                         slot: out.len() - 1,
                         next: 0,
                         count: block_count(1 + body.len()),
+                        whole: None,
                     });
                     *state = IV;
                 }
@@ -193,8 +275,14 @@ mod ni {
             }
             let mut blocks = [&idle; LANES];
             for ((b, lane), s) in blocks.iter_mut().zip(&lanes).zip(&mut scratch) {
-                if let Some(l) = lane {
-                    *b = block(prefix, l.body, l.next, l.count, s);
+                match lane {
+                    Some(Lane {
+                        whole: Some(w),
+                        next,
+                        ..
+                    }) => *b = &w[*next],
+                    Some(l) => *b = block(prefix, l.body, l.next, l.count, s),
+                    None => {}
                 }
             }
             // SAFETY: `hash_all` is only called after `available()` found every feature
@@ -204,7 +292,11 @@ mod ni {
                 if let Some(l) = lane {
                     l.next += 1;
                     if l.next == l.count {
-                        out[l.slot] = digest_of(state);
+                        if l.whole.is_none() {
+                            out[l.slot] = digest_of(state);
+                        } else if let Some(st) = stream_state.as_deref_mut() {
+                            *st = *state;
+                        }
                         *lane = None;
                     }
                 }
@@ -364,6 +456,37 @@ mod tests {
             leaf_hashes(pick.iter().copied(), &mut out);
             let want: Vec<Hash> = pick.iter().map(|m| scalar(0, m)).collect();
             assert_eq!(out, want, "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_long_message_beside_the_leaves_matches_sha2() {
+        let data = bytes(13, 5000);
+        let lines: Vec<&[u8]> = (0..40)
+            .map(|i| &data[i * 7..i * 7 + (i * 53) % 400])
+            .collect();
+        let want: Vec<Hash> = lines.iter().map(|m| leaf_hash(m)).collect();
+        // Lengths around block boundaries, short and long against the leaves' total.
+        for len in [
+            0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000, 3333, 4096, 4999,
+        ] {
+            for n in [0, 1, 2, 3, 17, 40] {
+                let message = &data[..len];
+                let mut out = vec![[7; 32]];
+                let mid = prefix_and_leaves(message, lines[..n].iter().copied(), &mut out);
+                assert_eq!(out[0], [7; 32], "appends, keeps what was there");
+                assert_eq!(&out[1..], &want[..n], "len {len}, {n} lines");
+                let plain: Hash = Sha256::digest(message).into();
+                assert_eq!(mid.finish(b""), plain, "len {len}, {n} lines");
+                for more in [&b""[..], b"x", &data[100..170], &data[..700]] {
+                    let whole: Hash = Sha256::new()
+                        .chain_update(message)
+                        .chain_update(more)
+                        .finalize()
+                        .into();
+                    assert_eq!(mid.finish(more), whole, "len {len} + {}", more.len());
+                }
+            }
         }
     }
 

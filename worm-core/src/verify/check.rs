@@ -265,6 +265,19 @@ impl TreeAcc {
         }
     }
 
+    /// Every record line's leaf of a plain `worm-batch/2` batch with header `h`, hashed by
+    /// the reader (see [`fetch::BatchReader::read_leaves`]): pushed as
+    /// [`TreeAcc::on_record`] would push them one by one.
+    pub(crate) fn on_leaves(&mut self, h: &batch::Header, leaves: &[crate::tlog::Hash]) {
+        if h.v != VERSION || h.enc.is_some() {
+            return;
+        }
+        if let Ok((_, f)) = self.tree.get_or_insert_with(|| start_of(h)) {
+            self.pending.flush(f);
+            f.extend(leaves);
+        }
+    }
+
     fn finish(
         self,
         h: &batch::Header,

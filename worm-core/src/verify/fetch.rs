@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use crate::batch::{self, Compression, Fault, Header, Limits, OnRecord, ScanError, Scanned};
 use crate::error::Error;
 use crate::sink::{ObjectInfo, WormSink};
+use crate::tlog::Hash;
 
 /// Default cap on a decompressed batch: 64 MiB, sixteen times the largest preset batch
 /// (`high_volume`: 4 MiB) plus room for a last record. A larger object is not something
@@ -159,12 +160,56 @@ impl BatchReader {
         &self,
         sink: &dyn WormSink,
         info: &ObjectInfo,
-        mut state: S,
-        mut on_record: F,
+        state: S,
+        on_record: F,
     ) -> std::result::Result<(Scanned, S), ReadError>
     where
         S: Send + 'static,
         F: FnMut(&mut S, &Header, &[u8]) + Send + 'static,
+    {
+        self.read_inner(
+            sink,
+            info,
+            state,
+            on_record,
+            None::<fn(&mut S, &Header, &[Hash])>,
+        )
+        .await
+    }
+
+    /// [`BatchReader::read`] for a verifier of the tree: a plain `worm-batch/2` body read
+    /// whole hands `on_leaves` the leaf hash of every record line (its body hash and the
+    /// leaves computed side by side) instead of each line to `on_record`; any other
+    /// object goes line by line to `on_record`, as with `read`.
+    pub(crate) async fn read_leaves<S, F, G>(
+        &self,
+        sink: &dyn WormSink,
+        info: &ObjectInfo,
+        state: S,
+        on_record: F,
+        on_leaves: G,
+    ) -> std::result::Result<(Scanned, S), ReadError>
+    where
+        S: Send + 'static,
+        F: FnMut(&mut S, &Header, &[u8]) + Send + 'static,
+        G: FnOnce(&mut S, &Header, &[Hash]) + Send + 'static,
+    {
+        self.read_inner(sink, info, state, on_record, Some(on_leaves))
+            .await
+    }
+
+    async fn read_inner<S, F, G>(
+        &self,
+        sink: &dyn WormSink,
+        info: &ObjectInfo,
+        mut state: S,
+        mut on_record: F,
+        on_leaves: Option<G>,
+    ) -> std::result::Result<(Scanned, S), ReadError>
+    where
+        S: Send + 'static,
+        F: FnMut(&mut S, &Header, &[u8]) + Send + 'static,
+        G: FnOnce(&mut S, &Header, &[Hash]) + Send + 'static,
     {
         let (key, listed_size) = (info.key.as_str(), info.size);
         if let Some(what) = &info.not_a_file {
@@ -218,10 +263,19 @@ impl BatchReader {
         let job = tokio::task::spawn_blocking(move || {
             let _held = (permit, extra);
             let enc = obj.content_encoding.as_deref();
-            scan(&obj.body, enc, &obj.key, limits, &mut |h, l| {
-                on_record(&mut state, h, l)
-            })
-            .map(|s| (s, state))
+            let mut each = |h: &Header, l: &[u8]| on_record(&mut state, h, l);
+            let whole =
+                on_leaves.is_some() && detect(&obj.body, enc, &obj.key) == Compression::None;
+            if !whole {
+                return scan(&obj.body, enc, &obj.key, limits, &mut each).map(|s| (s, state));
+            }
+            let mut leaves = Vec::new();
+            let (scanned, as_leaves) =
+                batch::scan_slice_or_leaves(&obj.body, limits, &mut each, &mut leaves)?;
+            if let (true, Some(on_leaves)) = (as_leaves, on_leaves) {
+                on_leaves(&mut state, &scanned.header, &leaves);
+            }
+            Ok((scanned, state))
         });
         match job.await {
             Ok(r) => r.map_err(ReadError::Scan),

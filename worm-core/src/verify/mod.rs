@@ -385,11 +385,12 @@ async fn check_one(
     opts: Arc<CheckOptions>,
 ) -> Result<(ObjectInfo, Checked)> {
     let read = reader
-        .read(
+        .read_leaves(
             sink,
             &info,
             check::TreeAcc::opening(&opts, &info.key),
             |acc, h, l| acc.on_record(h, l),
+            |acc, h, leaves| acc.on_leaves(h, leaves),
         )
         .await;
     let c = check::check_object(&info.key, read, &opts);
