@@ -425,7 +425,7 @@ fn seal_v2(
     let mut body = Vec::with_capacity(line.len() + section.len() + 1024);
     body.extend_from_slice(&line);
     body.extend_from_slice(section);
-    let chain = finish_v2(&h, &mut body, 0, leaves, is_final, tree, signer);
+    let chain = finish_v2(&h, &mut body, 0, leaves, is_final, tree, signer, None);
     (body, chain)
 }
 
@@ -465,19 +465,26 @@ pub fn encode_v2_in_place(
         }
     };
     let records_at = start + line.len();
-    match leaves {
+    let mid = match leaves {
         Some(leaves) => {
             debug_assert_eq!(leaves.len(), record_lines(&buf[records_at..]).count());
             tree.extend(leaves);
+            None
         }
         None => {
-            // The lines' leaves are independent: hashed several at a time.
+            // The lines' leaves are independent, and of the body hash: all hashed side
+            // by side, the body in one lane and the leaves in the others.
             let mut leaves = Vec::new();
-            crate::tlog::lanes::leaf_hashes(record_lines(&buf[records_at..]), &mut leaves);
+            let mid = crate::tlog::lanes::prefix_and_leaves(
+                &buf[start..],
+                record_lines(&buf[records_at..]),
+                &mut leaves,
+            );
             tree.extend(&leaves);
+            Some(mid)
         }
-    }
-    let chain = finish_v2(&h, buf, start, &[], is_final, tree, signer);
+    };
+    let chain = finish_v2(&h, buf, start, &[], is_final, tree, signer, mid);
     (start, chain)
 }
 
@@ -498,8 +505,9 @@ fn header_line_v2(header: &Header, tree: &Frontier) -> (Header, Vec<u8>) {
 }
 
 /// Seal `body[start..]` (header line and record section): push `leaves` onto `tree`,
-/// hash, sign the checkpoint when a signer is given, and append the seal line. Returns
-/// the chain hash (sha256 of the whole body, seal included).
+/// hash (from `mid` when the body's whole blocks are hashed already), sign the
+/// checkpoint when a signer is given, and append the seal line. Returns the chain hash
+/// (sha256 of the whole body, seal included).
 fn finish_v2(
     h: &Header,
     body: &mut Vec<u8>,
@@ -508,11 +516,11 @@ fn finish_v2(
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
+    mid: Option<crate::tlog::lanes::Midstate>,
 ) -> Sha256Hex {
     tree.extend(leaves);
-    let mut hasher = Sha256::new();
-    hasher.update(&body[start..]);
-    let sha256 = Sha256Hex(hasher.clone().finalize().into());
+    let mid = mid.unwrap_or_else(|| crate::tlog::lanes::Midstate::of(&body[start..]));
+    let sha256 = Sha256Hex(mid.finish(b""));
     let size = tree.size();
     let root = TreeHash(tree.root());
     let checkpoint = signer.and_then(|s| {
@@ -540,8 +548,7 @@ fn finish_v2(
     };
     let _ = serde_json::to_writer(&mut *body, &seal);
     body.push(b'\n');
-    hasher.update(&body[seal_start..]);
-    Sha256Hex(hasher.finalize().into())
+    Sha256Hex(mid.finish(&body[seal_start..]))
 }
 
 /// The record lines of a batch's record section, each without its newline.

@@ -51,6 +51,18 @@ pub struct Midstate {
 }
 
 impl Midstate {
+    /// `message`'s whole blocks hashed alone (no lanes to share).
+    pub fn of(message: &[u8]) -> Self {
+        let (blocks, tail) = message.as_chunks::<64>();
+        let mut state = IV;
+        sha2::block_api::compress256(&mut state, blocks);
+        Midstate {
+            state,
+            tail: tail.to_vec(),
+            len: message.len() as u64,
+        }
+    }
+
     /// The digest of the message, followed by `more`.
     pub fn finish(&self, more: &[u8]) -> Hash {
         let mut state = self.state;
@@ -79,10 +91,10 @@ pub fn prefix_and_leaves<'a>(
     lines: impl IntoIterator<Item = &'a [u8]>,
     out: &mut Vec<Hash>,
 ) -> Midstate {
-    let (blocks, tail) = message.as_chunks::<64>();
-    let mut state = IV;
     #[cfg(target_arch = "x86_64")]
     if ni::available() {
+        let (blocks, tail) = message.as_chunks::<64>();
+        let mut state = IV;
         ni::hash_all(
             LEAF_PREFIX,
             lines.into_iter(),
@@ -95,13 +107,8 @@ pub fn prefix_and_leaves<'a>(
             len: message.len() as u64,
         };
     }
-    sha2::block_api::compress256(&mut state, blocks);
     leaf_hashes(lines, out);
-    Midstate {
-        state,
-        tail: tail.to_vec(),
-        len: message.len() as u64,
-    }
+    Midstate::of(message)
 }
 
 /// `SHA-256(prefix || m)` of every message, appended to `out` in order.
