@@ -485,6 +485,7 @@ mod tests {
                 assert_eq!(&out[1..], &want[..n], "len {len}, {n} lines");
                 let plain: Hash = Sha256::digest(message).into();
                 assert_eq!(mid.finish(b""), plain, "len {len}, {n} lines");
+                assert_eq!(Midstate::of(message).finish(b""), plain, "alone, len {len}");
                 for more in [&b""[..], b"x", &data[100..170], &data[..700]] {
                     let whole: Hash = Sha256::new()
                         .chain_update(message)
@@ -492,6 +493,7 @@ mod tests {
                         .finalize()
                         .into();
                     assert_eq!(mid.finish(more), whole, "len {len} + {}", more.len());
+                    assert_eq!(Midstate::of(message).finish(more), whole, "alone");
                 }
             }
         }
