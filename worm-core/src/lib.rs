@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod bufpool;
 pub mod crypt;
 pub mod env;
 pub mod error;

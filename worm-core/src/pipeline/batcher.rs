@@ -1,8 +1,8 @@
 //! Batching rules and sealing, kept apart from the worker that drives uploads.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use super::entry::{Entry, WalPos};
 use super::sealed::Position;
 use super::sealed::Sealed;
 use crate::batch::{self, CONTENT_TYPE, Compression, Header, TreeHash};
+use crate::bufpool::BufPool;
 use crate::hash::Sha256Hex;
 use crate::key::KeyParts;
 use crate::record::{Level, timestamp};
@@ -241,11 +242,10 @@ impl OpenBatch {
                 // one whose upload is done, when there is one.
                 self.pool.last_len.store(self.body.len(), Ordering::Relaxed);
                 let buf = std::mem::replace(&mut self.body, self.pool.take());
-                let owner = Pooled {
-                    buf,
-                    pool: self.pool.clone(),
-                };
-                (Bytes::from_owner(owner).slice(start..), Compression::None)
+                (
+                    self.pool.buffers.bytes(buf).slice(start..),
+                    Compression::None,
+                )
             }
         };
         let sha256 = match compression {
@@ -337,62 +337,33 @@ enum Plain {
 }
 
 /// Stored bodies' buffers, given back when the last reference to a body is dropped (its
-/// uploads and spooling done) and taken by the next open batch. A new buffer of a
-/// batch's size costs a page fault and a zeroed page per 4 KiB as it is first filled, on
-/// the writer thread (BENCHMARKS.md, "Session 6"). At most [`BodyPool::KEPT`] buffers are
-/// kept, so the writer's memory stays within the bound of one open batch and the one
-/// being sealed that it had when sealing copied the records.
-#[derive(Debug, Default)]
+/// uploads and spooling done) and taken by the next open batch, so that the writer
+/// thread does not fault in a fresh buffer for every batch ([`crate::bufpool`]). One
+/// buffer is kept, so the writer's memory stays within the bound of one open batch and
+/// the one being sealed that it had when sealing copied the records.
+#[derive(Debug)]
 pub(crate) struct BodyPool {
-    free: Mutex<Vec<Vec<u8>>>,
+    buffers: Arc<BufPool>,
     /// Bytes of the last body sealed: a new buffer is made that large at once (growing
     /// one by doubling copies what it holds, and may leave half of it unused).
     last_len: AtomicUsize,
 }
 
-impl BodyPool {
-    /// Buffers kept at most.
-    const KEPT: usize = 1;
-
-    /// An empty body: [`batch::HEADER_ROOM`] bytes of room, no records.
-    fn take(&self) -> Vec<u8> {
-        let mut buf = self
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.last_len.load(Ordering::Relaxed)));
-        buf.clear();
-        buf.resize(batch::HEADER_ROOM, b' ');
-        buf
-    }
-
-    fn give(&self, buf: Vec<u8>) {
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if free.len() < Self::KEPT {
-            free.push(buf);
+impl Default for BodyPool {
+    fn default() -> Self {
+        BodyPool {
+            buffers: Arc::new(BufPool::new(1, usize::MAX)),
+            last_len: AtomicUsize::new(0),
         }
     }
 }
 
-/// A stored body's buffer, given back to its pool when dropped.
-struct Pooled {
-    buf: Vec<u8>,
-    pool: Arc<BodyPool>,
-}
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        self.pool.give(std::mem::take(&mut self.buf));
+impl BodyPool {
+    /// An empty body: [`batch::HEADER_ROOM`] bytes of room, no records.
+    fn take(&self) -> Vec<u8> {
+        let mut buf = self.buffers.take(self.last_len.load(Ordering::Relaxed));
+        buf.resize(batch::HEADER_ROOM, b' ');
+        buf
     }
 }
 
