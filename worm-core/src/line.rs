@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::pipeline::AuditLog;
-use crate::record::{Extra, Level, RecordView, timestamp};
+use crate::record::{Extra, Level, RecordView, escape_mask, timestamp};
 
 /// Nesting the one-pass reader follows (serde_json's limit is 128; deeper values go to
 /// the full parser, which refuses them).
@@ -279,6 +279,25 @@ static STRING_STOP: [bool; 256] = {
     t
 };
 
+/// How many bytes at the start of `s` are plain string text, i.e. where the first byte
+/// that ends such a run (`"`, `\\`, a control character) is; `None` when there is none.
+/// The input is UTF-8 already, and no byte of a multi-byte character ends a run. Eight
+/// bytes are tested at a time ([`escape_mask`]), the last few byte by byte: strings are
+/// most of a line's bytes, and this was the reading thread's largest cost.
+fn plain_run(s: &[u8]) -> Option<usize> {
+    let (words, rest) = s.as_chunks::<8>();
+    for (n, w) in words.iter().enumerate() {
+        let stops = escape_mask(u64::from_le_bytes(*w));
+        if stops != 0 {
+            return Some(n * 8 + (stops.trailing_zeros() / 8) as usize);
+        }
+    }
+    let done = s.len() - rest.len();
+    rest.iter()
+        .position(|&c| STRING_STOP[usize::from(c)])
+        .map(|n| done + n)
+}
+
 /// serde_json's two-character escapes, by the escaped byte.
 fn short_escape(c: u8) -> bool {
     matches!(c, b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't')
@@ -290,6 +309,32 @@ fn lower_hex(c: u8) -> Option<u8> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None,
     }
+}
+
+/// Whether a float's text (`-`, digits, `.`, digits; no exponent) is the one serde_json
+/// writes back for the number it reads, without reading it: at most 15 significant digits,
+/// the last of them after the point and not 0, no leading zero, and at least 0.1 and
+/// below 10^15 in magnitude (`0.92`, `-12.5`; not `3.0`, `0.05` or `0.920`, which take
+/// the slow path). Such a decimal is the only one of at most 15 digits that rounds to its
+/// double (15 digits always survive the round trip), so the shortest text that reads back
+/// as that double, which serde_json writes, has these digits, and in this range it is
+/// written without an exponent.
+fn plain_decimal(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let Some(point) = digits.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&digits[..point], &digits[point + 1..]);
+    let int_ok = match int {
+        [b'0'] => frac.first().is_some_and(|&c| c != b'0'),
+        [b'1'..=b'9', ..] => true,
+        _ => false,
+    };
+    let significant = if int == b"0" { 0 } else { int.len() } + frac.len();
+    int_ok
+        && significant <= 15
+        && int.iter().chain(frac).all(u8::is_ascii_digit)
+        && frac.last().is_some_and(|&c| c != b'0')
 }
 
 struct Cursor<'a> {
@@ -331,11 +376,7 @@ impl Cursor<'_> {
         self.eat(b'"')?;
         let mut escaped = false;
         loop {
-            // The bytes that end a run of plain text; the input is UTF-8 already.
-            let run = self.b[self.i..]
-                .iter()
-                .position(|&c| STRING_STOP[usize::from(c)])?;
-            self.i += run;
+            self.i += plain_run(&self.b[self.i..])?;
             match self.b[self.i] {
                 b'"' => {
                     self.i += 1;
@@ -421,6 +462,9 @@ impl Cursor<'_> {
                 s.parse::<u64>().is_ok()
             };
             return fits.then_some(start..self.i);
+        }
+        if plain_decimal(text) {
+            return Some(start..self.i);
         }
         // The float serde_json reads from this text, written back as serde_json does.
         let f: f64 = serde_json::from_slice(text).ok()?;

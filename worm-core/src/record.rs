@@ -584,18 +584,24 @@ fn needs_escape(s: &[u8]) -> bool {
     }
 }
 
-/// Whether one of the 8 bytes of `w` is below 0x20, `"` or `\` (exact: the borrow of a
-/// subtraction never spreads into a byte that does not itself underflow, as a byte
-/// below the one tested is never one that matched).
+/// Whether one of the 8 bytes of `w` is below 0x20, `"` or `\`.
 fn word_needs_escape(w: u64) -> bool {
+    escape_mask(w) != 0
+}
+
+/// The high bit of each of the 8 bytes of `w` (read little-endian: the first byte in
+/// memory is the lowest) that is below 0x20, `"` or `\`. Exact for the lowest byte it
+/// marks, so `trailing_zeros() / 8` is the index of the first such byte: a subtraction's
+/// borrow only reaches bytes above one that itself underflowed. Higher bytes may be
+/// marked wrongly after a match, which a test for any match does not mind either.
+pub(crate) fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // A byte is zero after xor with its value: `has_zero` finds it. Bytes of 0x80 and
     // above are excluded by `!w`, so UTF-8 never matches.
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))))
-        != 0
+    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// Append `s` as a JSON string, byte for byte as serde_json writes it.

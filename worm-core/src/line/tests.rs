@@ -186,3 +186,120 @@ fn random_edits_agree_with_the_full_parser() {
     // The edits reach both sides of the reader.
     assert!(taken > tried / 20 && taken < tried, "{taken} of {tried}");
 }
+
+/// The word-at-a-time scan finds the first byte that ends a run of plain string text
+/// wherever it is (each of the 8 lanes, the byte-wise tail, after UTF-8), as the
+/// byte-by-byte table does, for every byte value.
+#[test]
+fn plain_run_finds_the_first_stop_byte_as_the_table_does() {
+    let reference =
+        |s: &[u8]| -> Option<usize> { s.iter().position(|&c| STRING_STOP[usize::from(c)]) };
+    let mut rng = fastrand::Rng::with_seed(7);
+    let filler = "aé日😀~ ".as_bytes();
+    for len in 0..40 {
+        for at in 0..=len {
+            for stop in 0..=255u8 {
+                let mut s: Vec<u8> = (0..len).map(|i| filler[i % filler.len()]).collect();
+                if at < len {
+                    s[at] = stop;
+                }
+                assert_eq!(plain_run(&s), reference(&s), "{s:?}");
+            }
+        }
+    }
+    // Random bytes, stop bytes among them: only the first counts.
+    for _ in 0..20_000 {
+        let len = rng.usize(0..64);
+        let s: Vec<u8> = (0..len)
+            .map(|_| match rng.u8(0..16) {
+                0 => b'"',
+                1 => b'\\',
+                2 => rng.u8(0..0x20),
+                _ => rng.u8(0x20..=0xff),
+            })
+            .collect();
+        assert_eq!(plain_run(&s), reference(&s), "{s:?}");
+    }
+}
+
+/// The float texts taken without reading them are exactly those serde_json writes back
+/// as they are: random decimals of every length and magnitude near the fast path's
+/// bounds, checked against the parse-and-write the slow path does.
+#[test]
+fn plain_decimals_are_what_serde_json_writes_back() {
+    let slow = |text: &str| -> bool {
+        serde_json::from_str::<f64>(text)
+            .ok()
+            .and_then(|f| serde_json::to_string(&f).ok())
+            .is_some_and(|back| back == text)
+    };
+    let mut rng = fastrand::Rng::with_seed(15);
+    let mut fast_taken = 0;
+    let mut r = LineReader::new();
+    for n in 0..100_000 {
+        let int_len = rng.usize(0..18);
+        let frac_len = rng.usize(0..18);
+        let mut t = String::new();
+        if rng.bool() {
+            t.push('-');
+        }
+        if int_len == 0 {
+            t.push('0');
+        }
+        for i in 0..int_len {
+            t.push(char::from(
+                b'0' + if i == 0 { rng.u8(1..10) } else { rng.u8(0..10) },
+            ));
+        }
+        t.push('.');
+        for _ in 0..frac_len {
+            // Zeros often, so that trailing and leading zeros are common.
+            t.push(char::from(
+                b'0' + if rng.bool() { 0 } else { rng.u8(0..10) },
+            ));
+        }
+        if frac_len == 0 {
+            t.push('0');
+        }
+        let fast = plain_decimal(t.as_bytes());
+        if fast {
+            fast_taken += 1;
+            assert!(
+                slow(&t),
+                "{t}: taken without reading, but serde_json writes it otherwise"
+            );
+        }
+        // Whatever it takes, the reader as a whole agrees with the full parser.
+        if n % 4 == 0 {
+            agree(&mut r, &format!(r#"{{{TS},"f":{t}}}"#));
+        }
+    }
+    for t in [
+        "0.92",
+        "-0.92",
+        "3.5",
+        "123456789012.345",
+        "0.1",
+        "-99999999999999.9",
+    ] {
+        assert!(plain_decimal(t.as_bytes()), "{t}");
+        assert!(slow(t), "{t}");
+    }
+    for t in [
+        "3.0",
+        "0.05",
+        "0.920",
+        "1e5",
+        "1.5e3",
+        "00.5",
+        "-.5",
+        "5.",
+        "1234567890123456.5",
+        "0.1234567890123456",
+        "+1.5",
+        "1.-5",
+    ] {
+        assert!(!plain_decimal(t.as_bytes()), "{t}");
+    }
+    assert!(fast_taken > 3_000, "{fast_taken}");
+}
