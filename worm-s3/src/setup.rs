@@ -770,12 +770,24 @@ fn actions(statement: &Value) -> Vec<String> {
 /// credentials or an unreachable server.
 pub(crate) async fn worm_problems(client: &S3Client) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    let resp = client
-        .send(
+    // Both questions at once (each is a round trip every writer waits for before its
+    // first record); the answers are read in the same order as before, so a failure is
+    // reported as it was: the versioning request's first.
+    let lock = S3Request::new(
+        "GetObjectLockConfiguration",
+        Method::GET,
+        &client.bucket,
+        None,
+    )
+    .query("object-lock", "");
+    let (resp, lock) = futures::join!(
+        client.send(
             S3Request::new("GetBucketVersioning", Method::GET, &client.bucket, None)
                 .query("versioning", ""),
-        )
-        .await?;
+        ),
+        client.exchange(lock)
+    );
+    let resp = resp?;
     let v: xml::VersioningConfiguration =
         xml::parse("GetBucketVersioning", &resp.body).map_err(|m| Error::Backend {
             context: format!("reading versioning of S3 bucket '{}'", client.bucket),
@@ -786,14 +798,7 @@ pub(crate) async fn worm_problems(client: &S3Client) -> Result<Vec<String>> {
         Some(s) if !s.is_empty() => problems.push(format!("versioning is {s}")),
         _ => problems.push("versioning is not enabled".to_string()),
     }
-    let req = S3Request::new(
-        "GetObjectLockConfiguration",
-        Method::GET,
-        &client.bucket,
-        None,
-    )
-    .query("object-lock", "");
-    let (op, resp) = client.exchange(req).await?;
+    let (op, resp) = lock?;
     let code = xml::parse_error(&resp.body)
         .map(|e| e.code)
         .unwrap_or_default();
