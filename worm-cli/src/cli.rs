@@ -396,6 +396,13 @@ pub struct WriteArgs {
     /// Records per batch (overrides the preset).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
+    /// Batches uploaded at once to each store (default: 4 for worm ship, 2 for each
+    /// service of worm serve). A store that serves requests in parallel, as S3 gateways
+    /// do, stays busy with more: while one batch's PutObject is answered the next ones
+    /// are already on their way. Each batch in flight is held in memory (or in the
+    /// spool) until it is stored.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_in_flight: Option<u32>,
     /// Compress each batch as a whole (overrides the preset's: none for compliance, zstd
     /// for high-volume). `worm verify` and `worm cat` read every kind.
     #[arg(long, value_enum, value_name = "C")]
