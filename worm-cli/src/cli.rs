@@ -396,6 +396,13 @@ pub struct WriteArgs {
     /// Records per batch (overrides the preset).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
+    /// Bytes of records a batch holds at most (overrides the preset's: 1 MiB, 4 MiB for
+    /// high-volume): a batch is cut at --batch-size records or at this many bytes,
+    /// whichever comes first (a single larger record still makes a batch of its own).
+    /// Up to 32 MiB, so that every batch stays well within what `worm verify` reads.
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1024..=(32 << 20)))]
+    pub batch_bytes: Option<u64>,
     /// Batches uploaded at once to each store (default: 4 for worm ship, 2 for each
     /// service of worm serve). A store that serves requests in parallel, as S3 gateways
     /// do, stays busy with more: while one batch's PutObject is answered the next ones

@@ -182,6 +182,56 @@ fn presets_and_batching_flags() {
     );
 }
 
+/// --batch-bytes overrides the byte budget that cuts a batch before --batch-size
+/// records; --max-in-flight changes how many uploads run at once, never what is stored.
+#[test]
+fn batch_bytes_and_max_in_flight_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = records(300);
+    let line_bytes = input.len() / 300;
+    // Default budget (1 MiB): one batch of 300 records and the final one.
+    let s = ship(&dir.path().join("a"), &["--batch-size", "300"], &input);
+    assert_eq!(
+        (s["stored"].as_u64(), s["batches"].as_u64()),
+        (Some(300), Some(2)),
+        "{s}"
+    );
+    // A budget of ~40 records: the same records in more batches, each within it.
+    let budget = (line_bytes * 40).max(1024);
+    let store = dir.path().join("b");
+    let s = ship(
+        &store,
+        &["--batch-size", "300", "--batch-bytes", &budget.to_string()],
+        &input,
+    );
+    assert_eq!(s["stored"], 300, "{s}");
+    let batches = s["batches"].as_u64().unwrap();
+    // More than the budget's share: at least one more than full budgets would make.
+    assert!(batches > 300 * line_bytes as u64 / budget as u64, "{s}");
+    assert_eq!(cat(&store, &[]).len(), 300);
+    assert_eq!(verify(&store, &[]).0, 0);
+    for n in ["1", "8"] {
+        let store = dir.path().join(format!("in-flight-{n}"));
+        let s = ship(&store, &["--batch-size", "7", "--max-in-flight", n], &input);
+        assert_eq!(s["stored"], 300, "{s}");
+        assert_eq!(s["all_stored"], true, "{s}");
+        assert_eq!(cat(&store, &[]).len(), 300);
+        assert_eq!(verify(&store, &[]).0, 0);
+    }
+    let to = dir.path().join("refused");
+    let to = to.to_str().unwrap();
+    for bad in [
+        &["--batch-bytes", "1023"][..],
+        &["--batch-bytes", "33554433"],
+        &["--max-in-flight", "0"],
+        &["--max-in-flight", "65"],
+    ] {
+        let mut args = vec!["ship", "--to", to];
+        args.extend_from_slice(bad);
+        assert_eq!(text(&run(&args, b"")).0, 2, "{bad:?}");
+    }
+}
+
 #[test]
 fn records_that_cannot_be_stored_exit_1() {
     let dir = tempfile::tempdir().unwrap();

@@ -368,6 +368,9 @@ pub fn configure(
     if let Some(n) = a.batch_size {
         b = b.max_records(usize::try_from(n).unwrap_or(usize::MAX));
     }
+    if let Some(n) = a.batch_bytes {
+        b = b.max_bytes(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     if let Some(n) = a.max_in_flight {
         b = b.max_in_flight(n as usize);
     }
