@@ -615,3 +615,108 @@ async fn leaves_hashed_by_the_caller_seal_the_same_tree() {
     }
     assert_eq!(frontiers[0], frontiers[1]);
 }
+
+/// A memory sink that holds a new writer at its start (the writer's look for its
+/// predecessor lists the store) until released, and notes how far sealing had got when
+/// the first upload began.
+#[derive(Debug)]
+struct FirstUpload {
+    inner: MemorySink,
+    start: tokio::sync::watch::Sender<bool>,
+    log: std::sync::OnceLock<worm::AuditLog>,
+    /// The newest sealed batch's seq when the first PUT arrived.
+    sealed_then: std::sync::OnceLock<Option<u64>>,
+}
+
+impl FirstUpload {
+    fn note(&self) {
+        self.sealed_then.get_or_init(|| {
+            self.log
+                .get()
+                .and_then(|l| l.stats().chain_head.map(|(seq, _)| seq))
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl WormSink for FirstUpload {
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        opts: &worm::PutOptions,
+    ) -> worm::Result<worm::PutReceipt> {
+        self.note();
+        self.inner.put(key, body, opts).await
+    }
+    async fn put_unique(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        opts: &worm::PutOptions,
+    ) -> worm::Result<worm::PutReceipt> {
+        self.note();
+        self.inner.put_unique(key, body, opts).await
+    }
+    async fn get(&self, key: &str) -> worm::Result<worm::StoredObject> {
+        self.inner.get(key).await
+    }
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> futures::stream::BoxStream<'a, worm::Result<worm::ObjectInfo>> {
+        use futures::StreamExt;
+        let mut started = self.start.subscribe();
+        futures::stream::once(async move {
+            // The sender lives in `self`, which outlives the stream.
+            let _ = started.wait_for(|go| *go).await;
+        })
+        .flat_map(move |()| self.inner.list(prefix))
+        .boxed()
+    }
+    fn capabilities(&self) -> worm::Capabilities {
+        self.inner.capabilities()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Records that arrive faster than they are stored do not all wait to be sealed before the
+/// first upload: the writer starts a batch's upload before it seals the next, so that the
+/// store works while the writer does. (It once sealed a whole queue first: with 200
+/// batches waiting, the first PUT left after the last was sealed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_upload_starts_before_the_queue_is_all_sealed() {
+    const BATCHES: u64 = 20;
+    const PER: u64 = 100;
+    let sink = Arc::new(FirstUpload {
+        inner: MemorySink::new(),
+        start: tokio::sync::watch::Sender::new(false),
+        log: std::sync::OnceLock::new(),
+        sealed_then: std::sync::OnceLock::new(),
+    });
+    let (log, guard) = AuditLogBuilder::new(sink.clone(), "svc")
+        .max_records(PER as usize)
+        .build()
+        .unwrap();
+    sink.log.set(log.clone()).unwrap();
+    // Every record is queued while the writer is held at its start.
+    for n in 0..BATCHES * PER {
+        log.log(rec(0, n)).unwrap();
+    }
+    sink.start.send_replace(true);
+    log.flush().await.unwrap();
+    let sealed = sink.sealed_then.get().copied().flatten();
+    assert!(
+        sealed.is_some_and(|seq| seq < 2),
+        "the first upload began with batches up to {sealed:?} sealed, of {BATCHES}"
+    );
+    assert_eq!(log.stats().stored, BATCHES * PER);
+    guard.close().await.unwrap();
+    let streams = read_streams(sink.as_ref(), "").await;
+    let batches = streams.values().next().unwrap();
+    assert_chain(batches, true);
+    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    assert_eq!(records as u64, BATCHES * PER);
+}

@@ -28,8 +28,37 @@ use super::upload::{Preflight, upload_round};
 use crate::error::{BatchError, Error, Result};
 use crate::record::{AuditRecord, Level, timestamp};
 
-type Upload = BoxFuture<'static, (Sealed, Result<()>)>;
+type Upload = Spawned<(Sealed, Result<()>)>;
 type AnchorPut = BoxFuture<'static, (Pending, Result<()>)>;
+
+/// An upload running as its own task on the writer's runtime: its result, or its panic
+/// carried on to the worker (as when the worker polled it itself). Dropping it (the
+/// worker ended) cancels the upload.
+struct Spawned<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for Spawned<T> {
+    type Output = T;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| match joined {
+                Ok(out) => out,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only aborting the task cancels it, and only `drop` below aborts.
+                Err(e) => panic!("worm: an upload task was cancelled while awaited: {e}"),
+            })
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Channels and counters shared with the handles.
 pub(crate) struct Inbox {
@@ -381,11 +410,23 @@ impl Worker {
     pub async fn run(mut self) {
         let mut records_open = true;
         let mut control_open = true;
+        // The last pass took records or sealed a batch (CPU work on this thread).
+        let mut busy = false;
         loop {
             self.name_backlog();
             self.report_drops();
             self.progress_close();
-            self.start_uploads();
+            let started = self.start_uploads();
+            // Uploads are tasks of this thread's runtime, and so are their HTTP
+            // connections: they write requests and read answers only while the worker
+            // waits. While records keep coming the worker would not wait at all (a run
+            // of 200 batches was all sealed before the first PUT left), so it yields
+            // after each pass that started an upload or did work while uploads are out:
+            // the store works on one batch while the next is sealed.
+            if (started || busy) && !self.inflight.is_empty() {
+                tokio::task::yield_now().await;
+            }
+            busy = false;
             self.start_anchor();
             self.answer_waiters();
             self.publish_oldest();
@@ -435,11 +476,16 @@ impl Worker {
                 }
                 rec = self.inbox.records.recv(), if take_records => match rec {
                     Some(e) => {
+                        busy = true;
+                        let sealed = self.next_order;
                         self.take(e);
-                        // Drain what is already queued so batching falls out of the loop.
+                        // Drain what is already queued so batching falls out of the loop,
+                        // up to the first batch sealed: its upload starts before the next.
                         let mut taken = 1;
                         for _ in 0..4096 {
-                            if self.backlogged() && self.closing.is_none() {
+                            if (self.backlogged() && self.closing.is_none())
+                                || self.next_order != sealed
+                            {
                                 break;
                             }
                             match self.inbox.records.try_recv() {
@@ -452,7 +498,10 @@ impl Worker {
                         // Woken for a handful of records: a busy caller would pay a futex
                         // wake-up per record or so. Let the next ones gather for a moment
                         // instead; control messages and uploads are still heard.
-                        if taken < REST_BELOW && self.closing.is_none() {
+                        if taken < REST_BELOW
+                            && self.next_order == sealed
+                            && self.closing.is_none()
+                        {
                             self.rest_until = Some(Instant::now() + REST);
                         }
                     }
@@ -460,6 +509,7 @@ impl Worker {
                 },
                 _ = self.counters.unsent_changed.notified() => {}
                 _ = sleep_until(wake) => {
+                    busy = true;
                     if self.open.deadline(&self.cfg).is_some_and(|d| d <= Instant::now()) {
                         self.cut(false);
                     } else if self.heartbeat_due().is_some_and(|t| t <= Instant::now()) {
@@ -667,8 +717,11 @@ impl Worker {
             .is_some_and(|p| !p.acked && self.targets.len() - p.parked < self.need)
     }
 
-    fn start_uploads(&mut self) {
+    /// Start the uploads that have a free slot of their target, each as a task of the
+    /// writer's runtime; whether any started.
+    fn start_uploads(&mut self) -> bool {
         let now = Instant::now();
+        let mut started = false;
         let max = self.cfg.max_in_flight;
         let mut i = 0;
         while i < self.ready.len() {
@@ -690,7 +743,7 @@ impl Worker {
             let cfg = self.cfg.clone();
             let counters = self.counters.clone();
             let mut rng = fastrand::Rng::with_seed(self.rng.u64(..));
-            self.inflight.push(Box::pin(async move {
+            self.inflight.push(Spawned(tokio::spawn(async move {
                 let started = Instant::now();
                 let res =
                     upload_round(&sink, &batch, &cfg.retry, &preflight, &counters, &mut rng).await;
@@ -699,8 +752,10 @@ impl Worker {
                     counters.upload_micros.fetch_add(micros, Relaxed);
                 }
                 (batch, res)
-            }));
+            })));
+            started = true;
         }
+        started
     }
 
     fn on_uploaded(&mut self, mut batch: Sealed, res: Result<()>) {
