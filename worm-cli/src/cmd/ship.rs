@@ -111,11 +111,10 @@ pub fn run(rt: &Runtime, a: ShipArgs) -> CliResult<u8> {
         &store.write_prefix,
         max_line,
     )?;
-    // The reading thread has a core's worth of time to spare; the writer, which hashes
-    // every batch, is the one that limits a fast input (`ship_bench.py memory`: ~65% of
-    // the process's CPU samples were the writer's). Each line's Merkle leaf is hashed as
-    // it is read.
-    builder = builder.leaves_on_caller(true);
+    // Each line's Merkle leaf is hashed by the writer, side by side with the batch's body
+    // hash in SHA-NI lanes (`tlog::lanes`), not on the reading thread: that costs the
+    // writer less than the reading thread's one-at-a-time SHA-256 costs it
+    // (`ship_bench.py memory`, BENCHMARKS.md "Session 8").
     if w.max_in_flight.is_none() {
         builder = builder.max_in_flight(SHIP_MAX_IN_FLIGHT);
     }

@@ -231,11 +231,12 @@ impl AuditLogBuilder {
     }
 
     /// Hash each record's Merkle leaf on the thread that calls `log` instead of on the
-    /// writer's thread (default off). Worth it where the writer's thread is the
-    /// bottleneck and the callers have a core to spare, as `worm ship`'s reading thread
-    /// does: the writer, which hashes every batch, then has about a fifth less to do per
-    /// record, and each `log` call one SHA-256 of its line more (~0.25 µs for 300 bytes).
-    /// No effect on `/1` or encrypted batches, whose leaves are not the stored lines.
+    /// writer's thread (default off). The writer hashes a batch's leaves side by side
+    /// with its body hash where the CPU has SHA-NI ([`crate::tlog::lanes`]), at less cost
+    /// than one SHA-256 per `log` call (~0.25 µs for 300 bytes); this can still pay where
+    /// the writer's thread is the bottleneck, the callers have cores to spare and the CPU
+    /// has no SHA-NI. No effect on `/1` or encrypted batches, whose leaves are not the
+    /// stored lines.
     pub fn leaves_on_caller(mut self, on: bool) -> Self {
         self.cfg.leaves_on_caller = on;
         self
