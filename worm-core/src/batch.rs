@@ -425,7 +425,8 @@ fn seal_v2(
     let mut body = Vec::with_capacity(line.len() + section.len() + 1024);
     body.extend_from_slice(&line);
     body.extend_from_slice(section);
-    let chain = finish_v2(&h, &mut body, 0, leaves, is_final, tree, signer, None);
+    tree.extend(leaves);
+    let chain = finish_v2(&h, &mut body, 0, is_final, tree, signer, None);
     (body, chain)
 }
 
@@ -484,7 +485,7 @@ pub fn encode_v2_in_place(
             Some(mid)
         }
     };
-    let chain = finish_v2(&h, buf, start, &[], is_final, tree, signer, mid);
+    let chain = finish_v2(&h, buf, start, is_final, tree, signer, mid);
     (start, chain)
 }
 
@@ -504,7 +505,7 @@ fn header_line_v2(header: &Header, tree: &Frontier) -> (Header, Vec<u8>) {
     (h, line)
 }
 
-/// Seal `body[start..]` (header line and record section): push `leaves` onto `tree`,
+/// Seal `body[start..]` (header line and record section, its leaves on `tree` already):
 /// hash (from `mid` when the body's whole blocks are hashed already), sign the
 /// checkpoint when a signer is given, and append the seal line. Returns the chain hash
 /// (sha256 of the whole body, seal included).
@@ -512,13 +513,11 @@ fn finish_v2(
     h: &Header,
     body: &mut Vec<u8>,
     start: usize,
-    leaves: &[crate::tlog::Hash],
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
     mid: Option<crate::tlog::lanes::Midstate>,
 ) -> Sha256Hex {
-    tree.extend(leaves);
     let mid = mid.unwrap_or_else(|| crate::tlog::lanes::Midstate::of(&body[start..]));
     let sha256 = Sha256Hex(mid.finish(b""));
     let size = tree.size();
