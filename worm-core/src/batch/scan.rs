@@ -346,22 +346,33 @@ pub(crate) fn scan_slice(
     scanner.finish()
 }
 
+/// What sees the leaf hashes of a group of record lines, in order, with the header.
+pub(crate) type OnLeaves<'a> = dyn FnMut(&Header, &[crate::tlog::Hash]) + 'a;
+
+/// Record lines hashed and handed to `on_leaves` at a time by [`scan_slice_or_leaves`]:
+/// what it holds besides the body stays at this many line ends and leaf hashes (40 KiB),
+/// however many lines a body has.
+const LEAF_GROUP: usize = 1024;
+
 /// [`scan_slice`] for a verifier of the tree: a plain `worm-batch/2` body that is whole
 /// and within `limits` is scanned without copying a line, and its body hash and the
 /// RFC 6962 leaf of every record line are hashed side by side
-/// ([`crate::tlog::lanes::prefix_and_leaves`]). The leaves are appended to `leaves`
-/// and `on_record` is not called; the result is `(scanned, true)`.
+/// ([`crate::tlog::lanes::Midstate::update_with_leaves`]). `on_leaves` sees the leaves,
+/// [`LEAF_GROUP`] lines at a time, and `on_record` nothing; the result is
+/// `(scanned, true)`.
 ///
-/// Any other body (an older or encrypted batch, a cap passed, no seal, not ending in a
-/// newline, a header that does not parse) goes through [`scan_slice`] unchanged: the same
-/// errors, and `on_record` for every record line, `(scanned, false)`.
+/// Any other body (an older or encrypted batch, no seal, not ending in a newline, a
+/// header that does not parse) goes through [`scan_slice`] unchanged: the same errors,
+/// and `on_record` for every record line, `(scanned, false)`. So does a body past a cap of
+/// `limits`, found on the way: `on_leaves` may have seen the groups before the line past
+/// the cap, and the scan then fails as [`scan_slice`] fails there.
 pub(crate) fn scan_slice_or_leaves(
     body: &[u8],
     limits: Limits,
     on_record: &mut OnRecord<'_>,
-    leaves: &mut Vec<crate::tlog::Hash>,
+    on_leaves: &mut OnLeaves<'_>,
 ) -> Result<(Scanned, bool), ScanError> {
-    match whole_v2(body, limits, leaves)? {
+    match whole_v2(body, limits, on_leaves)? {
         Some(s) => Ok((s, true)),
         None => scan_slice(body, limits, on_record).map(|s| (s, false)),
     }
@@ -371,7 +382,7 @@ pub(crate) fn scan_slice_or_leaves(
 fn whole_v2(
     body: &[u8],
     limits: Limits,
-    leaves: &mut Vec<crate::tlog::Hash>,
+    on_leaves: &mut OnLeaves<'_>,
 ) -> Result<Option<Scanned>, ScanError> {
     if body.len() as u64 > limits.max_body || body.last() != Some(&b'\n') {
         return Ok(None);
@@ -396,51 +407,68 @@ fn whole_v2(
     if body.len() - 1 - seal_start > limits.max_line {
         return Ok(None);
     }
-    // Every record line within its cap, found once.
-    let records = &body[header_end + 1..seal_start];
-    let mut ends = Vec::with_capacity(records.len() / 128 + 1);
-    let mut from = 0;
-    for end in memchr::memchr_iter(b'\n', records) {
-        if end - from > limits.max_line {
-            return Ok(None);
+    let records_at = header_end + 1;
+    let records = &body[records_at..seal_start];
+    let mut mid = crate::tlog::lanes::Midstate::new();
+    let (mut fed, mut from, mut count) = (0, 0, 0u64);
+    let mut first_record: Option<&[u8]> = None;
+    let mut last_record: &[u8] = &[];
+    let mut ends = Vec::with_capacity(LEAF_GROUP);
+    let mut leaves = Vec::with_capacity(LEAF_GROUP);
+    let mut newlines = memchr::memchr_iter(b'\n', records);
+    loop {
+        ends.clear();
+        let group_at = from;
+        for end in newlines.by_ref() {
+            if end - from > limits.max_line {
+                return Ok(None);
+            }
+            ends.push(end);
+            from = end + 1;
+            if ends.len() == LEAF_GROUP {
+                break;
+            }
         }
-        ends.push(end);
-        from = end + 1;
+        if ends.is_empty() {
+            break;
+        }
+        let mut at = group_at;
+        let lines = ends.iter().map(|&end| {
+            let line = &records[at..end];
+            at = end + 1;
+            line
+        });
+        leaves.clear();
+        let upto = records_at + from;
+        mid.update_with_leaves(&body[fed..upto], lines, &mut leaves);
+        fed = upto;
+        on_leaves(&header, &leaves);
+        count += ends.len() as u64;
+        let mut at = group_at;
+        for &end in &ends {
+            let line = &records[at..end];
+            if first_record.is_none() && !line.is_empty() {
+                first_record = Some(line);
+            }
+            last_record = line;
+            at = end + 1;
+        }
     }
-    let mut start = 0;
-    let lines = ends.iter().map(|&end| {
-        let line = &records[start..end];
-        start = end + 1;
-        line
-    });
-    let mid = crate::tlog::lanes::prefix_and_leaves(&body[..seal_start], lines, leaves);
+    // The header, when no record line came with it.
+    mid.update_with_leaves(&body[fed..seal_start], [], &mut leaves);
     let seal_line = &body[seal_start..body.len() - 1];
     let seal: SealLine = serde_json::from_slice(seal_line)
         .map_err(|e| ScanError::new(Fault::Damaged, "batch seal", e.to_string()))?;
-    let line = |i: usize| {
-        let from = if i == 0 { 0 } else { ends[i - 1] + 1 };
-        &records[from..ends[i]]
-    };
-    let first_record = (0..ends.len())
-        .map(line)
-        .find(|l| !l.is_empty())
-        .map(<[u8]>::to_vec);
-    let last_record = ends
-        .len()
-        .checked_sub(1)
-        .map(line)
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec);
     Ok(Some(Scanned {
         header,
         seal: seal.worm_seal,
-        record_lines: ends.len() as u64,
+        record_lines: count,
         computed_sha256: Sha256Hex(mid.finish(b"")),
         chain_hash: Sha256Hex(mid.finish(&body[seal_start..])),
         bytes: body.len() as u64,
-        first_record,
-        last_record,
-        records: header_end as u64 + 1..seal_start as u64,
+        first_record: first_record.map(<[u8]>::to_vec),
+        last_record: (!last_record.is_empty()).then(|| last_record.to_vec()),
+        records: records_at as u64..seal_start as u64,
     }))
 }
 
@@ -664,7 +692,10 @@ mod tests {
                     b,
                     limits,
                     &mut |_, l| calls.push(leaf_hash(l)),
-                    &mut leaves,
+                    &mut |_, group| {
+                        assert!(group.len() <= LEAF_GROUP);
+                        leaves.extend_from_slice(group)
+                    },
                 );
                 match (want, got) {
                     (Ok(w), Ok((g, as_leaves))) => {

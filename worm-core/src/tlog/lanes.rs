@@ -50,17 +50,64 @@ pub struct Midstate {
     len: u64,
 }
 
+impl Default for Midstate {
+    fn default() -> Self {
+        Midstate::new()
+    }
+}
+
 impl Midstate {
+    /// The empty message.
+    pub fn new() -> Self {
+        Midstate {
+            state: IV,
+            tail: Vec::with_capacity(64),
+            len: 0,
+        }
+    }
+
     /// `message`'s whole blocks hashed alone (no lanes to share).
     pub fn of(message: &[u8]) -> Self {
-        let (blocks, tail) = message.as_chunks::<64>();
-        let mut state = IV;
-        sha2::block_api::compress256(&mut state, blocks);
-        Midstate {
-            state,
-            tail: tail.to_vec(),
-            len: message.len() as u64,
+        let mut m = Midstate::new();
+        m.update_with_leaves(message, [], &mut Vec::new());
+        m
+    }
+
+    /// Append `data` to the message, its whole blocks hashed in one lane while the others
+    /// take the RFC 6962 leaf of every line in `lines` (appended to `out` in order, as
+    /// [`leaf_hashes`]). A batch body fed in pieces, each with the record lines it
+    /// holds, is hashed side by side with its leaves in memory bounded by the piece.
+    pub fn update_with_leaves<'a>(
+        &mut self,
+        mut data: &'a [u8],
+        lines: impl IntoIterator<Item = &'a [u8]>,
+        out: &mut Vec<Hash>,
+    ) {
+        self.len += data.len() as u64;
+        if !self.tail.is_empty() {
+            let take = (64 - self.tail.len()).min(data.len());
+            self.tail.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if let Ok(block) = <[u8; 64]>::try_from(&self.tail[..]) {
+                sha2::block_api::compress256(&mut self.state, &[block]);
+                self.tail.clear();
+            }
         }
+        let (blocks, rest) = data.as_chunks::<64>();
+        #[cfg(target_arch = "x86_64")]
+        if ni::available() {
+            ni::hash_all(
+                LEAF_PREFIX,
+                lines.into_iter(),
+                Some((&mut self.state, blocks)),
+                out,
+            );
+            self.tail.extend_from_slice(rest);
+            return;
+        }
+        sha2::block_api::compress256(&mut self.state, blocks);
+        one_at_a_time(LEAF_PREFIX, lines.into_iter(), out);
+        self.tail.extend_from_slice(rest);
     }
 
     /// The digest of the message, followed by `more`.
@@ -91,24 +138,9 @@ pub fn prefix_and_leaves<'a>(
     lines: impl IntoIterator<Item = &'a [u8]>,
     out: &mut Vec<Hash>,
 ) -> Midstate {
-    #[cfg(target_arch = "x86_64")]
-    if ni::available() {
-        let (blocks, tail) = message.as_chunks::<64>();
-        let mut state = IV;
-        ni::hash_all(
-            LEAF_PREFIX,
-            lines.into_iter(),
-            Some((&mut state, blocks)),
-            out,
-        );
-        return Midstate {
-            state,
-            tail: tail.to_vec(),
-            len: message.len() as u64,
-        };
-    }
-    leaf_hashes(lines, out);
-    Midstate::of(message)
+    let mut m = Midstate::new();
+    m.update_with_leaves(message, lines, out);
+    m
 }
 
 /// `SHA-256(prefix || m)` of every message, appended to `out` in order.
@@ -496,6 +528,32 @@ mod tests {
                     assert_eq!(Midstate::of(message).finish(more), whole, "alone");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_message_fed_in_pieces_with_leaves_matches_sha2() {
+        let data = bytes(17, 3000);
+        let lines: Vec<&[u8]> = (0..30)
+            .map(|i| &data[i * 11..i * 11 + (i * 41) % 300])
+            .collect();
+        let want: Vec<Hash> = lines.iter().map(|m| leaf_hash(m)).collect();
+        for cuts in [
+            &[0usize, 3000][..],
+            &[0, 1, 63, 64, 65, 200, 3000],
+            &[0, 10, 20, 30, 3000],
+            &[0, 2999, 3000],
+        ] {
+            let mut m = Midstate::new();
+            let mut out = Vec::new();
+            for (k, w) in cuts.windows(2).enumerate() {
+                let ls = &lines[(k * 7).min(30)..((k + 1) * 7).min(30)];
+                m.update_with_leaves(&data[w[0]..w[1]], ls.iter().copied(), &mut out);
+            }
+            let n = ((cuts.len() - 1) * 7).min(30);
+            assert_eq!(&out, &want[..n], "{cuts:?}");
+            let whole: Hash = Sha256::digest(&data[..]).into();
+            assert_eq!(m.finish(b""), whole, "{cuts:?}");
         }
     }
 

@@ -178,9 +178,9 @@ impl BatchReader {
     }
 
     /// [`BatchReader::read`] for a verifier of the tree: a plain `worm-batch/2` body read
-    /// whole hands `on_leaves` the leaf hash of every record line (its body hash and the
-    /// leaves computed side by side) instead of each line to `on_record`; any other
-    /// object goes line by line to `on_record`, as with `read`.
+    /// whole hands `on_leaves` the leaf hashes of its record lines, a group at a time (its
+    /// body hash and the leaves computed side by side), instead of each line to
+    /// `on_record`; any other object goes line by line to `on_record`, as with `read`.
     pub(crate) async fn read_leaves<S, F, G>(
         &self,
         sink: &dyn WormSink,
@@ -192,7 +192,7 @@ impl BatchReader {
     where
         S: Send + 'static,
         F: FnMut(&mut S, &Header, &[u8]) + Send + 'static,
-        G: FnOnce(&mut S, &Header, &[Hash]) + Send + 'static,
+        G: FnMut(&mut S, &Header, &[Hash]) + Send + 'static,
     {
         self.read_inner(sink, info, state, on_record, Some(on_leaves))
             .await
@@ -209,7 +209,7 @@ impl BatchReader {
     where
         S: Send + 'static,
         F: FnMut(&mut S, &Header, &[u8]) + Send + 'static,
-        G: FnOnce(&mut S, &Header, &[Hash]) + Send + 'static,
+        G: FnMut(&mut S, &Header, &[Hash]) + Send + 'static,
     {
         let (key, listed_size) = (info.key.as_str(), info.size);
         if let Some(what) = &info.not_a_file {
@@ -263,19 +263,18 @@ impl BatchReader {
         let job = tokio::task::spawn_blocking(move || {
             let _held = (permit, extra);
             let enc = obj.content_encoding.as_deref();
-            let mut each = |h: &Header, l: &[u8]| on_record(&mut state, h, l);
-            let whole =
-                on_leaves.is_some() && detect(&obj.body, enc, &obj.key) == Compression::None;
-            if !whole {
+            let whole = detect(&obj.body, enc, &obj.key) == Compression::None;
+            let Some(mut on_leaves) = on_leaves.filter(|_| whole) else {
+                let mut each = |h: &Header, l: &[u8]| on_record(&mut state, h, l);
                 return scan(&obj.body, enc, &obj.key, limits, &mut each).map(|s| (s, state));
-            }
-            let mut leaves = Vec::new();
-            let (scanned, as_leaves) =
-                batch::scan_slice_or_leaves(&obj.body, limits, &mut each, &mut leaves)?;
-            if let (true, Some(on_leaves)) = (as_leaves, on_leaves) {
-                on_leaves(&mut state, &scanned.header, &leaves);
-            }
-            Ok((scanned, state))
+            };
+            // Both callbacks take the state; one of them runs at a time.
+            let state = std::cell::RefCell::new(state);
+            let mut each = |h: &Header, l: &[u8]| on_record(&mut state.borrow_mut(), h, l);
+            let mut group = |h: &Header, ls: &[Hash]| on_leaves(&mut state.borrow_mut(), h, ls);
+            let (scanned, _) =
+                batch::scan_slice_or_leaves(&obj.body, limits, &mut each, &mut group)?;
+            Ok((scanned, state.into_inner()))
         });
         match job.await {
             Ok(r) => r.map_err(ReadError::Scan),
