@@ -35,6 +35,8 @@ pub struct StreamSpec {
     pub template: KeyTemplate,
     /// Write the older `worm-batch/1` format.
     pub v1: bool,
+    /// Write the older `worm-batch/2` format (the seal hashes the whole body).
+    pub v2: bool,
     /// Writer identity written in v2 headers.
     pub writer: Option<String>,
     /// Heartbeat (ms) written in v2 headers: makes the stream's silence judged.
@@ -83,6 +85,7 @@ impl StreamSpec {
             start: timestamp::parse("2025-06-12T10:30:00Z").unwrap_or_else(|_| Utc::now()),
             template: KeyTemplate::default(),
             v1: false,
+            v2: false,
             writer: Some("camera_service@test-host".into()),
             heartbeat_ms: None,
             sealed_at: None,
@@ -98,6 +101,11 @@ impl StreamSpec {
     /// Write `worm-batch/1`.
     pub fn v1(mut self) -> Self {
         self.v1 = true;
+        self
+    }
+    /// Write `worm-batch/2`.
+    pub fn v2(mut self) -> Self {
+        self.v2 = true;
         self
     }
     /// Heartbeat every `ms`, every batch sealed at `at`.
@@ -231,7 +239,11 @@ pub fn header_for(
         .or(recs.last().map(|r| r.timestamp))
         .unwrap_or(spec.start);
     Header {
-        v: batch::VERSION,
+        v: if spec.v2 {
+            batch::VERSION_2
+        } else {
+            batch::VERSION
+        },
         at: Some(timestamp::format(&at)),
         writer: spec.writer.clone(),
         heartbeat_ms: spec.heartbeat_ms,
@@ -363,7 +375,7 @@ pub fn reencode(
     }
     let recs = records.unwrap_or(&body[p.records.clone()]);
     match &h.tree {
-        Some(t) if h.v == batch::VERSION => {
+        Some(t) if batch::has_tree(h.v) => {
             let mut tree =
                 worm::tlog::Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
                     .expect("tree in header");

@@ -304,18 +304,50 @@ pub async fn a_copy_under_another_key_is_an_error_and_read_once(sink: &impl Stor
     assert!(skipped[0].to_string().contains(&copy), "{}", skipped[0]);
 }
 
-pub async fn a_worm_batch_1_store_still_verifies(sink: &impl Store, prefix: &str) {
-    let p = sub(prefix);
+/// Stores written as earlier versions wrote them (`worm-batch/1`, and `/2` whose seal
+/// hashes the whole body) verify clean, and a byte changed in a record of either is
+/// `modified` to `verify` and skipped by `cat`.
+pub async fn worm_batch_1_and_2_stores_still_verify_and_show_a_changed_record(
+    sink: &impl Store,
+    prefix: &str,
+) {
     let w = writer();
-    write_stream(sink, &StreamSpec::new(5, 10).under(&p).signed(&w).v1()).await;
-    let r = Verifier::new()
-        .prefix(format!("{p}/"))
-        .public_key(w.public_key())
-        .verify(sink)
-        .await
-        .unwrap();
-    assert!(r.problems.is_empty(), "{r}");
-    assert_eq!(r.records, 50);
+    for (what, spec) in [
+        ("/1", StreamSpec::new(5, 10).v1()),
+        ("/2", StreamSpec::new(5, 10).v2()),
+    ] {
+        let p = sub(prefix);
+        let s = write_stream(sink, &spec.under(&p).signed(&w)).await;
+        let body = plain_body(sink, s.key(2)).await;
+        let v = worm::batch::parse(&body).unwrap().header.v;
+        assert_eq!(v, if what == "/1" { 1 } else { 2 }, "{what}");
+        let r = verify_with(sink, &p, Verifier::new()).await;
+        assert!(r.problems.is_empty(), "{what}: {r}");
+        assert_eq!(r.records, 50, "{what}");
+        // One byte in the middle of the batch's first record line.
+        let p2 = worm::batch::parse(&body).unwrap();
+        let first = &body[p2.records.clone()];
+        let line_len = first.iter().position(|&b| b == b'\n').unwrap();
+        let mut bad = body.clone();
+        bad[p2.records.start + line_len / 2] ^= 1;
+        raw_put_plain(sink, s.key(2), &bad).await;
+        let r = verify_with(sink, &p, Verifier::new()).await;
+        assert_eq!(
+            errors(&r),
+            vec![(Kind::Modified, s.key(2).to_string())],
+            "{what}: {r}"
+        );
+        let hits: Vec<_> = Query::new(Filter::default())
+            .identities(crate::chain::test_identities())
+            .prefix(format!("{p}/"))
+            .records(sink)
+            .collect()
+            .await;
+        assert_eq!(hits.iter().filter(|h| h.is_ok()).count(), 40, "{what}");
+        let skipped: Vec<_> = hits.iter().filter_map(|h| h.as_ref().err()).collect();
+        assert_eq!(skipped.len(), 1, "{what}");
+        assert!(skipped[0].to_string().contains(s.key(2)), "{}", skipped[0]);
+    }
 }
 
 pub async fn the_writer_heartbeats_while_idle_and_names_its_predecessor_from_the_store(

@@ -43,9 +43,10 @@ async fn a_copy_under_another_key_is_an_error_and_read_once() {
 }
 
 #[tokio::test]
-async fn a_worm_batch_1_store_still_verifies() {
+async fn worm_batch_1_and_2_stores_still_verify_and_show_a_changed_record() {
     let (_d, sink) = fs_store();
-    suite::a_worm_batch_1_store_still_verifies(&sink, "audit-logs").await;
+    suite::worm_batch_1_and_2_stores_still_verify_and_show_a_changed_record(&sink, "audit-logs")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,10 +63,14 @@ async fn a_copy_under_another_key_is_an_error_and_read_once() {
 }
 
 #[tokio::test]
-async fn a_worm_batch_1_store_still_verifies() {
+async fn worm_batch_1_and_2_stores_still_verify_and_show_a_changed_record() {
     let Some(env) = S3Env::get() else { return };
     let sink = env.sink().await;
-    suite::a_worm_batch_1_store_still_verifies(&sink, &unique_prefix("a_worm_batch_1_store")).await;
+    suite::worm_batch_1_and_2_stores_still_verify_and_show_a_changed_record(
+        &sink,
+        &unique_prefix("a_worm_batch_1_store"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

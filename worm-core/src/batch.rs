@@ -1,33 +1,45 @@
 //! The batch object format: a header line, one line per record, a seal line.
 //!
-//! `worm-batch/2` (written since this version):
+//! `worm-batch/3` (written since this version):
 //! ```text
-//! {"worm":{"v":2,"stream":"…","batch":"…","service":"…","seq":42,"prev":"<hex>|null","records":5,"first_ts":"…","last_ts":"…",
+//! {"worm":{"v":3,"stream":"…","batch":"…","service":"…","seq":42,"prev":"<hex>|null","records":5,"first_ts":"…","last_ts":"…",
 //!          "at":"<seal time>","writer":"svc@host","tree":{"size":N,"frontier":["<b64>",…]},"heartbeat_ms":60000,"interval_ms":15000,
 //!          "pred":{"stream":"…","size":M,"root":"<b64>"}}}
 //! { record }
-//! {"worm_seal":{"sha256":"<hex of all bytes above>","tree_size":N+5,"root":"<b64>","checkpoint":"<signed note>","final":false}}
+//! {"worm_seal":{"sha256":"<hex of the header line>","tree_size":N+5,"root":"<b64>","checkpoint":"<signed note>","final":false}}
 //! ```
 //! - Each stream is an RFC 6962 Merkle tree over its record lines (each line as stored,
 //!   without its newline), in stream order. `tree` says where the tree stood before this
 //!   batch: its size and its compact range (the roots of its perfect subtrees, left to
 //!   right). From that and the batch's own lines anyone can recompute the tree size and
 //!   root after the batch, which the seal commits to, without reading any other batch.
+//! - The record lines are committed to by that root alone: the seal's `sha256` covers
+//!   every byte before the seal line *but the plain record lines* (so the header line,
+//!   and an encrypted batch's ciphertext line, whose leaves a reader without the key
+//!   cannot recompute). Lines end at `\n` and hold none, so the leaves in order give back
+//!   the record section byte for byte, and a reader checks a batch's content by
+//!   recomputing the root: every byte is hashed once, as a leaf, where `/2` hashed it
+//!   twice (once more for a body hash).
 //! - `checkpoint` (when a signing key is configured) is a C2SP signed note whose text is
 //!   a tlog-checkpoint: origin `worm/<stream>`, tree size, base64 root, then the extension
-//!   lines `seq N`, `batch <hex sha256 of the bytes before the seal>`, `final true|false`
-//!   and `time <seal time>`. Its one signature therefore covers the content, the tree,
-//!   the position and the finality of the batch.
+//!   lines `seq N`, `batch <hex of the seal's sha256>`, `final true|false` and
+//!   `time <seal time>`. Its one signature therefore covers the content, the tree, the
+//!   position and the finality of the batch.
 //! - `pred` (first batch of a stream only) names the last checkpoint the writer knew of
 //!   the previous stream of the same `writer` identity, so a removed stream is visible.
 //! - `heartbeat_ms` / `interval_ms` tell a verifier how often the writer seals while
 //!   idle, so that silence beyond them can be reported.
 //!
-//! `worm-batch/1` (still read): the same without the tree, and with an Ed25519 `sig`
-//! over [`signed_message`] (the seal's sha256 and its `final` flag).
+//! `worm-batch/2` (still read): the same, but the seal's `sha256` covers every byte before
+//! the seal line, record lines included.
 //!
-//! In both, the hash that the next batch's `prev` names is the sha256 of the whole
-//! uncompressed body, seal line included.
+//! `worm-batch/1` (still read): the `/2` layout without the tree, and with an Ed25519
+//! `sig` over [`signed_message`] (the seal's sha256 and its `final` flag).
+//!
+//! The hash that the next batch's `prev` names (the chain hash) is the sha256 of the
+//! bytes the seal's `sha256` covers followed by the seal line: in `/1` and `/2` the whole
+//! uncompressed body; in `/3` the header line (and ciphertext line) and the seal line,
+//! whose root commits to the records.
 
 use std::io::{Read, Write};
 
@@ -52,11 +64,27 @@ pub(crate) use scan::{scan_slice, scan_slice_or_leaves};
 /// at level 3 (2 MiB windows at most) and `zstd -19` stays within 8 MiB.
 pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
-/// Format version the writer uses (`worm-batch/2`).
-pub const VERSION: u32 = 2;
+/// Format version the writer uses (`worm-batch/3`).
+pub const VERSION: u32 = 3;
+
+/// The first format version with a Merkle tree (`worm-batch/2`), still read and, when a
+/// header asks for it, written ([`encode_v2`]).
+pub const VERSION_2: u32 = 2;
 
 /// The oldest format version still read.
 pub const VERSION_1: u32 = 1;
+
+/// Whether batches of format version `v` carry a Merkle tree (`/2` and later).
+pub fn has_tree(v: u32) -> bool {
+    v >= VERSION_2
+}
+
+/// Whether the seal's `sha256` of a batch with header `h` covers its record section:
+/// always but in a plain (not encrypted) `worm-batch/3` batch, whose record lines only
+/// its tree root commits to.
+pub fn seal_hash_covers_records(h: &Header) -> bool {
+    h.v < VERSION || h.enc.is_some()
+}
 
 /// MIME type of a batch object.
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
@@ -64,7 +92,7 @@ pub const CONTENT_TYPE: &str = "application/x-ndjson";
 /// The first line of a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
-    /// Format version (1).
+    /// Format version (1, 2 or 3).
     pub v: u32,
     /// The writer's stream id.
     pub stream: Uuid,
@@ -356,10 +384,13 @@ pub fn encode(
     (body, chain)
 }
 
-/// Build an uncompressed `worm-batch/2` body: `header` (its `v` and `tree` are set here)
-/// and `records` (record lines, each ending in `\n`) are sealed, `tree` advances past the
-/// batch's records, and with a signer the seal carries a signed checkpoint. Returns the
-/// body and its chain hash.
+/// Build an uncompressed body of a format with a tree: `header` (its `v` and `tree` are
+/// set here) and `records` (record lines, each ending in `\n`) are sealed, `tree`
+/// advances past the batch's records, and with a signer the seal carries a signed
+/// checkpoint. Returns the body and its chain hash.
+///
+/// The format is `worm-batch/3` ([`VERSION`]), or `worm-batch/2` when `header.v` says
+/// [`VERSION_2`]: for tools and tests that write a store as earlier versions did.
 pub fn encode_v2(
     header: &Header,
     records: &[u8],
@@ -426,7 +457,12 @@ fn seal_v2(
     body.extend_from_slice(&line);
     body.extend_from_slice(section);
     tree.extend(leaves);
-    let chain = finish_v2(&h, &mut body, 0, is_final, tree, signer, None);
+    let mid = crate::tlog::lanes::Midstate::of(if seal_hash_covers_records(&h) {
+        &body
+    } else {
+        &line
+    });
+    let chain = finish_v2(&h, &mut body, is_final, tree, signer, mid);
     (body, chain)
 }
 
@@ -466,15 +502,16 @@ pub fn encode_v2_in_place(
         }
     };
     let records_at = start + line.len();
+    let covers_records = seal_hash_covers_records(&h);
     let mid = match leaves {
         Some(leaves) => {
             debug_assert_eq!(leaves.len(), record_lines(&buf[records_at..]).count());
             tree.extend(leaves);
-            None
+            crate::tlog::lanes::Midstate::of(if covers_records { &buf[start..] } else { &line })
         }
-        None => {
-            // The lines' leaves are independent, and of the body hash: all hashed side
-            // by side, the body in one lane and the leaves in the others.
+        None if covers_records => {
+            // `/2`: the lines' leaves are independent, and of the body hash: all hashed
+            // side by side, the body in one lane and the leaves in the others.
             let mut leaves = Vec::new();
             let mid = crate::tlog::lanes::prefix_and_leaves(
                 &buf[start..],
@@ -482,18 +519,28 @@ pub fn encode_v2_in_place(
                 &mut leaves,
             );
             tree.extend(&leaves);
-            Some(mid)
+            mid
+        }
+        None => {
+            // `/3`: the root alone commits to the records; the leaves are hashed side
+            // by side in the lanes, the header line on its own.
+            let mut leaves = Vec::new();
+            crate::tlog::lanes::leaf_hashes(record_lines(&buf[records_at..]), &mut leaves);
+            tree.extend(&leaves);
+            crate::tlog::lanes::Midstate::of(&line)
         }
     };
-    let chain = finish_v2(&h, buf, start, is_final, tree, signer, mid);
+    let chain = finish_v2(&h, buf, is_final, tree, signer, mid);
     (start, chain)
 }
 
-/// The `/2` header (`v` and `tree` set from where `tree` stands) and its line, with the
-/// newline.
+/// The header (`v` and `tree` set from where `tree` stands: `/2` when `header.v` asks
+/// for it, else `/3`) and its line, with the newline.
 fn header_line_v2(header: &Header, tree: &Frontier) -> (Header, Vec<u8>) {
     let mut h = header.clone();
-    h.v = VERSION;
+    if h.v != VERSION_2 {
+        h.v = VERSION;
+    }
     h.tree = Some(TreeStart {
         size: tree.size(),
         frontier: tree.hashes().iter().map(|x| TreeHash(*x)).collect(),
@@ -505,20 +552,18 @@ fn header_line_v2(header: &Header, tree: &Frontier) -> (Header, Vec<u8>) {
     (h, line)
 }
 
-/// Seal `body[start..]` (header line and record section, its leaves on `tree` already):
-/// hash (from `mid` when the body's whole blocks are hashed already), sign the
-/// checkpoint when a signer is given, and append the seal line. Returns the chain hash
-/// (sha256 of the whole body, seal included).
+/// Seal a body (header line and record section, its leaves on `tree` already; `mid`
+/// has hashed what the seal's sha256 covers): sign the checkpoint when a signer is
+/// given, and append the seal line. Returns the chain hash (what `mid` hashed, then the
+/// seal line).
 fn finish_v2(
     h: &Header,
     body: &mut Vec<u8>,
-    start: usize,
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
-    mid: Option<crate::tlog::lanes::Midstate>,
+    mid: crate::tlog::lanes::Midstate,
 ) -> Sha256Hex {
-    let mid = mid.unwrap_or_else(|| crate::tlog::lanes::Midstate::of(&body[start..]));
     let sha256 = Sha256Hex(mid.finish(b""));
     let size = tree.size();
     let root = TreeHash(tree.root());
@@ -566,7 +611,7 @@ pub fn record_lines(records: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The tlog-checkpoint text a `worm-batch/2` seal signs: origin `worm/<stream>`, tree
+/// The tlog-checkpoint text a `worm-batch/2` or `/3` seal signs: origin `worm/<stream>`, tree
 /// size, base64 root, then `seq`, `batch` (the seal's sha256), `final` and `time`
 /// extension lines.
 pub fn checkpoint_text(
@@ -755,9 +800,41 @@ mod tests {
         );
     }
 
+    /// `/3` seals the header line and chains header and seal lines, the root alone
+    /// committing to the records; a header asking for `/2` gets `/2`, whose seal and
+    /// chain hash the whole body.
+    #[test]
+    fn v3_hashes_the_records_once_as_leaves_and_v2_is_still_written_on_request() {
+        let recs = b"{\"a\":1}\n{\"b\":2}\n";
+        for v in [VERSION, VERSION_2] {
+            let mut h = header(0, 2);
+            h.v = v;
+            let (body, chain) = encode_v2(&h, recs, false, &mut Frontier::new(), None);
+            let p = parse(&body).unwrap();
+            assert_eq!(p.header.v, v);
+            assert_eq!(p.seal.sha256, p.computed_sha256);
+            assert_eq!(p.chain_hash, chain);
+            let header_end = body.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let seal_at = p.records.end;
+            assert_eq!(&body[header_end..seal_at], recs);
+            let (sealed, chained) = if v == VERSION {
+                (
+                    Sha256Hex::of(&body[..header_end]),
+                    Sha256Hex::of(&[&body[..header_end], &body[seal_at..]].concat()),
+                )
+            } else {
+                (Sha256Hex::of(&body[..seal_at]), Sha256Hex::of(&body))
+            };
+            assert_eq!((p.computed_sha256, p.chain_hash), (sealed, chained), "v{v}");
+            let leaves = record_lines(recs).map(leaf_hash).collect();
+            let root = crate::tlog::MerkleTree::new(leaves).root();
+            assert_eq!(p.seal.root, Some(TreeHash(root)));
+        }
+    }
+
     /// Sealing in place writes exactly what `encode_v2` writes, and leaves the tree in
     /// the same place: with and without records and signer, with a frontier in the
-    /// header, and with a header longer than the room kept for it.
+    /// header, and with a header longer than the room kept for it, in `/3` and `/2`.
     #[test]
     fn in_place_seal_is_byte_for_byte_encode_v2() {
         let signer = Signer::from_seed([5; 32]);
@@ -767,16 +844,18 @@ mod tests {
             b"{\"c\":3}\n",
             b"{}\n{}\n{}\n",
         ];
-        for (room, sign) in [
-            (HEADER_ROOM, false),
-            (HEADER_ROOM, true),
-            (40, true),
-            (0, false),
+        for (room, sign, v) in [
+            (HEADER_ROOM, false, VERSION),
+            (HEADER_ROOM, true, VERSION),
+            (40, true, VERSION),
+            (0, false, VERSION),
+            (HEADER_ROOM, true, VERSION_2),
+            (0, false, VERSION_2),
         ] {
             let mut copied = Frontier::new();
             let mut in_place = Frontier::new();
             let mut h = header(0, 0);
-            h.v = VERSION;
+            h.v = v;
             h.at = Some("2026-01-01T00:00:00.000Z".into());
             for (seq, records) in batches.iter().enumerate() {
                 h.seq = seq as u64;

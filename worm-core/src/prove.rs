@@ -55,6 +55,7 @@ pub struct Prover {
 struct BatchLeaves {
     leaves: Vec<Hash>,
     tree_size: Option<u64>,
+    root: Option<crate::batch::TreeHash>,
     checkpoint: Option<String>,
     key: String,
 }
@@ -240,6 +241,7 @@ impl Prover {
             by_seq.entry(s.header.seq).or_insert(BatchLeaves {
                 leaves,
                 tree_size: s.seal.tree_size,
+                root: s.seal.root,
                 checkpoint: s.seal.checkpoint,
                 key,
             });
@@ -285,8 +287,15 @@ impl StreamTree {
                 leaves.len()
             ));
         }
+        let tree = MerkleTree::new(leaves);
+        if last.root.map(|r| r.0) != Some(tree.root()) {
+            return Err(format!(
+                "stream {id}: its records do not give the root that its last batch '{}' commits to (run `worm verify`)",
+                last.key
+            ));
+        }
         Ok(StreamTree {
-            tree: MerkleTree::new(leaves),
+            tree,
             starts,
             checkpoint,
         })

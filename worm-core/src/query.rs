@@ -292,6 +292,7 @@ impl Query {
                 line: 0,
                 hits: Vec::new(),
                 open_with: (self.identities.clone(), self.max_object_bytes),
+                tree: crate::verify::TreeAcc::default(),
             };
             self.reader.read(sink, &info, found, Found::record).await
         };
@@ -306,7 +307,7 @@ fn batch_matches(
     read: std::result::Result<(batch::Scanned, Found), ReadError>,
     store: &dyn Fn() -> String,
 ) -> Result<Scanned> {
-    let (scanned, found) = match read {
+    let (scanned, mut found) = match read {
         Ok(r) => r,
         Err(ReadError::Gone) => {
             return Err(Error::NotFound {
@@ -322,7 +323,7 @@ fn batch_matches(
             return Err(Error::invalid(format!("batch '{key}'"), e.to_string()));
         }
     };
-    if scanned.seal.sha256 != scanned.computed_sha256 {
+    if !std::mem::take(&mut found.tree).records_match_seal(&scanned) {
         return Err(Error::invalid(
             format!("batch '{key}'"),
             "content does not match its seal; skipped (run `worm verify` to see what changed)",
@@ -395,10 +396,15 @@ struct Found {
     hits: Vec<Result<Hit>>,
     /// Identities and plaintext cap for encrypted batches.
     open_with: (crate::crypt::Identities, u64),
+    /// The tree of a plain `worm-batch/3` batch's records, which only its root commits to.
+    tree: crate::verify::TreeAcc,
 }
 
 impl Found {
     fn record(&mut self, h: &batch::Header, line: &[u8]) {
+        if !batch::seal_hash_covers_records(h) {
+            self.tree.on_record(h, line);
+        }
         if h.enc.is_none() {
             return self.plain_record(h, line, None);
         }
@@ -561,48 +567,54 @@ mod tests {
             last_ts: None,
             ..Default::default()
         };
-        let (body, _) = batch::encode(&h, &recs, false, None);
-        let f = Filter {
-            min_level: Some(Level::Error),
-            ..Filter::default()
-        };
-        let z = batch::Compression::Zstd.compress(&body).unwrap();
-        let scan = |key: &str, stored: &[u8], mode: Mode| {
-            let mut found = Found {
-                filter: Arc::new(f.clone()),
-                needles: Arc::new(Needles::of(&f)),
-                key: key.to_string(),
-                mode,
-                line: 0,
-                hits: Vec::new(),
-                open_with: (crate::crypt::Identities::default(), 1 << 20),
+        // `/1` (the seal hashes the records) and `/3` (only the tree root commits to them).
+        let v1 = batch::encode(&h, &recs, false, None).0;
+        let v3 = batch::encode_v2(&h, &recs, false, &mut crate::tlog::Frontier::new(), None).0;
+        assert!(v3.starts_with(b"{\"worm\":{\"v\":3,"));
+        for body in [v1, v3] {
+            let f = Filter {
+                min_level: Some(Level::Error),
+                ..Filter::default()
             };
-            let limits = batch::Limits::for_body(1 << 20);
-            let read = fetch::scan(stored, None, key, limits, &mut |h, l| found.record(h, l));
-            batch_matches(
-                key.to_string(),
-                0,
-                read.map(|s| (s, found)).map_err(ReadError::Scan),
-                &|| "test".into(),
-            )
-        };
-        let s = scan("k.json.zst", &z, Mode::All).unwrap();
-        let hits: Vec<Hit> = s.hits.into_iter().map(Result::unwrap).collect();
-        assert_eq!(hits.iter().map(|h| h.line).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(
-            (hits[0].seq, hits[0].stream, hits[0].key.as_str()),
-            (4, h.stream, "k.json.zst")
-        );
-        assert!(hits[0].raw.contains("\"level\":\"ERROR\""));
-        let s = scan("k", &body, Mode::FirstMatch).unwrap();
-        assert_eq!(s.hits.len(), 1);
-        let mut bad = body;
-        let i = bad.windows(5).position(|w| w == b"ERROR").unwrap();
-        bad[i] = b'X';
-        let e = scan("k", &bad, Mode::All).unwrap_err();
-        assert!(
-            e.to_string().contains("batch 'k'") && e.to_string().contains("seal"),
-            "{e}"
-        );
+            let z = batch::Compression::Zstd.compress(&body).unwrap();
+            let scan = |key: &str, stored: &[u8], mode: Mode| {
+                let mut found = Found {
+                    filter: Arc::new(f.clone()),
+                    needles: Arc::new(Needles::of(&f)),
+                    key: key.to_string(),
+                    mode,
+                    line: 0,
+                    hits: Vec::new(),
+                    open_with: (crate::crypt::Identities::default(), 1 << 20),
+                    tree: crate::verify::TreeAcc::default(),
+                };
+                let limits = batch::Limits::for_body(1 << 20);
+                let read = fetch::scan(stored, None, key, limits, &mut |h, l| found.record(h, l));
+                batch_matches(
+                    key.to_string(),
+                    0,
+                    read.map(|s| (s, found)).map_err(ReadError::Scan),
+                    &|| "test".into(),
+                )
+            };
+            let s = scan("k.json.zst", &z, Mode::All).unwrap();
+            let hits: Vec<Hit> = s.hits.into_iter().map(Result::unwrap).collect();
+            assert_eq!(hits.iter().map(|h| h.line).collect::<Vec<_>>(), vec![1, 2]);
+            assert_eq!(
+                (hits[0].seq, hits[0].stream, hits[0].key.as_str()),
+                (4, h.stream, "k.json.zst")
+            );
+            assert!(hits[0].raw.contains("\"level\":\"ERROR\""));
+            let s = scan("k", &body, Mode::FirstMatch).unwrap();
+            assert_eq!(s.hits.len(), 1);
+            let mut bad = body;
+            let i = bad.windows(5).position(|w| w == b"ERROR").unwrap();
+            bad[i] = b'X';
+            let e = scan("k", &bad, Mode::All).unwrap_err();
+            assert!(
+                e.to_string().contains("batch 'k'") && e.to_string().contains("seal"),
+                "{e}"
+            );
+        }
     }
 }

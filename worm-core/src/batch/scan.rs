@@ -112,9 +112,11 @@ pub struct Scanned {
     pub seal: Seal,
     /// Number of record lines actually present.
     pub record_lines: u64,
-    /// sha256 of the bytes before the seal line, as computed.
+    /// sha256 of the bytes before the seal line that the seal's `sha256` covers (all of
+    /// them, but the plain record lines of a `worm-batch/3` batch), as computed.
     pub computed_sha256: Sha256Hex,
-    /// sha256 of the whole body (what the next batch's `prev` must name).
+    /// sha256 of those bytes and the seal line (what the next batch's `prev` must name):
+    /// the whole body but in a plain `/3` batch.
     pub chain_hash: Sha256Hex,
     /// Uncompressed size.
     pub bytes: u64,
@@ -133,8 +135,12 @@ pub type OnRecord<'a> = dyn FnMut(&Header, &[u8]) + 'a;
 #[derive(Debug, Clone)]
 pub struct Scanner {
     limits: Limits,
-    /// Every byte so far.
+    /// Every byte so far that the seal's sha256 covers: once the header has shown a
+    /// plain `/3` batch ([`hash_records`](Self::hash_records) false), the header line
+    /// only.
     hasher: Sha256,
+    /// Whether the record lines go into `hasher` ([`super::seal_hash_covers_records`]).
+    hash_records: bool,
     /// The hasher as it was at the start of the current line, and of the last complete one.
     cur_start: Sha256,
     last_start: Sha256,
@@ -157,6 +163,7 @@ impl Scanner {
         Scanner {
             limits,
             hasher: Sha256::new(),
+            hash_records: true,
             cur_start: Sha256::new(),
             last_start: Sha256::new(),
             bytes: 0,
@@ -188,7 +195,9 @@ impl Scanner {
                 None => (data, false),
             };
             data = &data[seg.len()..];
-            self.hasher.update(seg);
+            if self.hash_records {
+                self.hasher.update(seg);
+            }
             self.bytes += seg.len() as u64;
             let content = if ends_line {
                 &seg[..seg.len() - 1]
@@ -230,7 +239,9 @@ impl Scanner {
     fn end_line(&mut self, on_record: &mut OnRecord<'_>) -> Result<(), ScanError> {
         let index = self.lines;
         if index == 0 {
-            self.header = Some(parse_header(&self.cur)?);
+            let header = parse_header(&self.cur)?;
+            self.hash_records = super::seal_hash_covers_records(&header);
+            self.header = Some(header);
             self.header_end = self.bytes - 1;
         } else {
             if let (true, Some(h)) = (index >= 2, &self.header) {
@@ -269,14 +280,24 @@ impl Scanner {
             .first_after_header
             .filter(|(i, _)| *i < seal_index)
             .map(|(_, l)| l);
+        let (computed_sha256, chain_hash) = if self.hash_records {
+            (self.last_start.finalize(), self.hasher.finalize())
+        } else {
+            // `hasher` holds the header line; the seal line ends the chain.
+            let computed = self.hasher.clone().finalize();
+            let mut chain = self.hasher;
+            chain.update(&self.last);
+            chain.update(b"\n");
+            (computed, chain.finalize())
+        };
         let last_record =
             (self.lines >= 3 && !self.before_last.is_empty()).then_some(self.before_last);
         Ok(Scanned {
             header,
             seal: seal.worm_seal,
             record_lines: self.lines - 2,
-            computed_sha256: Sha256Hex(self.last_start.finalize().into()),
-            chain_hash: Sha256Hex(self.hasher.finalize().into()),
+            computed_sha256: Sha256Hex(computed_sha256.into()),
+            chain_hash: Sha256Hex(chain_hash.into()),
             bytes: self.bytes,
             first_record,
             last_record,
@@ -354,10 +375,11 @@ pub(crate) type OnLeaves<'a> = dyn FnMut(&Header, &[crate::tlog::Hash]) + 'a;
 /// however many lines a body has.
 const LEAF_GROUP: usize = 1024;
 
-/// [`scan_slice`] for a verifier of the tree: a plain `worm-batch/2` body that is whole
-/// and within `limits` is scanned without copying a line, and its body hash and the
-/// RFC 6962 leaf of every record line are hashed side by side
-/// ([`crate::tlog::lanes::Midstate::update_with_leaves`]). `on_leaves` sees the leaves,
+/// [`scan_slice`] for a verifier of the tree: a plain `worm-batch/2` or `/3` body that is
+/// whole and within `limits` is scanned without copying a line, and the RFC 6962 leaf of
+/// every record line is hashed in the lanes of [`crate::tlog::lanes`] (in `/2` side by
+/// side with the body hash, [`crate::tlog::lanes::Midstate::update_with_leaves`]).
+/// `on_leaves` sees the leaves,
 /// [`LEAF_GROUP`] lines at a time, and `on_record` nothing; the result is
 /// `(scanned, true)`.
 ///
@@ -396,9 +418,11 @@ fn whole_v2(
     let Ok(header) = parse_header(&body[..header_end]) else {
         return Ok(None);
     };
-    if header.v != super::VERSION || header.enc.is_some() {
+    if !super::has_tree(header.v) || header.enc.is_some() {
         return Ok(None);
     }
+    // `/2`: the seal's hash covers the records too; `/3`: the header line only.
+    let body_hash = super::seal_hash_covers_records(&header);
     // The seal is the last line; at least one line (the seal) follows the header.
     let seal_start = match memchr::memrchr(b'\n', &body[..body.len() - 1]) {
         Some(i) if i >= header_end => i + 1,
@@ -439,9 +463,13 @@ fn whole_v2(
             line
         });
         leaves.clear();
-        let upto = records_at + from;
-        mid.update_with_leaves(&body[fed..upto], lines, &mut leaves);
-        fed = upto;
+        if body_hash {
+            let upto = records_at + from;
+            mid.update_with_leaves(&body[fed..upto], lines, &mut leaves);
+            fed = upto;
+        } else {
+            crate::tlog::lanes::leaf_hashes(lines, &mut leaves);
+        }
         on_leaves(&header, &leaves);
         count += ends.len() as u64;
         let mut at = group_at;
@@ -454,8 +482,12 @@ fn whole_v2(
             at = end + 1;
         }
     }
-    // The header, when no record line came with it.
-    mid.update_with_leaves(&body[fed..seal_start], [], &mut leaves);
+    if body_hash {
+        // The header, when no record line came with it.
+        mid.update_with_leaves(&body[fed..seal_start], [], &mut leaves);
+    } else {
+        mid = crate::tlog::lanes::Midstate::of(&body[..records_at]);
+    }
     let seal_line = &body[seal_start..body.len() - 1];
     let seal: SealLine = serde_json::from_slice(seal_line)
         .map_err(|e| ScanError::new(Fault::Damaged, "batch seal", e.to_string()))?;
@@ -634,6 +666,9 @@ mod tests {
             super::super::encode_v2(&header(0, n), recs, false, &mut Frontier::new(), None).0
         };
         let body = v2(&recs, 3_000);
+        let mut h2 = header(0, 3_000);
+        h2.v = super::super::VERSION_2;
+        let (old_v2, _) = super::super::encode_v2(&h2, &recs, false, &mut Frontier::new(), None);
         let one = v2(b"{\"a\":1}\n", 1);
         let none = v2(b"", 0);
         let (v1, _) = encode(&header(0, 3_000), &recs, true, None);
@@ -670,6 +705,7 @@ mod tests {
         bad_seal[seal_at + 3] = b'#';
         let mut bodies: Vec<(&str, &[u8])> = vec![
             ("whole", &body),
+            ("whole /2", &old_v2),
             ("one record", &one),
             ("no record", &none),
             ("v1", &v1),
@@ -703,7 +739,7 @@ mod tests {
                         let got_leaves = if as_leaves { &leaves } else { &calls };
                         assert_eq!(&seen, got_leaves, "{what}, {limits:?}");
                         assert!(!as_leaves || calls.is_empty(), "{what}: both");
-                        let plain_v2 = w.header.v == super::super::VERSION;
+                        let plain_v2 = super::super::has_tree(w.header.v);
                         assert_eq!(as_leaves, plain_v2, "{what}, {limits:?}");
                     }
                     (Err(w), Err(g)) => assert_eq!(w, g, "{what}, {limits:?}"),

@@ -75,7 +75,7 @@ async fn scan(sink: &dyn WormSink, cfg: &Config, own: Uuid) -> Option<Predecesso
         let Ok((p, ())) = reader.read(sink, &info, (), |_, _, _| {}).await else {
             continue;
         };
-        if p.header.v < batch::VERSION
+        if !batch::has_tree(p.header.v)
             || p.seal.sha256 != p.computed_sha256
             || p.header.stream == own
             || p.header.writer.as_deref() != Some(writer.as_str())

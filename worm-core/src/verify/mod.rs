@@ -98,6 +98,7 @@
 mod anchor;
 mod check;
 pub(crate) mod fetch;
+pub(crate) use check::TreeAcc;
 mod report;
 mod stream;
 mod versions;
