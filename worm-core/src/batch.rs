@@ -471,15 +471,28 @@ fn seal_v2(
 /// new body. A header holds at most 64 frontier hashes (~3.1 KiB with everything else).
 pub const HEADER_ROOM: usize = 4096;
 
+/// Where [`encode_v2_in_place`] put a body, and its digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InPlace {
+    /// The body is `buf[start..]`.
+    pub start: usize,
+    /// Its chain hash (what the next batch's `prev` names).
+    pub chain: Sha256Hex,
+    /// sha256 of the whole body, seal line included: the stored bytes' digest when stored
+    /// uncompressed (the chain hash too, but in `/3`).
+    pub sha256: Sha256Hex,
+}
+
 /// [`encode_v2`] without copying the records: `buf` holds `room` bytes of space, then
 /// the record lines (each ending in `\n`). The header line is written at the end of the
 /// room and the seal line after the records, so the body is `buf[start..]`, byte for
-/// byte what [`encode_v2`] returns. Returns `start` and the chain hash. A header longer
-/// than `room` (a very long service or writer name) moves the records to make space.
+/// byte what [`encode_v2`] returns. A header longer than `room` (a very long service or
+/// writer name) moves the records to make space.
 ///
-/// `leaves`, when given, are the records' leaf hashes in order, computed beforehand
-/// (one per record line, each `leaf_hash` of the line): they are pushed onto the tree
-/// instead of hashing the lines again here.
+/// The whole body's sha256 is hashed in one lane of [`crate::tlog::lanes`] while the
+/// others take the records' leaves. `leaves`, when given, are those leaf hashes in
+/// order, computed beforehand (one per record line, each `leaf_hash` of the line): they
+/// are pushed onto the tree instead of hashing the lines again here.
 pub fn encode_v2_in_place(
     header: &Header,
     buf: &mut Vec<u8>,
@@ -488,7 +501,7 @@ pub fn encode_v2_in_place(
     tree: &mut Frontier,
     signer: Option<&Signer>,
     leaves: Option<&[crate::tlog::Hash]>,
-) -> (usize, Sha256Hex) {
+) -> InPlace {
     let room = room.min(buf.len());
     let (h, line) = header_line_v2(header, tree);
     let start = match room.checked_sub(line.len()) {
@@ -502,16 +515,15 @@ pub fn encode_v2_in_place(
         }
     };
     let records_at = start + line.len();
-    let covers_records = seal_hash_covers_records(&h);
-    let mid = match leaves {
+    let body = match leaves {
         Some(leaves) => {
             debug_assert_eq!(leaves.len(), record_lines(&buf[records_at..]).count());
             tree.extend(leaves);
-            crate::tlog::lanes::Midstate::of(if covers_records { &buf[start..] } else { &line })
+            crate::tlog::lanes::Midstate::of(&buf[start..])
         }
-        None if covers_records => {
-            // `/2`: the lines' leaves are independent, and of the body hash: all hashed
-            // side by side, the body in one lane and the leaves in the others.
+        None => {
+            // The lines' leaves are independent, and of the body hash: all hashed side
+            // by side, the body in one lane and the leaves in the others.
             let mut leaves = Vec::new();
             let mid = crate::tlog::lanes::prefix_and_leaves(
                 &buf[start..],
@@ -521,17 +533,26 @@ pub fn encode_v2_in_place(
             tree.extend(&leaves);
             mid
         }
-        None => {
-            // `/3`: the root alone commits to the records; the leaves are hashed side
-            // by side in the lanes, the header line on its own.
-            let mut leaves = Vec::new();
-            crate::tlog::lanes::leaf_hashes(record_lines(&buf[records_at..]), &mut leaves);
-            tree.extend(&leaves);
-            crate::tlog::lanes::Midstate::of(&line)
-        }
     };
-    let chain = finish_v2(&h, buf, is_final, tree, signer, mid);
-    (start, chain)
+    let covers_records = seal_hash_covers_records(&h);
+    // `/3`: the seal hashes the header line; the root alone commits to the records.
+    let seal = if covers_records {
+        body.clone()
+    } else {
+        crate::tlog::lanes::Midstate::of(&line)
+    };
+    let seal_start = buf.len();
+    let chain = finish_v2(&h, buf, is_final, tree, signer, seal);
+    let sha256 = if covers_records {
+        chain
+    } else {
+        Sha256Hex(body.finish(&buf[seal_start..]))
+    };
+    InPlace {
+        start,
+        chain,
+        sha256,
+    }
 }
 
 /// The header (`v` and `tree` set from where `tree` stands: `/2` when `header.v` asks
@@ -870,10 +891,11 @@ mod tests {
                 let mut given = in_place.clone();
                 let mut given_buf = buf.clone();
                 let leaves: Vec<_> = record_lines(records).map(leaf_hash).collect();
-                let (start, chain) =
-                    encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer, None);
+                let got = encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer, None);
+                let start = got.start;
                 assert_eq!(&buf[start..], &want[..], "room {room} seq {seq}");
-                assert_eq!(chain, want_chain);
+                assert_eq!(got.chain, want_chain);
+                assert_eq!(got.sha256, Sha256Hex::of(&want));
                 assert_eq!(in_place.size(), copied.size());
                 assert_eq!(in_place.root(), copied.root());
                 let given_at = encode_v2_in_place(
@@ -885,7 +907,7 @@ mod tests {
                     signer,
                     Some(&leaves),
                 );
-                assert_eq!(given_at, (start, chain));
+                assert_eq!(given_at, got);
                 assert_eq!(given_buf, buf);
                 assert_eq!(given.root(), in_place.root());
             }

@@ -191,7 +191,7 @@ impl OpenBatch {
         } else {
             let given = (self.leaves_given && self.leaves.len() as u64 == self.records)
                 .then_some(&self.leaves[..]);
-            let (start, chain) = batch::encode_v2_in_place(
+            let sealed = batch::encode_v2_in_place(
                 &header,
                 &mut self.body,
                 batch::HEADER_ROOM,
@@ -200,11 +200,11 @@ impl OpenBatch {
                 cfg.signer.as_ref(),
                 given,
             );
-            Plain::InPlace(start, chain)
+            Plain::InPlace(sealed)
         };
         let plain_bytes = match &plain {
             Plain::Copied((body, _)) => &body[..],
-            Plain::InPlace(start, _) => &self.body[*start..],
+            Plain::InPlace(s) => &self.body[s.start..],
         };
         let checkpoint = signed_checkpoint(plain_bytes);
         let encrypted = cfg.encrypt.is_some();
@@ -230,26 +230,28 @@ impl OpenBatch {
                 }
             },
         };
-        let chain = match &plain {
-            Plain::Copied((_, chain)) | Plain::InPlace(_, chain) => *chain,
+        // The chain hash, and the whole body's sha256 (the same but in `/3`).
+        let (chain, body_sha256) = match &plain {
+            Plain::Copied((_, chain)) => (*chain, *chain),
+            Plain::InPlace(s) => (s.chain, s.sha256),
         };
         let (stored, compression) = match (compressed, plain) {
             (Some(z), _) => z,
-            // Stored as encoded: no copy, and its sha256 is the chain hash already known.
+            // Stored as encoded: no copy, and its sha256 is already known.
             (None, Plain::Copied((body, _))) => (Bytes::from(body), Compression::None),
-            (None, Plain::InPlace(start, _)) => {
+            (None, Plain::InPlace(sealed)) => {
                 // The open batch's buffer becomes the stored body; the next batch takes
                 // one whose upload is done, when there is one.
                 self.pool.last_len.store(self.body.len(), Ordering::Relaxed);
                 let buf = std::mem::replace(&mut self.body, self.pool.take());
                 (
-                    self.pool.buffers.bytes(buf).slice(start..),
+                    self.pool.buffers.bytes(buf).slice(sealed.start..),
                     Compression::None,
                 )
             }
         };
         let sha256 = match compression {
-            Compression::None => chain,
+            Compression::None => body_sha256,
             _ => Sha256Hex::of(&stored),
         };
         // Encrypted: no record content in the key (the layout has no {request_id}
@@ -333,7 +335,7 @@ impl OpenBatch {
 /// buffer from this offset on. Both with the chain hash.
 enum Plain {
     Copied((Vec<u8>, Sha256Hex)),
-    InPlace(usize, Sha256Hex),
+    InPlace(batch::InPlace),
 }
 
 /// Stored bodies' buffers, given back when the last reference to a body is dropped (its
