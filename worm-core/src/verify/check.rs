@@ -536,7 +536,7 @@ fn check_tree(
         add(
             Kind::Modified,
             format!(
-                "the seal commits to tree size {} root {}, the records give size {} root {root}",
+                "content does not match its seal: the seal commits to tree size {} root {}, the records give size {} root {root}",
                 p.seal.tree_size.map_or("none".into(), |n| n.to_string()),
                 p.seal.root.map_or("none".into(), |r| r.to_string()),
                 end.0
