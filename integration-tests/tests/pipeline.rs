@@ -576,46 +576,6 @@ async fn legacy_v1_writer_writes_batches_the_verifier_reads_as_v1() {
     assert_eq!(report.records, 25);
 }
 
-/// `leaves_on_caller`: the leaves hashed on the logging thread seal the same tree as the
-/// writer's own hashing (same lines, same frontiers), and the store verifies.
-#[tokio::test]
-async fn leaves_hashed_by_the_caller_seal_the_same_tree() {
-    let key = worm::sign::Signer::from_seed([4; 32]);
-    let start = chrono::DateTime::parse_from_rfc3339("2026-12-02T04:00:00Z")
-        .unwrap()
-        .to_utc();
-    let mut frontiers = Vec::new();
-    for on_caller in [false, true] {
-        let sink = Arc::new(MemorySink::new());
-        let (log, guard) = AuditLogBuilder::new(sink.clone(), "camera_service")
-            .max_records(10)
-            .signer(key.clone())
-            .leaves_on_caller(on_caller)
-            .build()
-            .unwrap();
-        for n in 0..25 {
-            let mut r = rec(0, n);
-            r.timestamp = start + chrono::Duration::milliseconds(n as i64);
-            log.log(r).unwrap();
-        }
-        guard.close().await.unwrap();
-        let report = worm::verify::Verifier::new()
-            .public_key(key.public_key())
-            .verify(sink.as_ref())
-            .await
-            .unwrap();
-        assert!(report.is_intact(), "leaves on caller {on_caller}: {report}");
-        assert_eq!(report.records, 25);
-        let streams = read_streams(sink.as_ref(), "").await;
-        let batches = streams.values().next().unwrap();
-        assert_chain(batches, true);
-        let tree = batches.last().unwrap().header.tree.clone().unwrap();
-        assert_eq!(tree.size, 20);
-        frontiers.push(tree.frontier);
-    }
-    assert_eq!(frontiers[0], frontiers[1]);
-}
-
 /// A memory sink that holds a new writer at its start (the writer's look for its
 /// predecessor lists the store) until released, and notes how far sealing had got when
 /// the first upload began.

@@ -490,9 +490,7 @@ pub struct InPlace {
 /// writer name) moves the records to make space.
 ///
 /// The whole body's sha256 is hashed in one lane of [`crate::tlog::lanes`] while the
-/// others take the records' leaves. `leaves`, when given, are those leaf hashes in
-/// order, computed beforehand (one per record line, each `leaf_hash` of the line): they
-/// are pushed onto the tree instead of hashing the lines again here.
+/// others take the records' leaves.
 pub fn encode_v2_in_place(
     header: &Header,
     buf: &mut Vec<u8>,
@@ -500,7 +498,6 @@ pub fn encode_v2_in_place(
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
-    leaves: Option<&[crate::tlog::Hash]>,
 ) -> InPlace {
     let room = room.min(buf.len());
     let (h, line) = header_line_v2(header, tree);
@@ -515,25 +512,15 @@ pub fn encode_v2_in_place(
         }
     };
     let records_at = start + line.len();
-    let body = match leaves {
-        Some(leaves) => {
-            debug_assert_eq!(leaves.len(), record_lines(&buf[records_at..]).count());
-            tree.extend(leaves);
-            crate::tlog::lanes::Midstate::of(&buf[start..])
-        }
-        None => {
-            // The lines' leaves are independent, and of the body hash: all hashed side
-            // by side, the body in one lane and the leaves in the others.
-            let mut leaves = Vec::new();
-            let mid = crate::tlog::lanes::prefix_and_leaves(
-                &buf[start..],
-                record_lines(&buf[records_at..]),
-                &mut leaves,
-            );
-            tree.extend(&leaves);
-            mid
-        }
-    };
+    // The lines' leaves are independent, and of the body hash: all hashed side by
+    // side, the body in one lane and the leaves in the others.
+    let mut leaves = Vec::new();
+    let body = crate::tlog::lanes::prefix_and_leaves(
+        &buf[start..],
+        record_lines(&buf[records_at..]),
+        &mut leaves,
+    );
+    tree.extend(&leaves);
     let covers_records = seal_hash_covers_records(&h);
     // `/3`: the seal hashes the header line; the root alone commits to the records.
     let seal = if covers_records {
@@ -886,30 +873,13 @@ mod tests {
                 let (want, want_chain) = encode_v2(&h, records, last, &mut copied, signer);
                 let mut buf = vec![b'?'; room];
                 buf.extend_from_slice(records);
-                // The leaves given beforehand (as a caller hashing them does) seal the
-                // same body as the leaves hashed here.
-                let mut given = in_place.clone();
-                let mut given_buf = buf.clone();
-                let leaves: Vec<_> = record_lines(records).map(leaf_hash).collect();
-                let got = encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer, None);
+                let got = encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer);
                 let start = got.start;
                 assert_eq!(&buf[start..], &want[..], "room {room} seq {seq}");
                 assert_eq!(got.chain, want_chain);
                 assert_eq!(got.sha256, Sha256Hex::of(&want));
                 assert_eq!(in_place.size(), copied.size());
                 assert_eq!(in_place.root(), copied.root());
-                let given_at = encode_v2_in_place(
-                    &h,
-                    &mut given_buf,
-                    room,
-                    last,
-                    &mut given,
-                    signer,
-                    Some(&leaves),
-                );
-                assert_eq!(given_at, got);
-                assert_eq!(given_buf, buf);
-                assert_eq!(given.root(), in_place.root());
             }
         }
     }

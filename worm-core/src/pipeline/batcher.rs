@@ -39,10 +39,6 @@ pub(crate) struct OpenBatch {
     pub opened_at: Option<Instant>,
     /// WAL position just past the newest record in the batch.
     pub wal_end: Option<WalPos>,
-    /// The records' leaf hashes as their callers computed them, while every record so
-    /// far came with one (`leaves_given`); the seal hashes the lines otherwise.
-    leaves: Vec<crate::tlog::Hash>,
-    leaves_given: bool,
 }
 
 impl OpenBatch {
@@ -58,8 +54,6 @@ impl OpenBatch {
             max_level: Level::Trace,
             opened_at: None,
             wal_end: None,
-            leaves: Vec::new(),
-            leaves_given: true,
         }
     }
 
@@ -77,13 +71,6 @@ impl OpenBatch {
         }
         self.last_ts = Some(e.ts);
         self.max_level = self.max_level.max(e.level);
-        match e.leaf {
-            Some(leaf) if self.leaves_given => {
-                debug_assert_eq!(leaf, crate::tlog::leaf_hash(&e.line), "a caller's leaf");
-                self.leaves.push(leaf);
-            }
-            _ => self.leaves_given = false,
-        }
         self.body.extend_from_slice(&e.line);
         self.body.push(b'\n');
         self.records += 1;
@@ -189,8 +176,6 @@ impl OpenBatch {
                 }
             }
         } else {
-            let given = (self.leaves_given && self.leaves.len() as u64 == self.records)
-                .then_some(&self.leaves[..]);
             let sealed = batch::encode_v2_in_place(
                 &header,
                 &mut self.body,
@@ -198,7 +183,6 @@ impl OpenBatch {
                 is_final,
                 tree,
                 cfg.signer.as_ref(),
-                given,
             );
             Plain::InPlace(sealed)
         };
@@ -322,8 +306,6 @@ impl OpenBatch {
         };
         sealed.size = size;
         self.body.truncate(batch::HEADER_ROOM);
-        self.leaves.clear();
-        self.leaves_given = true;
         self.records = 0;
         self.synthetic = 0;
         self.max_level = Level::Trace;

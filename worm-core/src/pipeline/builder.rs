@@ -230,18 +230,6 @@ impl AuditLogBuilder {
         self
     }
 
-    /// Hash each record's Merkle leaf on the thread that calls `log` instead of on the
-    /// writer's thread (default off). The writer hashes a batch's leaves side by side
-    /// with its body hash where the CPU has SHA-NI ([`crate::tlog::lanes`]), at less cost
-    /// than one SHA-256 per `log` call (~0.25 µs for 300 bytes); this can still pay where
-    /// the writer's thread is the bottleneck, the callers have cores to spare and the CPU
-    /// has no SHA-NI. No effect on `/1` or encrypted batches, whose leaves are not the
-    /// stored lines.
-    pub fn leaves_on_caller(mut self, on: bool) -> Self {
-        self.cfg.leaves_on_caller = on;
-        self
-    }
-
     /// Whole-object compression.
     pub fn compression(mut self, c: Compression) -> Self {
         self.cfg.compression = c;
@@ -384,9 +372,6 @@ impl AuditLogBuilder {
         if cfg.encrypt.is_some() {
             cfg.keys = cfg.keys.without_record_content()?;
         }
-        // Leaves are the stored lines' only in plain `/2` batches: settled once here, not
-        // per record.
-        cfg.leaves_on_caller &= !cfg.legacy_v1 && cfg.encrypt.is_none();
         // The writer identity (`service@host` by default) is this writer's for its whole
         // life: read the host name once, not again for every batch header.
         cfg.writer = Some(cfg.writer_id());

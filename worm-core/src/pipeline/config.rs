@@ -161,10 +161,6 @@ pub struct Config {
     pub spool_identities: crate::crypt::Identities,
     /// With replicas: when a batch counts as stored.
     pub ack: super::replicas::AckTargets,
-    /// Hash each record's Merkle leaf on the thread that logs it (see
-    /// [`AuditLogBuilder::leaves_on_caller`](super::AuditLogBuilder::leaves_on_caller));
-    /// `build` leaves it on only for plain `/2` batches.
-    pub leaves_on_caller: bool,
 }
 
 /// Default bound on the bytes of records waiting in the queue (8 MiB): about 27,000
@@ -227,7 +223,6 @@ impl Config {
             encrypt: None,
             spool_identities: crate::crypt::Identities::default(),
             ack: super::replicas::AckTargets::All,
-            leaves_on_caller: false,
         }
     }
 

@@ -37,10 +37,6 @@ pub struct Entry {
     /// ([`AuditLog::log_with_cursor`](super::AuditLog::log_with_cursor)): kept in the
     /// record's own WAL frame.
     pub cursor: Option<Box<str>>,
-    /// The line's Merkle leaf hash (`SHA-256(0x00 ‖ line)`), when the caller computed it
-    /// ([`AuditLogBuilder::leaves_on_caller`](super::AuditLogBuilder::leaves_on_caller));
-    /// the writer hashes the line itself otherwise.
-    pub leaf: Option<crate::tlog::Hash>,
 }
 
 impl Entry {
@@ -56,7 +52,6 @@ impl Entry {
             synthetic: true,
             wal: None,
             cursor: None,
-            leaf: None,
         }
     }
 }

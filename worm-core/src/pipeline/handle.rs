@@ -337,10 +337,7 @@ impl AuditLog {
                 ),
             ));
         };
-        // Plain `/2` only: `build` turns the setting off for every other format.
-        let leaf = cfg.leaves_on_caller.then(|| crate::tlog::leaf_hash(&line));
         Ok(Some(Entry {
-            leaf,
             line,
             ts: record.timestamp,
             level: record.level,

@@ -861,7 +861,6 @@ fn entry_from_line(line: &[u8], pos: WalPos) -> Entry {
         synthetic: false,
         wal: Some(pos),
         cursor: None,
-        leaf: None,
     }
 }
 
