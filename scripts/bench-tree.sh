@@ -27,21 +27,21 @@ trap 'rm -rf "$work"' EXIT
 # 1. pipeline
 for round in 1 2 3; do
   for sink in null fs; do
-    for f in v1 v2; do
+    for f in v1 v3; do
       "$load" pipeline --records "$records" --mode signed --sink "$sink" --dir "$work" --format "$f"
     done
   done
 done
 # 2. verify
 "$load" generate --dir "$work/v1" --mib "$mib" --format v1
-"$load" generate --dir "$work/v2" --mib "$mib" --format v2
+"$load" generate --dir "$work/v3" --mib "$mib" --format v3
 [ -n "${OLD_WORM_LOAD:-}" ] && "$OLD_WORM_LOAD" generate --dir "$work/old" --mib "$mib"
 for round in 1 2 3; do
   "$load" verify --dir "$work/v1"
-  "$load" verify --dir "$work/v2"
+  "$load" verify --dir "$work/v3"
   [ -n "${OLD_WORM_LOAD:-}" ] && "$OLD_WORM_LOAD" verify --dir "$work/old"
 done
-rm -rf "$work/v1" "$work/v2" "$work/old"
+rm -rf "$work/v1" "$work/v3" "$work/old"
 # 3. prove and verify-proof in a stream of $records records
 "$worm" keygen --out "$work/key" >/dev/null 2>&1
 python3 - "$records" > "$work/in.ndjson" <<'PY'

@@ -6,7 +6,7 @@
 #   WORM=path/to/worm OLD_WORM=path/to/old/worm scripts/bench-verify.sh V1_STORE V2_STORE
 #
 # The stores are any STORE `worm verify` takes (a directory, s3://bucket/prefix), e.g. two
-# written by `worm-load generate --dir D --mib 256 --format v1|v2`.
+# written by `worm-load generate --dir D --mib 256 --format v1|v3`.
 set -euo pipefail
 worm=${WORM:?set WORM to the worm binary of this build}
 old=${OLD_WORM:-}

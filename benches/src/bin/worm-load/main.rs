@@ -4,11 +4,11 @@
 //! ```text
 //! worm-load caller   [--calls N] [--rounds R] [--only worm|fmt] [--queue-mib N]
 //! worm-load pipeline [--records N] [--mode plain|zstd|gzip|signed] [--sink fs|null] [--dir D]
-//!                    [--format v1|v2] [--encrypt on|off]
+//!                    [--format v1|v3] [--encrypt on|off]
 //! worm-load cost     [--records N]
 //! worm-load latency  [--rate R] [--secs S]
 //! worm-load memory   [--records N] [--queue N] [--pending-mib M] [--overflow drop|block]
-//! worm-load generate --dir D [--mib M] [--format v1|v2] [--encrypt on|off]
+//! worm-load generate --dir D [--mib M] [--format v1|v3] [--encrypt on|off]
 //! worm-load verify   --dir D [--concurrency N]   (objects read and checked at once, default 8)
 //! worm-load ndjson   [--records N]          (the `worm ship` benchmarks' input, on stdout)
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]

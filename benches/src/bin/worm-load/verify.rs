@@ -20,13 +20,16 @@ fn signer() -> Signer {
     Signer::from_seed([9; 32])
 }
 
-/// `--format v1|v2` (default v2): `v1` writes the pre-tree `worm-batch/1`, so the cost of
-/// the Merkle tree is measured within one build. Returns the format's name.
+/// `--format v1|v3` (default v3, what the writer writes): `v1` writes the pre-tree
+/// `worm-batch/1`, so the cost of the Merkle tree is measured within one build. (`/2`
+/// stores come from an earlier build's `--format v2`.) Returns the format's name.
 pub fn format(args: &Args, b: AuditLogBuilder) -> Result<(AuditLogBuilder, &'static str), String> {
-    match args.str("format").unwrap_or("v2") {
-        "v2" => Ok((b, "v2")),
+    match args.str("format").unwrap_or("v3") {
+        "v3" => Ok((b, "v3")),
         "v1" => Ok((b.legacy_v1_format(), "v1")),
-        other => Err(format!("--format {other}: expected v1 or v2")),
+        other => Err(format!(
+            "--format {other}: expected v1 or v3 (this build writes no /2)"
+        )),
     }
 }
 
