@@ -1,7 +1,7 @@
 //! Client-side encryption to [age](https://age-encryption.org) X25519 recipients.
 //!
-//! With encryption on, a `worm-batch/2` batch keeps its header and seal readable and
-//! holds its records as one age ciphertext (see [`batch`](crate::batch) for the layout):
+//! With encryption on, a `worm-batch/3` batch keeps its header and seal readable and
+//! holds its records as one age ciphertext, which its seal's sha256 covers (see [`batch`](crate::batch) for the layout):
 //! the record lines, compressed with zstd *before* they are encrypted (ciphertext does
 //! not compress), and a secret random salt per record. Each record's Merkle leaf is
 //! `SHA-256(0x00 || salt || line)`, so the tree hashes that stay readable (the header's

@@ -649,7 +649,7 @@ mod tests {
 
     /// The whole-body path of a verifier of the tree gives what the line-by-line scan
     /// gives (the same result or the same error), with the leaves of the lines that scan
-    /// hands to `on_record`; on anything but a whole plain `/2` body it is that scan.
+    /// hands to `on_record`; on anything but a whole plain `/2` or `/3` body it is that scan.
     #[test]
     fn scan_slice_or_leaves_agrees_with_scan_slice() {
         use crate::tlog::{Frontier, leaf_hash};

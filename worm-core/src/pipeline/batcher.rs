@@ -27,7 +27,7 @@ pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Debug)]
 pub(crate) struct OpenBatch {
     /// [`batch::HEADER_ROOM`] bytes of room for the header, then the record lines: a
-    /// `/2` batch is sealed in place (no copy of the records into a new body).
+    /// `/3` batch is sealed in place (no copy of the records into a new body).
     body: Vec<u8>,
     /// Buffers of stored bodies whose uploads are done, for the next batches.
     pool: Arc<BodyPool>,
@@ -105,7 +105,7 @@ impl OpenBatch {
         self.opened_at.map(|t| t + cfg.max_age)
     }
 
-    /// Seal into the `worm-batch/2` format (`/1` when configured) and reset for the next batch.
+    /// Seal into the `worm-batch/3` format (`/1` when configured) and reset for the next batch.
     pub fn seal(&mut self, cfg: &Config, at: Position<'_>, is_final: bool) -> Sealed {
         let Position {
             stream,
@@ -137,7 +137,7 @@ impl OpenBatch {
             enc: None,
         };
         let plain = if cfg.legacy_v1 {
-            // The `/1` header: no tree and none of the fields `/2` added.
+            // The `/1` header: no tree and none of the fields `/2` and `/3` added.
             let header = Header {
                 v: 1,
                 at: None,

@@ -150,7 +150,7 @@ pub struct Config {
     /// Without a spool, look in the store at start for the last checkpoint of the
     /// previous stream of the same writer identity, and name it in the new stream.
     pub find_predecessor: bool,
-    /// Write `worm-batch/1` (no Merkle tree, no checkpoint) instead of `/2`. Only for
+    /// Write `worm-batch/1` (no Merkle tree, no checkpoint) instead of `/3`. Only for
     /// comparison benchmarks and compatibility tests: a `/1` stream cannot prove
     /// completeness.
     #[doc(hidden)]

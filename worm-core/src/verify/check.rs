@@ -45,11 +45,11 @@ pub(crate) struct BatchMeta {
     pub misplaced: bool,
     pub first_ts: Option<DateTime<Utc>>,
     pub last_ts: Option<DateTime<Utc>>,
-    /// `worm-batch/2` only.
+    /// `worm-batch/2` and `/3` only.
     pub v2: Option<Box<V2Meta>>,
 }
 
-/// What a `worm-batch/2` batch adds: its place in the stream's Merkle tree, its writer,
+/// What a `worm-batch/2` or `/3` batch adds: its place in the stream's Merkle tree, its writer,
 /// its liveness settings and its checkpoint.
 #[derive(Debug, Clone)]
 pub(crate) struct V2Meta {
@@ -108,7 +108,7 @@ fn frontier_of(h: &batch::Header) -> Result<Frontier, String> {
     let t = h
         .tree
         .as_ref()
-        .ok_or_else(|| "a worm-batch/2 header without its tree".to_string())?;
+        .ok_or_else(|| "a worm-batch/2 or /3 header without its tree".to_string())?;
     Frontier::from_parts(t.size, t.frontier.iter().map(|x| x.0).collect())
         .map_err(|e| format!("header tree: {e}"))
 }
@@ -141,7 +141,7 @@ impl Checked {
     }
 }
 
-/// A `worm-batch/2` batch's tree as its record lines stream past: started from the
+/// A `worm-batch/2` or `/3` batch's tree as its record lines stream past: started from the
 /// header's compact range at the first line, then one leaf per line.
 #[derive(Debug, Default)]
 pub(crate) struct TreeAcc {
@@ -265,7 +265,7 @@ impl TreeAcc {
         }
     }
 
-    /// Every record line's leaf of a plain `worm-batch/2` batch with header `h`, hashed by
+    /// Every record line's leaf of a plain `worm-batch/2` or `/3` batch with header `h`, hashed by
     /// the reader (see [`fetch::BatchReader::read_leaves`]): pushed as
     /// [`TreeAcc::on_record`] would push them one by one.
     pub(crate) fn on_leaves(&mut self, h: &batch::Header, leaves: &[crate::tlog::Hash]) {
@@ -590,7 +590,7 @@ fn checkpoint_key_names(note_text: &str) -> Option<String> {
     (!ids.is_empty()).then(|| ids.join(","))
 }
 
-/// A `worm-batch/2` seal's checkpoint: its text must be exactly what the batch implies,
+/// A `worm-batch/2` or `/3` seal's checkpoint: its text must be exactly what the batch implies,
 /// and with public keys one of them must have signed it.
 fn check_checkpoint(
     p: &Scanned,

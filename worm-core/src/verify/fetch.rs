@@ -177,7 +177,7 @@ impl BatchReader {
         .await
     }
 
-    /// [`BatchReader::read`] for a verifier of the tree: a plain `worm-batch/2` body read
+    /// [`BatchReader::read`] for a verifier of the tree: a plain `worm-batch/2` or `/3` body read
     /// whole hands `on_leaves` the leaf hashes of its record lines, a group at a time (its
     /// body hash and the leaves computed side by side), instead of each line to
     /// `on_record`; any other object goes line by line to `on_record`, as with `read`.

@@ -68,7 +68,7 @@
 //! batch was removed at all: the signature covers the `final` flag, so a truncated stream
 //! cannot be re-marked as closed without the key.
 //!
-//! # Completeness (`worm-batch/2`)
+//! # Completeness (`worm-batch/2` and `/3`)
 //!
 //! Each batch's Merkle tree size and root are recomputed from its header's compact range
 //! and its records (`modified` when the seal says otherwise), and each batch must start
@@ -249,7 +249,7 @@ impl Verifier {
         self
     }
 
-    /// How long an open `worm-batch/2` stream may go without a checkpoint before it is
+    /// How long an open `worm-batch/2` or `/3` stream may go without a checkpoint before it is
     /// `stale` (default: 3 of its writer's heartbeats, or 3 batch intervals when it has
     /// no heartbeat).
     pub fn max_silence(mut self, d: std::time::Duration) -> Self {

@@ -189,16 +189,16 @@ pub struct StreamSummary {
     pub first_key: String,
     /// Key of the last batch.
     pub last_key: String,
-    /// The writer identity (`worm-batch/2`).
+    /// The writer identity (`worm-batch/2` and later).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writer: Option<String>,
-    /// Tree size after the last batch (`worm-batch/2`).
+    /// Tree size after the last batch (`worm-batch/2` and later).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tree_size: Option<u64>,
-    /// Tree root after the last batch (`worm-batch/2`).
+    /// Tree root after the last batch (`worm-batch/2` and later).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root: Option<crate::batch::TreeHash>,
-    /// When the last batch was sealed (`worm-batch/2`).
+    /// When the last batch was sealed (`worm-batch/2` and later).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sealed: Option<String>,
     /// The last batch's signed checkpoint (C2SP signed note), when signed.

@@ -223,7 +223,7 @@ fn analyze(
     (summarize(id, &acc, &chosen), points)
 }
 
-/// Each `worm-batch/2` batch's tree must start where the batch before it ended.
+/// Each `worm-batch/2` or `/3` batch's tree must start where the batch before it ended.
 fn check_tree_links(chosen: &[&BatchMeta], problems: &mut Vec<Problem>) {
     for (i, c) in chosen.iter().enumerate() {
         let Some(v) = &c.v2 else { continue };
@@ -476,7 +476,7 @@ fn check_chain(id: Uuid, chosen: &[&BatchMeta], rules: StreamRules, problems: &m
     }
 }
 
-/// An open `worm-batch/2` stream: its writer seals at least every heartbeat (or batch
+/// An open `worm-batch/2` or `/3` stream: its writer seals at least every heartbeat (or batch
 /// interval), so a last checkpoint older than the allowed silence means the writer died
 /// without a spool or the tail was removed.
 fn check_liveness(
