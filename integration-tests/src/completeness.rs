@@ -283,6 +283,17 @@ pub async fn record_proofs_verify_and_any_altered_field_fails(sink: &impl Store,
     }
 }
 
+/// Every record under `prefix`, read as `cat` reads (with the test identity), and every
+/// batch skipped.
+async fn read_all(sink: &impl Store, prefix: &str) -> Vec<worm::Result<worm::query::Hit>> {
+    Query::new(Filter::default())
+        .identities(crate::chain::test_identities())
+        .prefix(format!("{prefix}/"))
+        .records(sink)
+        .collect()
+        .await
+}
+
 pub async fn a_copy_under_another_key_is_an_error_and_read_once(sink: &impl Store, prefix: &str) {
     let p = sub(prefix);
     let s = write_stream(sink, &StreamSpec::new(10, 30).under(&p)).await;
@@ -291,12 +302,7 @@ pub async fn a_copy_under_another_key_is_an_error_and_read_once(sink: &impl Stor
     raw_put_plain(sink, &copy, &body).await;
     let r = verify_with(sink, &p, Verifier::new()).await;
     assert!(errors(&r).contains(&(Kind::Copied, copy.clone())), "{r}");
-    let hits: Vec<_> = Query::new(Filter::default())
-        .identities(crate::chain::test_identities())
-        .prefix(format!("{p}/"))
-        .records(sink)
-        .collect()
-        .await;
+    let hits = read_all(sink, &p).await;
     let records = hits.iter().filter(|h| h.is_ok()).count();
     assert_eq!(records, 300);
     let skipped: Vec<_> = hits.iter().filter_map(|h| h.as_ref().err()).collect();
@@ -337,12 +343,7 @@ pub async fn worm_batch_1_and_2_stores_still_verify_and_show_a_changed_record(
             vec![(Kind::Modified, s.key(2).to_string())],
             "{what}: {r}"
         );
-        let hits: Vec<_> = Query::new(Filter::default())
-            .identities(crate::chain::test_identities())
-            .prefix(format!("{p}/"))
-            .records(sink)
-            .collect()
-            .await;
+        let hits = read_all(sink, &p).await;
         assert_eq!(hits.iter().filter(|h| h.is_ok()).count(), 40, "{what}");
         let skipped: Vec<_> = hits.iter().filter_map(|h| h.as_ref().err()).collect();
         assert_eq!(skipped.len(), 1, "{what}");
