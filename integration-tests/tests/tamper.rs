@@ -363,6 +363,36 @@ async fn rewrite_chain_from(
     }
 }
 
+/// A record changed and its batch sealed again (root, seal and chain hash recomputed, no
+/// key): the batch is consistent in itself, but the next batch's `prev` names the chain
+/// hash of the original, which in `/3` commits to the records through the seal's root.
+#[tokio::test]
+async fn a_record_changed_and_its_batch_resealed_breaks_the_chain() {
+    let (_d, sink) = fs_store();
+    let s = write_stream(&sink, &StreamSpec::new(6, 10)).await;
+    let body = plain_body(&sink, s.key(2)).await;
+    let mut records = integration_tests::chain::open_records(&body);
+    flip_record_byte(&mut records);
+    let (new, chain) = reencode(&body, |_| {}, Some(&records), None);
+    assert_ne!(chain, s.batches[2].chain);
+    raw_put_plain(&sink, s.key(2), &new).await;
+    let r = verify(&sink, None).await;
+    // Seq 2 no longer is what seq 3 chains to, and seq 3's tree no longer starts where
+    // seq 2's ends.
+    assert_eq!(
+        errors(&r),
+        vec![
+            (Kind::Modified, s.key(2).to_string()),
+            (Kind::Modified, s.key(3).to_string())
+        ],
+        "{r}"
+    );
+    assert!(
+        r.errors().next().unwrap().message.contains("was replaced"),
+        "{r}"
+    );
+}
+
 #[tokio::test]
 async fn replaced_batch_with_recomputed_chain() {
     let w = writer_key();
