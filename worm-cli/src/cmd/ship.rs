@@ -331,6 +331,7 @@ impl Targets {
     }
 
     /// The stores' names, as in the summary and `/metrics`.
+    #[cfg(feature = "serve")]
     pub fn names(&self) -> Vec<&str> {
         self.stores.iter().map(|s| s.name.as_str()).collect()
     }
