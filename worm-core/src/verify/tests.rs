@@ -581,3 +581,50 @@ async fn an_oversized_version_is_not_fetched() {
         .unwrap();
     assert_eq!(kinds(&r), vec![(Kind::Modified, b.keys[0].clone())], "{r}");
 }
+
+/// In `/3` every byte of a sealed batch is committed to although the seal's sha256 no
+/// longer covers the records: one byte changed in a middle batch (every byte of its header
+/// and records, every third of its seal line), or in the header or records of the newest
+/// one, is never intact, even unsigned (the signed checkpoint only adds to this).
+#[tokio::test]
+async fn every_byte_of_a_v3_batch_is_committed_to() {
+    {
+        let v = batch::VERSION;
+        let sink = MapSink::default();
+        let stream = Uuid::now_v7();
+        let mut tree = crate::tlog::Frontier::new();
+        let mut prev = None;
+        let mut keys = Vec::new();
+        for seq in 0..3 {
+            let mut h = header(stream, seq, prev, 3);
+            h.v = v;
+            h.at = Some(format!("2025-06-12T10:{seq:02}:59.000Z"));
+            let (body, chain) = batch::encode_v2(&h, &records(seq, 3), false, &mut tree, None);
+            assert_eq!(batch::parse(&body).unwrap().header.v, v);
+            let key = format!("p/{seq:03}-{}.json", h.batch);
+            sink.set(&key, body);
+            keys.push(key);
+            prev = Some(chain);
+        }
+        let check = || async { Verifier::new().verify(&sink).await.unwrap() };
+        let r = check().await;
+        assert!(r.is_intact(), "v{v}: {r}");
+        for (key, whole) in [(&keys[1], true), (&keys[2], false)] {
+            let body = sink.body(key);
+            let seal_at = batch::parse(&body).unwrap().records.end;
+            let seal_bytes = (seal_at..body.len()).step_by(3).filter(|_| whole);
+            for i in (0..seal_at).chain(seal_bytes) {
+                let mut bad = body.clone();
+                bad[i] ^= 1;
+                sink.set(key, bad);
+                let r = check().await;
+                assert!(
+                    !r.is_intact(),
+                    "v{v}: byte {i} of {key} ({:?}) changed, yet intact",
+                    body[i] as char
+                );
+            }
+            sink.set(key, body);
+        }
+    }
+}
