@@ -479,8 +479,10 @@ pub struct InPlace {
     /// Its chain hash (what the next batch's `prev` names).
     pub chain: Sha256Hex,
     /// sha256 of the whole body, seal line included: the stored bytes' digest when stored
-    /// uncompressed (the chain hash too, but in `/3`).
-    pub sha256: Sha256Hex,
+    /// uncompressed (the chain hash too, but in `/3`). `None` for a `/3` body when it was
+    /// not asked for (the body is stored compressed, and its digest is the compressed
+    /// bytes').
+    pub sha256: Option<Sha256Hex>,
 }
 
 /// [`encode_v2`] without copying the records: `buf` holds `room` bytes of space, then
@@ -489,8 +491,9 @@ pub struct InPlace {
 /// byte what [`encode_v2`] returns. A header longer than `room` (a very long service or
 /// writer name) moves the records to make space.
 ///
-/// The whole body's sha256 is hashed in one lane of [`crate::tlog::lanes`] while the
-/// others take the records' leaves.
+/// With `body_sha256` (or in `/2`, whose seal needs it anyway) the whole body's sha256
+/// is hashed in one lane of [`crate::tlog::lanes`] while the others take the records'
+/// leaves; without, the leaves have every lane.
 pub fn encode_v2_in_place(
     header: &Header,
     buf: &mut Vec<u8>,
@@ -498,6 +501,7 @@ pub fn encode_v2_in_place(
     is_final: bool,
     tree: &mut Frontier,
     signer: Option<&Signer>,
+    body_sha256: bool,
 ) -> InPlace {
     let room = room.min(buf.len());
     let (h, line) = header_line_v2(header, tree);
@@ -512,28 +516,33 @@ pub fn encode_v2_in_place(
         }
     };
     let records_at = start + line.len();
-    // The lines' leaves are independent, and of the body hash: all hashed side by
-    // side, the body in one lane and the leaves in the others.
-    let mut leaves = Vec::new();
-    let body = crate::tlog::lanes::prefix_and_leaves(
-        &buf[start..],
-        record_lines(&buf[records_at..]),
-        &mut leaves,
-    );
-    tree.extend(&leaves);
     let covers_records = seal_hash_covers_records(&h);
-    // `/3`: the seal hashes the header line; the root alone commits to the records.
-    let seal = if covers_records {
-        body.clone()
+    // The lines' leaves are independent, and of the body hash: all hashed side by
+    // side, the body (when wanted) in one lane and the leaves in the others.
+    let mut leaves = Vec::new();
+    let lines = record_lines(&buf[records_at..]);
+    let body = if covers_records || body_sha256 {
+        Some(crate::tlog::lanes::prefix_and_leaves(
+            &buf[start..],
+            lines,
+            &mut leaves,
+        ))
     } else {
-        crate::tlog::lanes::Midstate::of(&line)
+        crate::tlog::lanes::leaf_hashes(lines, &mut leaves);
+        None
+    };
+    tree.extend(&leaves);
+    // `/3`: the seal hashes the header line; the root alone commits to the records.
+    let seal = match &body {
+        Some(b) if covers_records => b.clone(),
+        _ => crate::tlog::lanes::Midstate::of(&line),
     };
     let seal_start = buf.len();
     let chain = finish_v2(&h, buf, is_final, tree, signer, seal);
-    let sha256 = if covers_records {
-        chain
-    } else {
-        Sha256Hex(body.finish(&buf[seal_start..]))
+    let sha256 = match body {
+        _ if covers_records => Some(chain),
+        Some(b) => Some(Sha256Hex(b.finish(&buf[seal_start..]))),
+        None => None,
     };
     InPlace {
         start,
@@ -873,11 +882,27 @@ mod tests {
                 let (want, want_chain) = encode_v2(&h, records, last, &mut copied, signer);
                 let mut buf = vec![b'?'; room];
                 buf.extend_from_slice(records);
-                let got = encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer);
+                // Without the body's digest asked for, the same body and tree.
+                let mut bare_buf = buf.clone();
+                let mut bare_tree = in_place.clone();
+                let got = encode_v2_in_place(&h, &mut buf, room, last, &mut in_place, signer, true);
                 let start = got.start;
                 assert_eq!(&buf[start..], &want[..], "room {room} seq {seq}");
                 assert_eq!(got.chain, want_chain);
-                assert_eq!(got.sha256, Sha256Hex::of(&want));
+                assert_eq!(got.sha256, Some(Sha256Hex::of(&want)));
+                let bare = encode_v2_in_place(
+                    &h,
+                    &mut bare_buf,
+                    room,
+                    last,
+                    &mut bare_tree,
+                    signer,
+                    false,
+                );
+                assert_eq!((bare.start, bare.chain), (start, want_chain));
+                assert_eq!(bare.sha256, (v == VERSION_2).then(|| Sha256Hex::of(&want)));
+                assert_eq!(bare_buf, buf);
+                assert_eq!(bare_tree.root(), in_place.root());
                 assert_eq!(in_place.size(), copied.size());
                 assert_eq!(in_place.root(), copied.root());
             }

@@ -255,7 +255,11 @@ impl Scanner {
         std::mem::swap(&mut self.before_last, &mut self.last);
         std::mem::swap(&mut self.last, &mut self.cur);
         self.cur.clear();
-        self.last_start = std::mem::replace(&mut self.cur_start, self.hasher.clone());
+        if self.hash_records {
+            // Where the seal's hash stops, should this line be the seal (a `/3` seal
+            // hashes the header line only, all `hasher` holds).
+            self.last_start = std::mem::replace(&mut self.cur_start, self.hasher.clone());
+        }
         self.last_offset = self.bytes - self.last.len() as u64 - 1;
         self.lines += 1;
         Ok(())

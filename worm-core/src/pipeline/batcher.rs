@@ -183,6 +183,8 @@ impl OpenBatch {
                 is_final,
                 tree,
                 cfg.signer.as_ref(),
+                // A compressed body's stored digest is the compressed bytes'.
+                cfg.compression == Compression::None,
             );
             Plain::InPlace(sealed)
         };
@@ -214,9 +216,9 @@ impl OpenBatch {
                 }
             },
         };
-        // The chain hash, and the whole body's sha256 (the same but in `/3`).
+        // The chain hash, and the whole body's sha256 when known (the same but in `/3`).
         let (chain, body_sha256) = match &plain {
-            Plain::Copied((_, chain)) => (*chain, *chain),
+            Plain::Copied((_, chain)) => (*chain, Some(*chain)),
             Plain::InPlace(s) => (s.chain, s.sha256),
         };
         let (stored, compression) = match (compressed, plain) {
@@ -234,8 +236,10 @@ impl OpenBatch {
                 )
             }
         };
-        let sha256 = match compression {
-            Compression::None => body_sha256,
+        // Hashed here when not known: compressed bytes, or a body stored uncompressed
+        // after compressing it failed.
+        let sha256 = match (compression, body_sha256) {
+            (Compression::None, Some(known)) => known,
             _ => Sha256Hex::of(&stored),
         };
         // Encrypted: no record content in the key (the layout has no {request_id}

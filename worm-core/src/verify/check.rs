@@ -289,9 +289,7 @@ impl TreeAcc {
         }
         tree
     }
-}
 
-impl TreeAcc {
     /// For a reader that is not a verifier (`cat`, `prove`): whether the records of the
     /// batch `p` are what its seal commits to, given the record lines seen through
     /// [`TreeAcc::on_record`]. The seal's sha256 says it for every batch but a plain
