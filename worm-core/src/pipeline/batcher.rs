@@ -42,8 +42,9 @@ pub(crate) struct OpenBatch {
 }
 
 impl OpenBatch {
-    pub fn new() -> Self {
-        let pool = Arc::new(BodyPool::default());
+    /// An empty batch whose buffers are kept for `cfg`'s uploads in flight.
+    pub fn new(cfg: &Config) -> Self {
+        let pool = Arc::new(BodyPool::new(cfg));
         OpenBatch {
             body: pool.take(),
             pool,
@@ -326,30 +327,52 @@ enum Plain {
 
 /// Stored bodies' buffers, given back when the last reference to a body is dropped (its
 /// uploads and spooling done) and taken by the next open batch, so that the writer
-/// thread does not fault in a fresh buffer for every batch ([`crate::bufpool`]). One
-/// buffer is kept, so the writer's memory stays within the bound of one open batch and
-/// the one being sealed that it had when sealing copied the records.
+/// thread neither faults in a fresh buffer for every batch ([`crate::bufpool`]) nor grows
+/// one while it fills (a `realloc` of a large buffer is an `mremap`, whose TLB shootdown
+/// interrupts the other cores too).
+///
+/// It keeps one buffer more than the uploads a target may have in flight: the open
+/// batch's, and one for each body out. That is what the writer holds anyway while its
+/// uploads are out, so keeping them adds nothing to its peak.
 #[derive(Debug)]
 pub(crate) struct BodyPool {
     buffers: Arc<BufPool>,
-    /// Bytes of the last body sealed: a new buffer is made that large at once (growing
-    /// one by doubling copies what it holds, and may leave half of it unused).
+    /// Bytes of the last body sealed: a new buffer is made that large and a little more
+    /// at once (growing one by doubling copies what it holds, and may leave half of it
+    /// unused).
     last_len: AtomicUsize,
+    /// The room a buffer gets before any batch was sealed: the byte limit, up to
+    /// [`FIRST_ROOM_MAX`]. Pages not written to are not taken from the system.
+    first_room: usize,
 }
 
-impl Default for BodyPool {
-    fn default() -> Self {
-        BodyPool {
-            buffers: Arc::new(BufPool::new(1, usize::MAX)),
-            last_len: AtomicUsize::new(0),
-        }
-    }
-}
+/// The most a buffer is made with before the first batch is sealed.
+const FIRST_ROOM_MAX: usize = 4 << 20;
+
+/// Room after the records for the seal line, and for a batch a little longer than the last.
+const SEAL_ROOM: usize = 4096;
 
 impl BodyPool {
+    fn new(cfg: &Config) -> Self {
+        BodyPool {
+            buffers: Arc::new(BufPool::new(cfg.max_in_flight.clamp(1, 16) + 1, usize::MAX)),
+            last_len: AtomicUsize::new(0),
+            first_room: cfg
+                .max_bytes
+                .saturating_add(batch::HEADER_ROOM + SEAL_ROOM)
+                .min(FIRST_ROOM_MAX),
+        }
+    }
+
     /// An empty body: [`batch::HEADER_ROOM`] bytes of room, no records.
     fn take(&self) -> Vec<u8> {
-        let mut buf = self.buffers.take(self.last_len.load(Ordering::Relaxed));
+        let last = self.last_len.load(Ordering::Relaxed);
+        let room = if last == 0 {
+            self.first_room
+        } else {
+            last.saturating_add(last / 8 + SEAL_ROOM)
+        };
+        let mut buf = self.buffers.take(room);
         buf.resize(batch::HEADER_ROOM, b' ');
         buf
     }

@@ -199,7 +199,7 @@ impl Worker {
             counters,
             inbox,
             pos,
-            open: OpenBatch::new(),
+            open: OpenBatch::new(&cfg),
             received: 0,
             ready: VecDeque::new(),
             parked: Vec::new(),

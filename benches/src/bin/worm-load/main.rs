@@ -12,7 +12,7 @@
 //! worm-load verify   --dir D [--concurrency N]   (objects read and checked at once, default 8)
 //! worm-load ndjson   [--records N]          (the `worm ship` benchmarks' input, on stdout)
 //! worm-load s3       [--objects N] [--size BYTES] [--concurrency C] [--rounds R] [--retention off]
-//!                    [--only raw|sink|upload|worm] [--sink-meta off] [--label L]
+//!                    [--only raw|sink|upload|worm] [--sides raw,worm,...] [--sink-meta off] [--label L]
 //! worm-load hashes   [--records N] [--rounds R]   (SHA-256 per record: body, leaf, node)
 //! worm-load replicate [--records N] [--rounds R] [--batch N] [--stores s3|s3-fs|fs] [--endpoint-b URL]
 //! ```

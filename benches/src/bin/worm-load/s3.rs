@@ -148,10 +148,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         "worm" => worm_round(round),
         other => Err(format!("--only {other}: use raw, sink, upload or worm")),
     };
-    // `--only SIDE`: run one side alone (for profiling it), no ratio.
-    let names: Vec<&str> = match args.str("only") {
-        Some(one) => vec![one],
-        None => SIDES.to_vec(),
+    // `--only SIDE`: run one side alone (for profiling it), no ratio. `--sides a,b`: those
+    // sides only, side by side (with a ratio when `raw` is among them).
+    let names: Vec<&str> = match (args.str("only"), args.str("sides")) {
+        (Some(one), _) => vec![one],
+        (None, Some(list)) => list.split(',').collect(),
+        (None, None) => SIDES.to_vec(),
     };
     // Round 0 warms every side up and is not counted. Each round runs every side once,
     // starting one further along each time, so that no side always runs first or right
