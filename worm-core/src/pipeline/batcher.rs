@@ -404,7 +404,74 @@ fn request_id_of(line: &[u8]) -> Option<Box<str>> {
 
 #[cfg(test)]
 mod tests {
-    use super::request_id_of;
+    use super::*;
+    use crate::tlog::Frontier;
+
+    /// Fill `open` with `n` records whose `x` field is `pad` bytes long.
+    fn fill(open: &mut OpenBatch, n: u64, pad: usize) {
+        for i in 0..n {
+            let line = format!(r#"{{"level":"INFO","n":{i},"x":"{}"}}"#, "y".repeat(pad));
+            open.push(Entry {
+                line: Bytes::from(line),
+                ts: Utc::now(),
+                level: Level::Info,
+                request_id: None,
+                synthetic: false,
+                wal: None,
+                cursor: None,
+            });
+        }
+    }
+
+    fn seal(open: &mut OpenBatch, cfg: &Config, tree: &mut Frontier, seq: u64) -> Sealed {
+        open.seal(
+            cfg,
+            Position {
+                stream: Uuid::nil(),
+                seq,
+                prev: None,
+                tree,
+                pred: None,
+            },
+            false,
+        )
+    }
+
+    #[test]
+    fn bodies_in_flight_come_back_and_a_longer_batch_does_not_grow_its_buffer() {
+        let cfg = Config::new("svc");
+        assert_eq!(cfg.max_in_flight, 2);
+        let mut tree = Frontier::default();
+        let mut open = OpenBatch::new(&cfg);
+        // Before any seal: room for a whole batch of the byte limit, so filling never
+        // reallocates.
+        let first = open.body.as_ptr();
+        fill(&mut open, 800, 300);
+        assert_eq!(open.body.as_ptr(), first, "the first batch grew its buffer");
+        let a = seal(&mut open, &cfg, &mut tree, 0);
+        // The next batch's records are each 10 bytes longer, and it holds 60 more: still
+        // no realloc.
+        let second = open.body.as_ptr();
+        fill(&mut open, 860, 310);
+        assert_eq!(open.body.as_ptr(), second, "a slightly longer batch grew its buffer");
+        let b = seal(&mut open, &cfg, &mut tree, 1);
+        // Two bodies out (the uploads in flight), then both done: both buffers are kept,
+        // and the batches after the one open now fill them rather than new ones.
+        let out: Vec<usize> = [&a, &b].iter().map(|s| s.body.as_ptr() as usize).collect();
+        drop((a, b));
+        // A body is a slice of its buffer from where its header starts, inside the room.
+        let kept = |p: *const u8| {
+            out.iter()
+                .position(|o| (p as usize).abs_diff(*o) < batch::HEADER_ROOM)
+        };
+        fill(&mut open, 10, 10);
+        let _c = seal(&mut open, &cfg, &mut tree, 2);
+        fill(&mut open, 10, 10);
+        let d = seal(&mut open, &cfg, &mut tree, 3);
+        let d_in = kept(d.body.as_ptr()).expect("no buffer in flight came back");
+        let next_in = kept(open.body.as_ptr()).expect("only one buffer in flight was kept");
+        assert_ne!(d_in, next_in);
+    }
 
     #[test]
     fn request_id_is_read_back_from_the_line() {
