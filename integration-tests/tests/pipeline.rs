@@ -680,3 +680,69 @@ async fn the_first_upload_starts_before_the_queue_is_all_sealed() {
     let records: usize = batches.iter().map(|b| b.records.len()).sum();
     assert_eq!(records as u64, BATCHES * PER);
 }
+
+/// A memory sink that notes each preflight.
+#[derive(Debug, Default)]
+struct NotesPreflight {
+    inner: MemorySink,
+    preflights: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl WormSink for NotesPreflight {
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        opts: &worm::PutOptions,
+    ) -> worm::Result<worm::PutReceipt> {
+        self.inner.put(key, body, opts).await
+    }
+    async fn get(&self, key: &str) -> worm::Result<worm::StoredObject> {
+        self.inner.get(key).await
+    }
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> futures::stream::BoxStream<'a, worm::Result<worm::ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn capabilities(&self) -> worm::Capabilities {
+        self.inner.capabilities()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn preflight(&self) -> worm::Result<()> {
+        self.preflights
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.preflight().await
+    }
+}
+
+/// The writer checks its store as its thread starts, before any record arrives, so the
+/// first batch's upload does not wait for it; `build` itself still does no I/O, and a
+/// passed preflight is not asked again.
+#[tokio::test]
+async fn the_preflight_goes_out_as_the_writer_starts_and_once() {
+    let sink = Arc::new(NotesPreflight::default());
+    let count = || sink.preflights.load(std::sync::atomic::Ordering::SeqCst);
+    let (log, guard) = AuditLogBuilder::new(sink.clone() as Arc<dyn WormSink>, "svc")
+        .max_records(2)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while count() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no preflight while the writer idled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for n in 0..5 {
+        log.log(rec(0, n)).unwrap();
+    }
+    guard.close().await.unwrap();
+    assert_eq!(count(), 1, "the uploads asked for the preflight again");
+    assert_eq!(log.stats().stored, 5);
+}

@@ -453,7 +453,11 @@ mod tests {
         // no realloc.
         let second = open.body.as_ptr();
         fill(&mut open, 860, 310);
-        assert_eq!(open.body.as_ptr(), second, "a slightly longer batch grew its buffer");
+        assert_eq!(
+            open.body.as_ptr(),
+            second,
+            "a slightly longer batch grew its buffer"
+        );
         let b = seal(&mut open, &cfg, &mut tree, 1);
         // Two bodies out (the uploads in flight), then both done: both buffers are kept,
         // and the batches after the one open now fill them rather than new ones.

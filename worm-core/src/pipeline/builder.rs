@@ -29,8 +29,8 @@ use crate::tlog::Frontier;
 ///
 /// Any [`WormSink`] will do, by value or as an `Arc<dyn WormSink>`. [`build`](Self::build)
 /// does no network I/O: the sink's preflight (reachability, credentials, Object Lock) runs
-/// on the writer's thread before the first upload, and a failure reaches the caller
-/// through [`AuditLog::flush`], [`WriterGuard::close`] and
+/// on the writer's thread as it starts, and again before each upload until it passes; a
+/// failure reaches the caller through [`AuditLog::flush`], [`WriterGuard::close`] and
 /// [`Stats::last_error`](super::Stats::last_error).
 ///
 /// ```
@@ -317,7 +317,7 @@ impl AuditLogBuilder {
         self
     }
 
-    /// Skip the sink's WORM preflight before the first upload (not recommended outside
+    /// Skip the sink's WORM preflight at start and before uploads (not recommended outside
     /// tests).
     pub fn skip_preflight(mut self) -> Self {
         self.cfg.preflight = false;
@@ -455,6 +455,11 @@ fn start(
         .spawn(move || {
             crate::integrate::mark_worker_thread();
             rt.block_on(async move {
+                // The targets' preflights go out now, beside the predecessor scan, so
+                // that the first batch does not wait for them (a few ms on S3).
+                for t in &states {
+                    t.start_preflight();
+                }
                 if pos.next_seq == 0 && pos.pred.is_none() && worker_cfg.find_predecessor {
                     pos.pred = super::succession::find(&*sink, &worker_cfg, pos.stream).await;
                 }

@@ -138,7 +138,7 @@ pub struct Config {
     pub close_deadline: Duration,
     /// How long dropping the guard (instead of closing it) waits for the close.
     pub drop_timeout: Duration,
-    /// Run the sink's WORM preflight before the first upload.
+    /// Run the sink's WORM preflight as the writer starts and before uploads until it passes.
     pub preflight: bool,
     /// Durable spool directory and its fsync policy.
     pub spool: Option<(std::path::PathBuf, SpoolSync)>,

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::hash::Sha256Hex;
 use crate::sink::{PutReceipt, WormSink};
 
-/// The sink's preflight (credentials, bucket, Object Lock), run before the first upload
-/// rather than in `build`, so that building a writer does no network I/O. Until it
+/// The sink's preflight (credentials, bucket, Object Lock), run when the writer's thread
+/// starts rather than in `build`, so that building a writer does no network I/O. Until it
 /// passes it runs again before each upload attempt, and its error is that attempt's: a
 /// bucket without Object Lock parks the batch with [`Error::NotWorm`], which `flush` and
 /// `close` then return.
@@ -28,6 +28,19 @@ impl Preflight {
             enabled,
             passed: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Run the preflight now, in a task of the current runtime, so that the first upload
+    /// finds it done (or under way: it then waits for it rather than asking again). A
+    /// failure is not kept: the first upload runs it again and reports that error.
+    pub fn start_early(self: &Arc<Self>, sink: &Arc<dyn WormSink>) {
+        if !self.enabled || self.passed.initialized() {
+            return;
+        }
+        let (me, sink) = (self.clone(), sink.clone());
+        tokio::spawn(async move {
+            let _ = me.ensure(&sink).await;
+        });
     }
 
     async fn ensure(&self, sink: &Arc<dyn WormSink>) -> Result<()> {

@@ -116,6 +116,13 @@ impl TargetState {
     }
 }
 
+impl TargetState {
+    /// Start this target's preflight now rather than before its first upload.
+    pub fn start_preflight(&self) {
+        self.preflight.start_early(&self.target.sink);
+    }
+}
+
 /// A sealed batch on its way to every target.
 struct Progress {
     stream: uuid::Uuid,
