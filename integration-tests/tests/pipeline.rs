@@ -577,8 +577,8 @@ async fn legacy_v1_writer_writes_batches_the_verifier_reads_as_v1() {
 }
 
 /// A memory sink that holds a new writer at its start (the writer's look for its
-/// predecessor lists the store) until released, and notes how far sealing had got when
-/// the first upload began.
+/// predecessor lists the store) until released, notes how far sealing had got when the
+/// first upload began, and counts preflights.
 #[derive(Debug)]
 struct FirstUpload {
     inner: MemorySink,
@@ -586,9 +586,24 @@ struct FirstUpload {
     log: std::sync::OnceLock<worm::AuditLog>,
     /// The newest sealed batch's seq when the first PUT arrived.
     sealed_then: std::sync::OnceLock<Option<u64>>,
+    preflights: std::sync::atomic::AtomicU64,
 }
 
 impl FirstUpload {
+    fn new() -> Self {
+        FirstUpload {
+            inner: MemorySink::new(),
+            start: tokio::sync::watch::Sender::new(false),
+            log: std::sync::OnceLock::new(),
+            sealed_then: std::sync::OnceLock::new(),
+            preflights: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn preflights(&self) -> u64 {
+        self.preflights.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn note(&self) {
         self.sealed_then.get_or_init(|| {
             self.log
@@ -640,6 +655,11 @@ impl WormSink for FirstUpload {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    async fn preflight(&self) -> worm::Result<()> {
+        self.preflights
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.preflight().await
+    }
 }
 
 /// Records that arrive faster than they are stored do not all wait to be sealed before the
@@ -650,12 +670,7 @@ impl WormSink for FirstUpload {
 async fn the_first_upload_starts_before_the_queue_is_all_sealed() {
     const BATCHES: u64 = 20;
     const PER: u64 = 100;
-    let sink = Arc::new(FirstUpload {
-        inner: MemorySink::new(),
-        start: tokio::sync::watch::Sender::new(false),
-        log: std::sync::OnceLock::new(),
-        sealed_then: std::sync::OnceLock::new(),
-    });
+    let sink = Arc::new(FirstUpload::new());
     let (log, guard) = AuditLogBuilder::new(sink.clone(), "svc")
         .max_records(PER as usize)
         .build()
@@ -681,68 +696,34 @@ async fn the_first_upload_starts_before_the_queue_is_all_sealed() {
     assert_eq!(records as u64, BATCHES * PER);
 }
 
-/// A memory sink that notes each preflight.
-#[derive(Debug, Default)]
-struct NotesPreflight {
-    inner: MemorySink,
-    preflights: std::sync::atomic::AtomicU64,
-}
-
-#[async_trait::async_trait]
-impl WormSink for NotesPreflight {
-    async fn put(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        opts: &worm::PutOptions,
-    ) -> worm::Result<worm::PutReceipt> {
-        self.inner.put(key, body, opts).await
-    }
-    async fn get(&self, key: &str) -> worm::Result<worm::StoredObject> {
-        self.inner.get(key).await
-    }
-    fn list<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> futures::stream::BoxStream<'a, worm::Result<worm::ObjectInfo>> {
-        self.inner.list(prefix)
-    }
-    fn capabilities(&self) -> worm::Capabilities {
-        self.inner.capabilities()
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    async fn preflight(&self) -> worm::Result<()> {
-        self.preflights
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.preflight().await
-    }
-}
-
-/// The writer checks its store as its thread starts, before any record arrives, so the
-/// first batch's upload does not wait for it; `build` itself still does no I/O, and a
-/// passed preflight is not asked again.
+/// The writer checks its store as its thread starts, beside its look for its predecessor
+/// (held here) and before any record arrives, so the first batch's upload does not wait
+/// for it; `build` itself still does no I/O, and a passed preflight is not asked again.
 #[tokio::test]
 async fn the_preflight_goes_out_as_the_writer_starts_and_once() {
-    let sink = Arc::new(NotesPreflight::default());
-    let count = || sink.preflights.load(std::sync::atomic::Ordering::SeqCst);
-    let (log, guard) = AuditLogBuilder::new(sink.clone() as Arc<dyn WormSink>, "svc")
+    let sink = Arc::new(FirstUpload::new());
+    let (log, guard) = AuditLogBuilder::new(sink.clone(), "svc")
         .max_records(2)
         .build()
         .unwrap();
+    sink.log.set(log.clone()).unwrap();
     let started = std::time::Instant::now();
-    while count() == 0 {
+    while sink.preflights() == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "no preflight while the writer idled"
+            "no preflight while the writer looked for its predecessor"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    sink.start.send_replace(true);
     for n in 0..5 {
         log.log(rec(0, n)).unwrap();
     }
     guard.close().await.unwrap();
-    assert_eq!(count(), 1, "the uploads asked for the preflight again");
+    assert_eq!(
+        sink.preflights(),
+        1,
+        "the uploads asked for the preflight again"
+    );
     assert_eq!(log.stats().stored, 5);
 }
