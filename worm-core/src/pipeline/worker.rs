@@ -114,9 +114,7 @@ impl TargetState {
             inflight: 0,
         }
     }
-}
 
-impl TargetState {
     /// Start this target's preflight now rather than before its first upload.
     pub fn start_preflight(&self) {
         self.preflight.start_early(&self.target.sink);
