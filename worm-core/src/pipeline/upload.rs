@@ -32,14 +32,18 @@ impl Preflight {
 
     /// Run the preflight now, in a task of the current runtime, so that the first upload
     /// finds it done (or under way: it then waits for it rather than asking again). A
-    /// failure is not kept: the first upload runs it again and reports that error.
+    /// failure is logged at once, naming the store; the first upload runs the preflight
+    /// again, and its error is that upload's (in `flush`, `close` and the stats).
     pub fn start_early(self: &Arc<Self>, sink: &Arc<dyn WormSink>) {
         if !self.enabled || self.passed.initialized() {
             return;
         }
         let (me, sink) = (self.clone(), sink.clone());
         tokio::spawn(async move {
-            let _ = me.ensure(&sink).await;
+            if let Err(e) = me.ensure(&sink).await {
+                tracing::warn!(target: "worm", target_store = %sink.describe(), error = %e,
+                    "the store's preflight failed as the writer started; it runs again before the first upload");
+            }
         });
     }
 
